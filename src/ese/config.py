@@ -1,0 +1,213 @@
+"""One frozen dataclass tree for every stage, loaded from TOML and overridable by CLI flags.
+
+``Config.load(path, overrides=["train.lr=3e-3", "model.hidden=256"])`` is how the CLI builds it;
+presets (``default``, ``paper``, ``tiny``) live in ``ese/presets/*.toml``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from ese.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class SynthConfig:
+    """The synthetic TIMIT-layout corpus (``ese data synth``)."""
+
+    hours: float = 0.25  # total audio across all splits
+    seed: int = 0
+    jobs: int = 0  # 0 = all cores
+    festival_voices: tuple[str, ...] = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
+    espeak_variants: int = 24  # how many espeak-ng voice variants to draw from the installed set
+    test_voice_fraction: float = 0.25  # whole base voices held out of training for the test split
+    dev_fraction: float = 0.1
+    test_fraction: float = 0.15
+    snr_db: tuple[float, ...] = (40.0, 25.0, 15.0)  # additive-noise SNRs drawn per speaker
+    pitch_range: tuple[float, float] = (0.85, 1.2)
+    rate_range: tuple[float, float] = (0.85, 1.2)
+    vtlp_range: tuple[float, float] = (0.9, 1.1)  # speed / vocal-tract perturbation factor
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Kaldi-compatible log-mel filterbanks + deltas + CMVN.
+
+    Default recipe for the paper's 153-dim input: 50 mel bins + log energy = 51 static
+    coefficients, with deltas and delta-deltas: 51 x 3 = 153.
+    """
+
+    sample_rate: int = 16000
+    num_mel_bins: int = 50
+    use_energy: bool = True
+    frame_length_ms: float = 25.0
+    frame_shift_ms: float = 10.0
+    low_freq: float = 20.0
+    high_freq: float = 0.0  # <= 0 means offset from Nyquist, as in Kaldi
+    dither: float = 0.0  # 0 keeps features deterministic
+    delta_order: int = 2
+    delta_window: int = 2
+    cmvn: str = "speaker"  # speaker | utterance | none
+
+    @property
+    def dim(self) -> int:
+        return (self.num_mel_bins + int(self.use_energy)) * (self.delta_order + 1)
+
+    @property
+    def frame_shift_samples(self) -> int:
+        return int(round(self.sample_rate * self.frame_shift_ms / 1000))
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """LSTMP acoustic model shape (ESE.md section 1)."""
+
+    input_dim: int = 153
+    hidden: int = 256  # cells per layer
+    proj: int = 128  # projection size (y_t)
+    layers: int = 2
+    num_classes: int = 48
+    peepholes: bool = True
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Frame-wise cross-entropy training with an output delay."""
+
+    epochs: int = 20
+    batch_size: int = 16  # utterance chunks per minibatch
+    chunk_frames: int = 200  # truncated-BPTT chunk length; state is not carried across chunks
+    optimizer: str = "adam"  # adam | sgd
+    lr: float = 2e-3
+    lr_decay: float = 0.5  # multiply lr when dev loss stops improving
+    weight_decay: float = 0.0
+    momentum: float = 0.9
+    grad_clip: float = 1.0
+    output_delay: int = 3  # frames: the target of frame t is emitted at t + delay
+    patience: int = 3  # epochs without dev improvement before stopping
+    min_lr: float = 1e-5
+    seed: int = 0
+    threads: int = 0  # 0 = torch default
+
+
+@dataclass(frozen=True)
+class Config:
+    """The whole configuration tree."""
+
+    preset: str = "default"
+    synth: SynthConfig = field(default_factory=SynthConfig)
+    features: FeatureConfig = field(default_factory=FeatureConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    @classmethod
+    def load(cls, path: str | Path | None = None, *, preset: str | None = None,
+             overrides: list[str] | None = None) -> "Config":
+        """Preset (or ``default``), then the TOML file at ``path``, then ``section.key=value`` overrides."""
+        data: dict[str, Any] = {}
+        name = preset or "default"
+        data = _merge(data, _read_preset(name))
+        data["preset"] = name
+        if path is not None:
+            data = _merge(data, _read_toml(Path(path)))
+        for item in overrides or []:
+            data = _merge(data, _parse_override(item))
+        return from_dict(cls, data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+PRESETS = ("default", "paper", "tiny")
+
+
+def _read_preset(name: str) -> dict[str, Any]:
+    if name not in PRESETS:
+        raise ConfigError(f"unknown preset {name!r}; choose one of {', '.join(PRESETS)}")
+    text = resources.files("ese.presets").joinpath(f"{name}.toml").read_text(encoding="utf-8")
+    return tomllib.loads(text)
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"config file {str(path)!r} does not exist") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {str(path)!r} is not valid TOML: {exc}") from None
+
+
+def _parse_override(item: str) -> dict[str, Any]:
+    key, sep, raw = item.partition("=")
+    if not sep or "." not in key:
+        raise ConfigError(f"override {item!r} must look like section.key=value, e.g. train.lr=1e-3")
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw  # bare words are strings: model.cmvn=utterance
+    out: dict[str, Any] = {}
+    node = out
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+    node[parts[-1]] = value
+    return out
+
+
+def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in extra.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def from_dict(cls: type, data: dict[str, Any]) -> Any:
+    """Build dataclass ``cls`` from nested dicts, rejecting unknown keys and wrong types."""
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs: dict[str, Any] = {}
+    for key, value in data.items():
+        if key not in fields:
+            raise ConfigError(f"unknown setting {key!r} in {cls.__name__}; known: {', '.join(fields)}")
+        default = getattr(cls(), key) if _has_defaults(cls) else None
+        if dataclasses.is_dataclass(default):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{key!r} must be a table of settings, not {value!r}")
+            kwargs[key] = from_dict(type(default), value)
+        else:
+            kwargs[key] = _coerce(cls.__name__, key, value, default)
+    return cls(**kwargs)
+
+
+def _has_defaults(cls: type) -> bool:
+    return all(f.default is not dataclasses.MISSING or f.default_factory is not dataclasses.MISSING
+               for f in dataclasses.fields(cls))
+
+
+def _coerce(owner: str, key: str, value: Any, default: Any) -> Any:
+    if default is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{owner}.{key} must be true or false, not {value!r}")
+        return value
+    if isinstance(default, (int, float)) and not isinstance(default, bool):
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{owner}.{key} must be a number, not {value!r}")
+        if isinstance(default, int) and not isinstance(value, int):
+            raise ConfigError(f"{owner}.{key} must be an integer, not {value!r}")
+        return type(default)(value)
+    if isinstance(default, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{owner}.{key} must be a list, not {value!r}")
+        return tuple(value)
+    if isinstance(default, str) and not isinstance(value, str):
+        raise ConfigError(f"{owner}.{key} must be a string, not {value!r}")
+    return value

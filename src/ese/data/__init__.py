@@ -1,0 +1,1 @@
+"""Corpora, phone sets, features and batching."""

@@ -1,0 +1,46 @@
+"""In-memory feature sets: what the data stage hands to training, evaluation and compression."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass
+class Utterance:
+    """One utterance's features and frame labels.
+
+    ``labels`` are indices into ``PHONES_48`` with -1 on frames that carry no class (``q``);
+    ``phones`` is the reference phone sequence from the ``.PHN`` file (61-set, in order), used
+    for PER after folding to 39 classes.
+    """
+
+    utt_id: str
+    speaker: str
+    feats: np.ndarray  # (T, D) float32
+    labels: np.ndarray  # (T,) int64
+    phones: tuple[str, ...] = ()
+
+    @property
+    def num_frames(self) -> int:
+        return int(self.feats.shape[0])
+
+
+@dataclass
+class FeatureSet:
+    """The utterances of one split (train, dev or test)."""
+
+    name: str
+    utterances: list[Utterance] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.utterances)
+
+    @property
+    def num_frames(self) -> int:
+        return sum(u.num_frames for u in self.utterances)
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.utterances[0].feats.shape[1]) if self.utterances else 0
