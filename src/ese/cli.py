@@ -1,0 +1,242 @@
+"""``ese``: the command line. Thin: parse flags into the config, call one stage, print and write JSON."""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+from ese.atomic import write_json
+from ese.config import Config, from_dict
+from ese.errors import EseError
+from ese.report.tables import print_table
+
+app = typer.Typer(help="ESE in Python: train, compress, compile and accelerate a sparse LSTM acoustic model.",
+                  no_args_is_help=True, pretty_exceptions_enable=False, add_completion=False)
+data_app = typer.Typer(help="Corpora: synthesize a TIMIT-layout corpus, inspect one, extract features.",
+                       no_args_is_help=True)
+app.add_typer(data_app, name="data")
+
+console = Console()
+err_console = Console(stderr=True)
+
+PresetOpt = Annotated[str, typer.Option("--preset", help="Configuration preset: default, paper or tiny.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file overriding the preset.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: section.key=value.")]
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")]
+CorpusOpt = Annotated[Path, typer.Option("--corpus", help="Corpus root in TIMIT layout (real TIMIT or synthetic).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+
+
+def _config(preset: str, config: Optional[Path], overrides: Optional[list[str]]) -> Config:
+    return Config.load(config, preset=preset, overrides=overrides or [])
+
+
+def _config_from_checkpoint(meta: dict) -> Config:
+    return from_dict(Config, meta["config"])
+
+
+@app.command()
+def run(
+    preset: PresetOpt = "default",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    workdir: Annotated[Optional[Path], typer.Option(help="Work directory (default runs/<preset>).")] = None,
+    corpus: Annotated[Optional[Path], typer.Option(help="Use this corpus instead of synthesizing one.")] = None,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Retrain from scratch instead of resuming.")] = False,
+    json_path: JsonOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """The whole flow on the embedded default: synthesize corpus, features, train, evaluate, report."""
+    from ese.pipeline import run as run_pipeline
+
+    cfg = _config(preset, config, set_)
+    workdir = workdir or Path("runs") / cfg.preset
+    report = run_pipeline(cfg, workdir, corpus=corpus, resume=not fresh, progress=not quiet)
+    rows = [[split, s["per"], s["sub"], s["del"], s["ins"], s["frame_acc"]] for split, s in report["per"].items()]
+    print_table(f"ese run ({cfg.preset}): phone error rate", ["split", "PER %", "sub", "del", "ins", "frame acc %"],
+                rows, console)
+    console.print(f"report: {workdir / 'report.md'}  ({report['timings']['total_s']:.0f} s)")
+    if json_path:
+        write_json(json_path, report)
+
+
+@data_app.command("synth")
+def data_synth(
+    out: Annotated[Path, typer.Argument(help="Directory to write the corpus into (resumes if present).")],
+    hours: Annotated[Optional[float], typer.Option(help="Total hours of audio (overrides synth.hours).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Random seed (overrides synth.seed).")] = None,
+    jobs: Annotated[Optional[int], typer.Option(help="Worker processes, 0 = all cores.")] = None,
+    preset: PresetOpt = "default",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    json_path: JsonOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Synthesize a corpus in TIMIT layout with festival and espeak-ng (exact phone alignments)."""
+    from ese.data.synth import synthesize_corpus
+
+    overrides = list(set_ or [])
+    for key, value in (("hours", hours), ("seed", seed), ("jobs", jobs)):
+        if value is not None:
+            overrides.append(f"synth.{key}={value}")
+    cfg = _config(preset, config, overrides)
+    summary = synthesize_corpus(out, cfg.synth, progress=not quiet)
+    rows = [[split, v["utterances"], v["speakers"], v["hours"]] for split, v in summary["splits"].items()]
+    print_table(f"synthetic corpus {out}", ["split", "utterances", "speakers", "hours"], rows, console)
+    if json_path:
+        write_json(json_path, summary)
+
+
+@data_app.command("info")
+def data_info(
+    corpus: Annotated[Path, typer.Argument(help="Corpus root in TIMIT layout.")],
+    json_path: JsonOpt = None,
+) -> None:
+    """Count utterances, speakers and audio per split of a TIMIT-layout corpus."""
+    import soundfile as sf
+
+    from ese.data.timit import SPLITS, split_records
+
+    info = {}
+    for split in SPLITS:
+        recs = split_records(corpus, split)
+        seconds = sum(sf.info(str(r.wav)).duration for r in recs)
+        info[split] = {"utterances": len(recs), "speakers": len({r.speaker for r in recs}), "hours": seconds / 3600}
+    print_table(f"corpus {corpus}", ["split", "utterances", "speakers", "hours"],
+                [[s, v["utterances"], v["speakers"], v["hours"]] for s, v in info.items()], console)
+    if json_path:
+        write_json(json_path, info)
+
+
+@data_app.command("features")
+def data_features(
+    corpus: CorpusOpt,
+    split: Annotated[str, typer.Option(help="train, dev or test.")] = "train",
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache directory.")] = None,
+    preset: PresetOpt = "default",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    json_path: JsonOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Extract (or load cached) features of one split and print their statistics."""
+    from ese.data.store import load_split
+
+    cfg = _config(preset, config, set_)
+    t0 = time.perf_counter()
+    fset = load_split(corpus, split, cfg.features, cache_dir=cache_dir, progress=not quiet)
+    seconds = time.perf_counter() - t0
+    stats = {"split": split, "utterances": len(fset), "frames": fset.num_frames, "dim": fset.feature_dim,
+             "seconds": seconds, "real_time_factor": seconds / max(fset.num_frames * cfg.features.frame_shift_ms / 1000, 1e-9)}
+    print_table("features", ["key", "value"], [[k, v] for k, v in stats.items()], console)
+    if json_path:
+        write_json(json_path, stats)
+
+
+@app.command()
+def train(
+    corpus: CorpusOpt,
+    out: Annotated[Path, typer.Option(help="Checkpoint to write (updated after every epoch).")],
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache directory.")] = None,
+    preset: PresetOpt = "default",
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    json_path: JsonOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Train an LSTMP acoustic model (frame-wise cross-entropy, early stopping on dev)."""
+    from ese.data.store import load_split
+    from ese.model.train import train_model
+
+    cfg = _config(preset, config, set_)
+    cache_dir = cache_dir or out.parent / "features"
+    sets = {s: load_split(corpus, s, cfg.features, cache_dir=cache_dir, progress=not quiet) for s in ("train", "dev")}
+    result = train_model(cfg, sets["train"], sets["dev"], out, resume=resume, progress=not quiet,
+                         extra={"corpus": str(corpus)})
+    rows = [[h["epoch"], h["train_loss"], h["dev_loss"], h["dev_frame_acc"], h["lr"]] for h in result.history]
+    print_table(f"training (best epoch {result.best_epoch})", ["epoch", "train loss", "dev loss", "dev acc %", "lr"],
+                rows, console)
+    if json_path:
+        write_json(json_path, {"best_epoch": result.best_epoch, "history": result.history})
+
+
+@app.command("eval")
+def eval_(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by ese train / ese run.")],
+    corpus: CorpusOpt,
+    split: Annotated[list[str], typer.Option(help="Splits to score (repeatable).")] = ["dev", "test"],
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache directory.")] = None,
+    json_path: JsonOpt = None,
+    quiet: QuietOpt = False,
+) -> None:
+    """Phone error rate (39 classes) and frame accuracy of a checkpoint on corpus splits."""
+    from ese.data.store import load_split
+    from ese.model.checkpoint import load_checkpoint
+    from ese.model.decode import evaluate
+
+    model, meta = load_checkpoint(checkpoint)
+    cfg = _config_from_checkpoint(meta)
+    scores = {}
+    for s in split:
+        fset = load_split(corpus, s, cfg.features, cache_dir=cache_dir, progress=not quiet)
+        scores[s] = evaluate(model, fset, cfg.train.output_delay)
+    rows = [[s, v["per"], v["sub"], v["del"], v["ins"], v["n_ref"], v["frame_acc"]] for s, v in scores.items()]
+    print_table(f"{checkpoint}", ["split", "PER %", "sub", "del", "ins", "ref phones", "frame acc %"], rows, console)
+    if json_path:
+        write_json(json_path, {"checkpoint": str(checkpoint), "per": scores})
+
+
+@app.command()
+def transcribe(
+    checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by ese train / ese run.")],
+    audio: Annotated[list[Path], typer.Argument(help="16 kHz mono WAV or NIST SPHERE files.")],
+    json_path: JsonOpt = None,
+) -> None:
+    """Print the recognised phone string (39-set) of each audio file (CMVN over the file itself)."""
+    from ese.data import features as F
+    from ese.data.store import finish_features
+    from ese.data.timit import read_audio
+    from ese.model.checkpoint import load_checkpoint
+    from ese.model.decode import transcribe as decode_phones
+
+    model, meta = load_checkpoint(checkpoint)
+    cfg = _config_from_checkpoint(meta)
+    out = {}
+    feat_cfg = cfg.features if cfg.features.cmvn == "none" else _replace(cfg.features, cmvn="utterance")
+    for path in audio:
+        static = F.fbank(read_audio(path, cfg.features.sample_rate), cfg.features)
+        F.check_finite(static, str(path))
+        feats = finish_features([static], [str(path)], feat_cfg)[0]
+        phones = decode_phones(model, feats, cfg.train.output_delay)
+        out[str(path)] = " ".join(phones)
+        console.print(f"{path}: {out[str(path)]}")
+    if json_path:
+        write_json(json_path, out)
+
+
+def _replace(obj, **changes):
+    import dataclasses
+
+    return dataclasses.replace(obj, **changes)
+
+
+def main() -> None:
+    """Entry point: project errors become one red line and a non-zero exit code."""
+    try:
+        app()
+    except EseError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        err_console.print("interrupted; re-run the same command to resume")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

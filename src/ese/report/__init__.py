@@ -1,0 +1,1 @@
+"""Reports for people (Markdown tables, plots) and machines (JSON)."""

@@ -1,0 +1,14 @@
+import sys
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from corpus_factory import make_tone_corpus  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def tone_corpus(tmp_path_factory) -> Path:
+    """A small learnable TIMIT-layout corpus shared (read-only) by the tests of a session."""
+    return make_tone_corpus(tmp_path_factory.mktemp("tone_corpus"), speakers=4, utts=6)
