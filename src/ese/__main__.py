@@ -1,0 +1,5 @@
+"""``python -m ese`` is the ``ese`` command."""
+
+from ese.cli import main
+
+main()
