@@ -41,27 +41,27 @@ def per_counts(ref: Sequence[str], hyp: Sequence[str]) -> EditCounts:
     deletion, then an insertion, so the split is deterministic.
     """
     n, m = len(ref), len(hyp)
-    cost = np.zeros((n + 1, m + 1), dtype=np.int64)
-    cost[:, 0] = np.arange(n + 1)  # delete every reference phone
-    cost[0, :] = np.arange(m + 1)  # insert every hypothesis phone
+    # cost[i][j]: edits turning ref[:i] into hyp[:j]; plain lists beat numpy scalar indexing here
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    cost[0] = list(range(m + 1))  # insert every hypothesis phone
     for i in range(1, n + 1):
-        r = ref[i - 1]
+        r, prev, row = ref[i - 1], cost[i - 1], cost[i]
+        row[0] = i  # delete every reference phone
         for j in range(1, m + 1):
-            diag = cost[i - 1, j - 1] + (r != hyp[j - 1])
-            cost[i, j] = min(diag, cost[i - 1, j] + 1, cost[i, j - 1] + 1)
+            row[j] = min(prev[j - 1] + (r != hyp[j - 1]), prev[j] + 1, row[j - 1] + 1)
     sub = dele = ins = 0
     i, j = n, m
     while i > 0 or j > 0:
-        if i > 0 and j > 0 and cost[i, j] == cost[i - 1, j - 1] + (ref[i - 1] != hyp[j - 1]):
+        if i > 0 and j > 0 and cost[i][j] == cost[i - 1][j - 1] + (ref[i - 1] != hyp[j - 1]):
             sub += int(ref[i - 1] != hyp[j - 1])
             i, j = i - 1, j - 1
-        elif i > 0 and cost[i, j] == cost[i - 1, j] + 1:
+        elif i > 0 and cost[i][j] == cost[i - 1][j] + 1:
             dele += 1
             i -= 1
         else:
             ins += 1
             j -= 1
-    assert sub + dele + ins == cost[n, m]
+    assert sub + dele + ins == cost[n][m]
     return EditCounts(sub=sub, dele=dele, ins=ins, n_ref=n)
 
 

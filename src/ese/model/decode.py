@@ -1,0 +1,120 @@
+"""Decoding: frame posteriors aligned to the input, greedy phone transcripts, PER evaluation.
+
+The model is trained with an output delay d: its output at frame t + d predicts the label of
+frame t. Decoding therefore appends d frames (copies of the last frame) to the input and drops the
+first d outputs, so row t of the result belongs to input frame t.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Any, Iterator, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ese.data.dataset import FeatureSet
+from ese.errors import FeatureError
+from ese.model.lstmp import AcousticModel
+from ese.model.scoring import frame_counts, frames_to_phones, per_counts, ref_phones, score
+
+
+def pad_for_delay(feats: np.ndarray, delay: int) -> np.ndarray:
+    """(T, D) -> (T + delay, D): repeat the last frame so outputs exist for the last labels."""
+    if delay < 0:
+        raise ValueError(f"output delay must be >= 0, not {delay!r}")
+    if delay == 0 or len(feats) == 0:
+        return feats
+    return np.concatenate([feats, np.repeat(feats[-1:], delay, axis=0)], axis=0)
+
+
+@contextlib.contextmanager
+def _eval_mode(model: AcousticModel) -> Iterator[None]:
+    was_training = model.training
+    model.eval()
+    try:
+        with torch.no_grad():
+            yield
+    finally:
+        model.train(was_training)
+
+
+def _check_feats(model: AcousticModel, feats: np.ndarray, what: str) -> None:
+    if feats.ndim != 2 or feats.shape[1] != model.cfg.input_dim:
+        raise FeatureError(f"{what} has feature shape {tuple(feats.shape)}, but the model expects "
+                           f"(frames, {model.cfg.input_dim}); were the features computed with "
+                           "the configuration the model was trained on?")
+    if not np.isfinite(feats).all():
+        raise FeatureError(f"{what} contains NaN or inf feature values")
+
+
+def batched_log_probs(model: AcousticModel, feats: Sequence[np.ndarray], output_delay: int,
+                      batch_size: int = 16) -> Iterator[tuple[int, torch.Tensor]]:
+    """Yield (index into ``feats``, log-probs (T, C) aligned to input frames), in length order.
+
+    Utterances of similar length share a batch; the shorter ones are zero-padded at the end,
+    which cannot change their outputs because the model is causal.
+    """
+    device = next(model.parameters()).device
+    order = sorted(range(len(feats)), key=lambda k: len(feats[k]))
+    with _eval_mode(model):
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            padded = [pad_for_delay(feats[k], output_delay) for k in idx]
+            longest = max(len(p) for p in padded)
+            x = np.zeros((len(idx), longest, model.cfg.input_dim), dtype=np.float32)
+            for row, p in enumerate(padded):
+                x[row, :len(p)] = p
+            logits, _ = model(torch.from_numpy(x).to(device))  # (B, T + d, C)
+            logp = F.log_softmax(logits.float(), dim=-1).cpu()
+            for row, k in enumerate(idx):
+                n = len(feats[k])
+                yield k, logp[row, output_delay:output_delay + n]  # (T, C)
+
+
+def posteriors(model: AcousticModel, feats: np.ndarray, output_delay: int) -> np.ndarray:
+    """Log-probabilities (T, C) of one utterance's features (T, D), row t for input frame t."""
+    feats = np.asarray(feats, dtype=np.float32)
+    _check_feats(model, feats, "the input")
+    ((_, logp),) = batched_log_probs(model, [feats], output_delay, batch_size=1)
+    return logp.numpy()
+
+
+def transcribe(model: AcousticModel, feats: np.ndarray, output_delay: int) -> list[str]:
+    """Greedy 39-class phone transcript of one utterance."""
+    return frames_to_phones(posteriors(model, feats, output_delay).argmax(axis=1))
+
+
+def evaluate(model: AcousticModel, fset: FeatureSet, output_delay: int, *, batch_size: int = 16,
+             return_hyps: bool = False) -> dict[str, Any]:
+    """PER and frame accuracy of ``model`` on ``fset`` (see :func:`ese.model.scoring.score`).
+
+    Also returns ``loss``: mean cross-entropy (nats) over labelled frames. With ``return_hyps``,
+    ``utterances`` lists per utterance its id, reference, hypothesis and edit counts.
+    """
+    for u in fset.utterances:
+        _check_feats(model, u.feats, f"utterance {u.utt_id!r}")
+    feats = [u.feats for u in fset.utterances]
+    hyps: list[list[str]] = [[] for _ in feats]
+    nll = 0.0
+    correct = total = 0
+    for k, logp in batched_log_probs(model, feats, output_delay, batch_size):
+        labels = torch.from_numpy(np.asarray(fset.utterances[k].labels, dtype=np.int64))
+        if (labels >= 0).any():
+            nll += float(F.nll_loss(logp, labels, ignore_index=-1, reduction="sum"))
+        pred = logp.argmax(dim=1).numpy()
+        c, n = frame_counts(pred, labels.numpy())
+        correct, total = correct + c, total + n
+        hyps[k] = frames_to_phones(pred)
+    refs = [ref_phones(u.phones) for u in fset.utterances]
+    result: dict[str, Any] = score(refs, hyps, frames_correct=correct, frames_total=total)
+    result["loss"] = nll / total if total else float("nan")
+    if return_hyps:
+        result["utterances"] = []
+        for u, ref, hyp in zip(fset.utterances, refs, hyps):
+            counts = per_counts(ref, hyp)
+            result["utterances"].append({
+                "utt_id": u.utt_id, "ref": ref, "hyp": hyp, "sub": counts.sub,
+                "del": counts.dele, "ins": counts.ins, "n_ref": counts.n_ref})
+    return result

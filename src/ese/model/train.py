@@ -1,0 +1,277 @@
+"""Frame-wise cross-entropy training of the LSTMP acoustic model, resumable to the exact weights.
+
+Each utterance is padded for the output delay (the output at frame t + d is trained on the label
+of frame t), cut into chunks of ``chunk_frames`` (truncated BPTT; state starts at zero in every
+chunk), and chunks are shuffled into minibatches by a seeded numpy Generator. After every epoch
+the dev set is scored, the learning rate is decayed when the dev loss did not improve, training
+stops after ``patience`` epochs without improvement, and a checkpoint is written atomically. The
+checkpoint carries everything needed to continue (last weights, optimizer, scheduler and RNG
+states), so ``resume=True`` after a kill ends with bit-identical weights to an uninterrupted run
+(on the same machine and thread count: CPU matmul results depend on how work is split).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from ese.config import Config, ModelConfig, TrainConfig, from_dict
+from ese.data.dataset import FeatureSet
+from ese.errors import CheckpointError, ConfigError, EseError, FeatureError
+from ese.model.checkpoint import check_model_config, read_checkpoint, save_checkpoint
+from ese.model.decode import evaluate, pad_for_delay
+from ese.model.lstmp import AcousticModel
+
+log = logging.getLogger(__name__)
+
+_IMPROVEMENT = 1e-6  # relative dev-loss drop that counts as an improvement
+
+
+@dataclass
+class TrainResult:
+    """What a training run produced: per-epoch history and the best model (dev loss)."""
+
+    history: list[dict[str, Any]]
+    best_epoch: int
+    model: AcousticModel
+    best_dev_loss: float
+    stopped_early: bool = False
+    ckpt_path: Path | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class PlateauSchedule:
+    """Multiply the learning rate by ``decay`` after every epoch whose dev loss did not improve;
+    stop after ``patience`` such epochs in a row. Holds its state for resume."""
+
+    def __init__(self, tcfg: TrainConfig) -> None:
+        self.decay, self.min_lr, self.patience = tcfg.lr_decay, tcfg.min_lr, tcfg.patience
+        self.lr = tcfg.lr
+        self.best_loss = math.inf
+        self.bad_epochs = 0
+
+    def step(self, dev_loss: float) -> bool:
+        """Record an epoch's dev loss; True when it is the best so far."""
+        improved = (not math.isfinite(self.best_loss)
+                    or dev_loss < self.best_loss - _IMPROVEMENT * abs(self.best_loss))
+        if improved:
+            self.best_loss, self.bad_epochs = dev_loss, 0
+        else:
+            self.bad_epochs += 1
+            self.lr = max(self.lr * self.decay, self.min_lr)
+        return improved
+
+    @property
+    def should_stop(self) -> bool:
+        return self.bad_epochs >= self.patience
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"lr": self.lr, "best_loss": self.best_loss, "bad_epochs": self.bad_epochs}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.lr, self.best_loss, self.bad_epochs = state["lr"], state["best_loss"], state["bad_epochs"]
+
+
+class _Chunks:
+    """All training chunks: delay-padded inputs and shifted labels, cut at fixed boundaries."""
+
+    def __init__(self, fset: FeatureSet, delay: int, chunk_frames: int, input_dim: int) -> None:
+        self.x: list[np.ndarray] = []
+        self.y: list[np.ndarray] = []
+        self.spans: list[tuple[int, int, int]] = []  # (utterance, start, end)
+        for u in fset.utterances:
+            if u.feats.ndim != 2 or u.feats.shape[1] != input_dim:
+                raise FeatureError(f"utterance {u.utt_id!r} has feature shape {u.feats.shape}; "
+                                   f"the model expects (frames, {input_dim})")
+            if not np.isfinite(u.feats).all():
+                raise FeatureError(f"utterance {u.utt_id!r} contains NaN or inf features")
+            if u.num_frames == 0:
+                continue
+            x = pad_for_delay(np.asarray(u.feats, dtype=np.float32), delay)  # (T + d, D)
+            # output t + d learns label t; the first d outputs have no target
+            y = np.concatenate([np.full(delay, -1, np.int64), np.asarray(u.labels, np.int64)])
+            k = len(self.x)
+            self.x.append(x)
+            self.y.append(y)
+            for start in range(0, len(x), chunk_frames):
+                self.spans.append((k, start, min(start + chunk_frames, len(x))))
+
+    def batch(self, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        """Chunks ``ids`` as (B, T, D) inputs and (B, T) labels, padded with zeros / -1."""
+        spans = [self.spans[i] for i in ids]
+        longest = max(end - start for _, start, end in spans)
+        dim = self.x[0].shape[1]
+        x = np.zeros((len(spans), longest, dim), dtype=np.float32)
+        y = np.full((len(spans), longest), -1, dtype=np.int64)
+        for row, (k, start, end) in enumerate(spans):
+            x[row, :end - start] = self.x[k][start:end]
+            y[row, :end - start] = self.y[k][start:end]
+        return torch.from_numpy(x), torch.from_numpy(y)
+
+
+def _make_optimizer(model: AcousticModel, tcfg: TrainConfig) -> torch.optim.Optimizer:
+    if tcfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=tcfg.lr, weight_decay=tcfg.weight_decay)
+    if tcfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=tcfg.lr, momentum=tcfg.momentum,
+                               weight_decay=tcfg.weight_decay)
+    raise ConfigError(f"train.optimizer must be 'adam' or 'sgd', not {tcfg.optimizer!r}")
+
+
+def _validate(tcfg: TrainConfig) -> None:
+    checks = [("epochs", tcfg.epochs >= 1), ("batch_size", tcfg.batch_size >= 1),
+              ("chunk_frames", tcfg.chunk_frames >= 1), ("output_delay", tcfg.output_delay >= 0),
+              ("lr", tcfg.lr > 0), ("lr_decay", 0 < tcfg.lr_decay <= 1),
+              ("patience", tcfg.patience >= 1), ("grad_clip", tcfg.grad_clip >= 0)]
+    for name, ok in checks:
+        if not ok:
+            raise ConfigError(f"train.{name} has an invalid value {getattr(tcfg, name)!r}")
+
+
+def _state_copy(model: AcousticModel) -> dict[str, torch.Tensor]:
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *,
+                resume: bool = False, progress: bool = True,
+                extra: dict[str, Any] | None = None) -> TrainResult:
+    """Train ``cfg.model`` on ``train``, select on ``dev``, checkpoint to ``ckpt_path`` each epoch.
+
+    With ``resume`` and an existing checkpoint, training continues after its last epoch (a run
+    that already stopped early returns at once); without a checkpoint it starts afresh. History
+    rows hold ``epoch, train_loss, dev_loss, dev_frame_acc, dev_per, lr, seconds`` (losses in
+    nats per labelled frame; accuracy and PER in percent on the 39-class set).
+    """
+    tcfg = cfg.train
+    _validate(tcfg)
+    if len(train) == 0 or len(dev) == 0:
+        raise FeatureError(f"training needs utterances in both sets (train {len(train)}, "
+                           f"dev {len(dev)})")
+    threads_before = torch.get_num_threads()
+    if tcfg.threads > 0:
+        torch.set_num_threads(tcfg.threads)
+    try:
+        return _train(cfg, train, dev, Path(ckpt_path), resume=resume, progress=progress,
+                      extra=extra)
+    finally:
+        torch.set_num_threads(threads_before)
+
+
+def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, resume: bool,
+           progress: bool, extra: dict[str, Any] | None) -> TrainResult:
+    tcfg = cfg.train
+    torch.manual_seed(tcfg.seed)
+    rng = np.random.default_rng(tcfg.seed)
+    model = AcousticModel(cfg.model)
+    optimizer = _make_optimizer(model, tcfg)
+    schedule = PlateauSchedule(tcfg)
+    history: list[dict[str, Any]] = []
+    best_state, best_epoch, start_epoch, stopped = _state_copy(model), 0, 1, False
+
+    if resume and ckpt_path.exists():
+        state = read_checkpoint(ckpt_path)
+        ts = state.get("train_state")
+        if ts is None:
+            raise CheckpointError(f"checkpoint {str(ckpt_path)!r} has no training state to "
+                                  "resume from (it is a finished or exported model)")
+        try:
+            stored = from_dict(ModelConfig, state["model_config"])
+        except ConfigError as exc:
+            raise CheckpointError(f"checkpoint {str(ckpt_path)!r}: {exc}") from None
+        try:
+            check_model_config(stored, cfg.model, where=str(ckpt_path))
+        except CheckpointError as exc:
+            raise CheckpointError(f"cannot resume: {exc}; train to a new path or without "
+                                  "resume") from None
+        model.load_state_dict(ts["last_model"])
+        optimizer.load_state_dict(ts["optimizer"])
+        schedule.load_state_dict(ts["schedule"])
+        torch.set_rng_state(ts["rng_torch"])
+        rng.bit_generator.state = ts["rng_numpy"]
+        history = list(state["history"])
+        best_state, best_epoch = state["model"], state["best_epoch"]
+        start_epoch, stopped = state["epoch"] + 1, ts["stopped"]
+        log.info("resuming %s after epoch %d", ckpt_path, state["epoch"])
+    elif resume:
+        log.info("no checkpoint at %s; training from scratch", ckpt_path)
+
+    chunks = _Chunks(train, tcfg.output_delay, tcfg.chunk_frames, cfg.model.input_dim)
+    n_batches = math.ceil(len(chunks.spans) / tcfg.batch_size)
+    progress_bar = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(),
+                            MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.3f}"),
+                            TimeRemainingColumn(), disable=not progress, transient=True)
+
+    with progress_bar:
+        for epoch in range(start_epoch, tcfg.epochs + 1):
+            if stopped:
+                break
+            t0 = time.perf_counter()
+            for group in optimizer.param_groups:
+                group["lr"] = schedule.lr
+            task = progress_bar.add_task("train", total=n_batches, epoch=epoch, loss=float("nan"))
+            model.train()
+            loss_sum, frames = 0.0, 0
+            order = rng.permutation(len(chunks.spans))
+            for b in range(n_batches):
+                x, y = chunks.batch(order[b * tcfg.batch_size:(b + 1) * tcfg.batch_size])
+                n = int((y >= 0).sum())
+                if n == 0:
+                    progress_bar.advance(task)
+                    continue
+                logits, _ = model(x)  # (B, T, C)
+                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
+                                       ignore_index=-1, reduction="sum") / n
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if tcfg.grad_clip > 0:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
+                optimizer.step()
+                loss_sum, frames = loss_sum + float(loss.detach()) * n, frames + n
+                progress_bar.update(task, advance=1, loss=loss_sum / frames)
+            progress_bar.remove_task(task)
+            train_loss = loss_sum / frames if frames else float("nan")
+            if not math.isfinite(train_loss) or model.non_finite_parameters():
+                raise EseError(f"training diverged in epoch {epoch} (loss {train_loss}); "
+                               "lower train.lr or check the features for extreme values")
+
+            dev_res = evaluate(model, dev, tcfg.output_delay, batch_size=tcfg.batch_size)
+            if dev_res["frames"] == 0:
+                raise FeatureError(f"the dev set {dev.name!r} has no labelled frames to select on")
+            lr_used = schedule.lr
+            if schedule.step(dev_res["loss"]):
+                best_state, best_epoch = _state_copy(model), epoch
+            stopped = schedule.should_stop
+            row = {"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_res["loss"],
+                   "dev_frame_acc": dev_res["frame_acc"], "dev_per": dev_res["per"],
+                   "lr": lr_used, "seconds": time.perf_counter() - t0}
+            history.append(row)
+            if progress:
+                progress_bar.console.print(
+                    f"epoch {epoch:3d}  train {train_loss:.4f}  dev {row['dev_loss']:.4f}  "
+                    f"frame acc {row['dev_frame_acc']:.1f}%  PER {row['dev_per']:.1f}%  "
+                    f"lr {lr_used:.2e}  {row['seconds']:.1f}s" + ("  *" if best_epoch == epoch else ""))
+            train_state = {"last_model": _state_copy(model), "optimizer": optimizer.state_dict(),
+                           "schedule": schedule.state_dict(), "rng_torch": torch.get_rng_state(),
+                           "rng_numpy": rng.bit_generator.state, "stopped": stopped}
+            save_checkpoint(ckpt_path, model, weights=best_state, config=cfg.to_dict(),
+                            epoch=epoch, best_epoch=best_epoch, history=history, extra=extra,
+                            train_state=train_state)
+            if stopped:
+                log.info("early stop after epoch %d; best epoch %d", epoch, best_epoch)
+
+    best_model = AcousticModel(cfg.model)
+    best_model.load_state_dict(best_state)
+    best_model.eval()
+    best_loss = history[best_epoch - 1]["dev_loss"] if best_epoch else float("nan")
+    return TrainResult(history=history, best_epoch=best_epoch, model=best_model,
+                       best_dev_loss=best_loss, stopped_early=stopped, ckpt_path=ckpt_path,
+                       extra=dict(extra or {}))
