@@ -1,0 +1,61 @@
+import json
+import subprocess
+import sys
+
+import pytest
+
+from ese.config import Config
+from ese.pipeline import run
+
+
+@pytest.fixture(scope="module")
+def finished_run(tone_corpus, tmp_path_factory):
+    cfg = Config.load(preset="tiny", overrides=["train.epochs=8"])
+    workdir = tmp_path_factory.mktemp("run")
+    return cfg, workdir, run(cfg, workdir, corpus=tone_corpus, progress=False)
+
+
+def test_run_writes_the_report_and_learns(finished_run):
+    cfg, workdir, report = finished_run
+    for name in ("report.json", "report.md", "learning_curve.png", "model.pt"):
+        assert (workdir / name).stat().st_size > 0
+    on_disk = json.loads((workdir / "report.json").read_text())
+    assert on_disk["per"]["test"]["per"] == report["per"]["test"]["per"]
+    assert set(on_disk["timings"]) >= {"features_s", "train_s", "eval_s", "total_s"}
+    history = on_disk["training"]["history"]
+    assert len(history) == 8 and history[-1]["train_loss"] < history[0]["train_loss"]
+    # 6 phone classes: chance frame accuracy is well under 30%, chance PER near 100%
+    assert report["per"]["test"]["frame_acc"] > 80 and report["per"]["test"]["per"] < 40
+    assert "| test |" in (workdir / "report.md").read_text()
+
+
+def test_rerun_resumes_instead_of_retraining(finished_run, tone_corpus):
+    cfg, workdir, report = finished_run
+    again = run(cfg, workdir, corpus=tone_corpus, progress=False)
+    assert again["training"]["history"] == report["training"]["history"]
+    assert again["per"] == report["per"]
+
+
+def _ese(*args):
+    return subprocess.run([sys.executable, "-m", "ese", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_eval_and_transcribe_commands(finished_run, tone_corpus, tmp_path):
+    cfg, workdir, report = finished_run
+    out = tmp_path / "eval.json"
+    result = _ese("eval", str(workdir / "model.pt"), "--corpus", str(tone_corpus), "--split", "test",
+                  "--json", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(out.read_text())["per"]["test"]["per"] == pytest.approx(report["per"]["test"]["per"])
+    wav = sorted((tone_corpus / "TEST").rglob("*.WAV"))[0]
+    result = _ese("transcribe", str(workdir / "model.pt"), str(wav))
+    assert result.returncode == 0, result.stderr
+    phones = result.stdout.split(":", 1)[1].split()
+    assert phones and set(phones) <= {"aa", "iy", "uw", "m", "s", "sh"}
+
+
+def test_eval_refuses_a_corrupt_checkpoint(tmp_path, tone_corpus):
+    bad = tmp_path / "bad.pt"
+    bad.write_bytes(b"not a checkpoint")
+    result = _ese("eval", str(bad), "--corpus", str(tone_corpus))
+    assert result.returncode == 1 and "bad.pt" in result.stderr and "Traceback" not in result.stderr
