@@ -226,6 +226,12 @@ def _replace(obj, **changes):
     return dataclasses.replace(obj, **changes)
 
 
+from ese.commands import prune as _prune_commands, quantize as _quantize_commands  # noqa: E402
+
+for _stage in (_prune_commands, _quantize_commands):
+    _stage.register(app)
+
+
 def main() -> None:
     """Entry point: project errors become one red line and a non-zero exit code."""
     try:

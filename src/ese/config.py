@@ -96,6 +96,30 @@ class TrainConfig:
 
 
 @dataclass(frozen=True)
+class PruneConfig:
+    """Load-balance-aware (or plain magnitude) pruning with retraining (ESE.md section 2)."""
+
+    density: float = 0.11  # overall fraction of LSTM weights kept
+    balance: str = "pes:32"  # "pes:N" = every PE's sub-matrix to the same density; "none" = per matrix
+    steps: tuple[float, ...] = (0.5, 0.3, 0.2)  # intermediate densities before the target
+    retrain_epochs: int = 2  # epochs of masked retraining after each pruning step
+    retrain_lr: float = 5e-4
+
+
+@dataclass(frozen=True)
+class QuantConfig:
+    """Dynamic fixed point (ESE.md section 3; the full spec is docs/fixed-point.md)."""
+
+    weight_bits: int = 12
+    act_bits: int = 16
+    acc_bits: int = 32
+    lut_index_bits: int = 10  # 2**bits entries per table
+    sigmoid_range: float = 8.0  # sigmoid LUT covers [-range, range), saturating outside
+    tanh_range: float = 4.0
+    calibration_utterances: int = 64
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration tree."""
 
@@ -104,6 +128,8 @@ class Config:
     features: FeatureConfig = field(default_factory=FeatureConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    prune: PruneConfig = field(default_factory=PruneConfig)
+    quant: QuantConfig = field(default_factory=QuantConfig)
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, preset: str | None = None,

@@ -1,0 +1,7 @@
+"""`ese` commands of the quantize stage."""
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add this stage's commands to ``app``."""
