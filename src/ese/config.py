@@ -25,10 +25,14 @@ class SynthConfig:
     jobs: int = 0  # 0 = all cores
     festival_voices: tuple[str, ...] = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
     espeak_variants: int = 24  # how many espeak-ng voice variants to draw from the installed set
-    test_voice_fraction: float = 0.25  # whole base voices held out of training for the test split
-    dev_fraction: float = 0.1
-    test_fraction: float = 0.15
+    espeak_accents: tuple[str, ...] = ("en-us", "en")  # each variant is a base voice per accent
+    test_voice_fraction: float = 0.25  # base-voice families held out of training for test
+    dev_voice_fraction: float = 0.15  # base-voice families held out of training for dev
+    dev_fraction: float = 0.1  # share of the audio (and of the sentences) in dev
+    test_fraction: float = 0.15  # share of the audio (and of the sentences) in test
+    utterances_per_speaker: int = 10  # as in TIMIT
     snr_db: tuple[float, ...] = (40.0, 25.0, 15.0)  # additive-noise SNRs drawn per speaker
+    noise_types: tuple[str, ...] = ("white", "pink", "babble")  # drawn per speaker
     pitch_range: tuple[float, float] = (0.85, 1.2)
     rate_range: tuple[float, float] = (0.85, 1.2)
     vtlp_range: tuple[float, float] = (0.9, 1.1)  # speed / vocal-tract perturbation factor
@@ -99,24 +103,28 @@ class TrainConfig:
 class PruneConfig:
     """Load-balance-aware (or plain magnitude) pruning with retraining (ESE.md section 2)."""
 
-    density: float = 0.11  # overall fraction of LSTM weights kept
+    density: float = 0.11  # overall fraction of LSTM weights (w_x, w_r, w_ym) kept
     balance: str = "pes:32"  # "pes:N" = every PE's sub-matrix to the same density; "none" = per matrix
-    steps: tuple[float, ...] = (0.5, 0.3, 0.2)  # intermediate densities before the target
-    retrain_epochs: int = 2  # epochs of masked retraining after each pruning step
+    steps: tuple[float, ...] = (0.5, 0.3, 0.2)  # intermediate densities; those <= density are skipped
+    retrain_epochs: int = 2  # epochs of masked retraining after each pruning step (0 = none)
     retrain_lr: float = 5e-4
+    per_matrix: str = "uniform"  # uniform | sensitivity (densities chosen from a sensitivity scan)
+    sensitivity_densities: tuple[float, ...] = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)
+    report_pes: int = 32  # PEs for the per-PE statistics when balance = "none"
 
 
 @dataclass(frozen=True)
 class QuantConfig:
     """Dynamic fixed point (ESE.md section 3; the full spec is docs/fixed-point.md)."""
 
-    weight_bits: int = 12
-    act_bits: int = 16
-    acc_bits: int = 32
+    weight_bits: int = 12  # every LSTM matrix and the output layer, binary point per matrix
+    act_bits: int = 16  # features, biases, peepholes, gate pre-activations, i f g o, c, m, y
+    acc_bits: int = 32  # SpMV accumulators, saturated once per sum
     lut_index_bits: int = 10  # 2**bits entries per table
-    sigmoid_range: float = 8.0  # sigmoid LUT covers [-range, range), saturating outside
-    tanh_range: float = 4.0
-    calibration_utterances: int = 64
+    sigmoid_range: float = 8.0  # sigmoid LUT covers [-range, range), clamped outside; power of 2
+    tanh_range: float = 4.0  # tanh LUT likewise
+    act_headroom_bits: int = 1  # spare integer bits above the calibrated range of each activation
+    calibration_utterances: int = 64  # train utterances whose float run sets the binary points
 
 
 @dataclass(frozen=True)
