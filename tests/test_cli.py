@@ -54,3 +54,13 @@ def test_data_info_json(tone_corpus, tmp_path):
     assert result.returncode == 0, result.stderr
     info = json.loads(out.read_text())
     assert info["train"]["utterances"] == 24 and info["dev"]["speakers"] == 1
+
+
+@pytest.mark.synth
+def test_data_synth_command_writes_corpus_and_json(tmp_path):
+    out = tmp_path / "summary.json"
+    result = _ese("data", "synth", str(tmp_path / "corpus"), "--preset", "tiny", "--quiet", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    summary = json.loads(out.read_text())
+    assert all(summary["utterances"][s] > 0 for s in ("train", "dev", "test"))
+    assert (tmp_path / "corpus" / "splits.json").exists() and "train" in result.stdout

@@ -86,7 +86,8 @@ def data_synth(
             overrides.append(f"synth.{key}={value}")
     cfg = _config(preset, config, overrides)
     summary = synthesize_corpus(out, cfg.synth, progress=not quiet)
-    rows = [[split, v["utterances"], v["speakers"], v["hours"]] for split, v in summary["splits"].items()]
+    rows = [[split, summary["utterances"][split], summary["speakers"][split], summary["hours"][split]]
+            for split in summary["utterances"]]
     print_table(f"synthetic corpus {out}", ["split", "utterances", "speakers", "hours"], rows, console)
     if json_path:
         write_json(json_path, summary)
