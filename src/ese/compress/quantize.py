@@ -1,0 +1,397 @@
+"""Calibration and quantization: a float checkpoint -> a fixed-point :class:`QModel`; its PER.
+
+Dynamic fixed point (docs/fixed-point.md): every weight matrix and vector gets the binary point
+that fits its own largest magnitude; every activation gets the one that fits the largest
+magnitude measured while running the float model over (up to) ``calibration_utterances`` train
+utterances, plus ``act_headroom_bits`` spare bits. Rule: ``frac = bits - 1 - I - headroom`` with
+``I`` the smallest integer such that ``max|v| < 2**I``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Iterable
+
+import numpy as np
+import torch
+from rich.progress import Progress
+
+from ese.compress.fixedpoint import (Format, QuantError, SaturationCounter, check_quant_config,
+                                     choose_frac, dequantize, quantize)
+from ese.compress.lut import build_table, lut_error_report
+from ese.compress.qmodel import QLayer, QModel, save_qmodel
+from ese.compress.reference import ReferenceModel
+from ese.config import Config, QuantConfig
+from ese.data.dataset import FeatureSet
+from ese.data.phones import PHONES_48
+from ese.model.lstmp import AcousticModel
+from ese.model.scoring import frame_counts, frames_to_phones, per_counts, ref_phones, score
+
+CALIBRATED = ("x", "acc", "z_i", "z_f", "z_g", "z_o", "c", "y")  # activations whose range is measured
+
+
+# ---- calibration --------------------------------------------------------------------------------
+def calibration_utterances(fset: FeatureSet, count: int) -> list[np.ndarray]:
+    """Up to ``count`` utterances of ``fset``, evenly spaced over the set (deterministic)."""
+    n = len(fset)
+    if n == 0:
+        raise QuantError(f"calibration needs utterances, but the {fset.name!r} set is empty")
+    idx = sorted({int(round(k)) for k in np.linspace(0, n - 1, min(count, n))})
+    return [np.asarray(fset.utterances[k].feats, dtype=np.float32) for k in idx]
+
+
+@torch.no_grad()
+def measure_ranges(model: AcousticModel, feats: list[np.ndarray]) -> list[dict[str, float]]:
+    """Run the float model step by step; max |v| per layer of every signal in ``CALIBRATED``.
+
+    ``acc`` is W_x x + W_r y + b (before peepholes); ``z_*`` the full gate pre-activations.
+    """
+    model.eval()
+    lengths = torch.tensor([len(f) for f in feats])
+    T = int(lengths.max())
+    x = torch.zeros(len(feats), T, model.cfg.input_dim, dtype=torch.float64)
+    for b, f in enumerate(feats):
+        x[b, :len(f)] = torch.from_numpy(f).double()
+    ranges: list[dict[str, float]] = []
+    for layer in model.layers:
+        w_x, w_r, bias, w_ym = (t.detach().double() for t in (layer.w_x, layer.w_r, layer.bias, layer.w_ym))
+        p = None if layer.peephole is None else layer.peephole.detach().double()
+        H = layer.hidden
+        mx = dict.fromkeys(CALIBRATED, 0.0)
+        y = x.new_zeros(len(feats), layer.proj)
+        c = x.new_zeros(len(feats), H)
+        out = x.new_zeros(len(feats), T, layer.proj)
+        xw = x @ w_x.T + bias  # (B, T, 4H)
+
+        def seen(name: str, v: torch.Tensor, rows: torch.Tensor) -> None:
+            if rows.any():
+                mx[name] = max(mx[name], float(v[rows].abs().max()))
+
+        seen("x", x.reshape(-1, x.shape[-1]), (torch.arange(T)[None, :] < lengths[:, None]).reshape(-1))
+        for t in range(T):
+            rows = t < lengths
+            acc = xw[:, t] + y @ w_r.T
+            seen("acc", acc, rows)
+            z_i, z_f, z_g, z_o = acc.chunk(4, dim=1)
+            if p is not None:
+                z_i, z_f = z_i + p[0] * c, z_f + p[1] * c
+            c = torch.sigmoid(z_f) * c + torch.sigmoid(z_i) * torch.tanh(z_g)
+            if p is not None:
+                z_o = z_o + p[2] * c
+            y = (torch.sigmoid(z_o) * torch.tanh(c)) @ w_ym.T
+            for name, v in (("z_i", z_i), ("z_f", z_f), ("z_g", z_g), ("z_o", z_o), ("c", c), ("y", y)):
+                seen(name, v, rows)
+            out[:, t] = y
+        ranges.append(mx)
+        x = out
+    return ranges
+
+
+# ---- building the fixed-point model -------------------------------------------------------------
+def _max_abs(t: torch.Tensor | np.ndarray) -> float:
+    a = t.detach().cpu().numpy() if isinstance(t, torch.Tensor) else t
+    return float(np.abs(a).max()) if a.size else 0.0
+
+
+def build_qmodel(model: AcousticModel, ranges: list[dict[str, float]], qcfg: QuantConfig, *,
+                 output_delay: int, source: dict[str, Any] | None = None) -> QModel:
+    """Quantize ``model``'s weights per matrix and choose every activation's binary point from ``ranges``."""
+    check_quant_config(qcfg)
+    bad = model.non_finite_parameters()
+    if bad:
+        raise QuantError(f"cannot quantize a model with non-finite (NaN/inf) weights in {', '.join(bad)}")
+    W, A, hr = qcfg.weight_bits, qcfg.act_bits, qcfg.act_headroom_bits
+    counter = SaturationCounter()  # weights whose rounding reaches 2**(bits-1): clipped by one LSB
+    layers: list[QLayer] = []
+    x_fmt = Format(A, choose_frac(ranges[0]["x"], A, hr))
+    for k, (layer, r) in enumerate(zip(model.layers, ranges)):
+        tag = f"layer{k}"
+        npw = {n: p.detach().double().cpu().numpy() for n, p in layer.named_parameters()}
+        fm: dict[str, Format] = {"x": x_fmt}
+        for name in ("w_x", "w_r", "w_ym"):
+            fm[name] = Format(W, choose_frac(_max_abs(npw[name]), W))
+        fm["bias"] = Format(A, choose_frac(_max_abs(npw["bias"]), A))
+        fm["peephole"] = Format(A, choose_frac(_max_abs(npw["peephole"]) if "peephole" in npw else 0.0, A))
+        fm["y"] = Format(A, choose_frac(r["y"], A, hr))
+        # accumulators: the exact sum's binary point, unless the measured range needs fewer fractional bits
+        exact = max(fm["w_x"].frac + x_fmt.frac, fm["w_r"].frac + fm["y"].frac, fm["bias"].frac)
+        fm["acc"] = Format(qcfg.acc_bits, min(exact, choose_frac(r["acc"], qcfg.acc_bits, hr)))
+        for gate in ("z_i", "z_f", "z_g", "z_o"):
+            fm[gate] = Format(A, choose_frac(r[gate], A, hr))
+        fm["c"] = Format(A, choose_frac(r["c"], A, hr))
+        for fixed in ("gate", "tanh_c", "m"):
+            fm[fixed] = Format(A, A - 2)  # values in [-1, 1]: Q1.(A-2) holds 1.0 exactly
+        fm["acc_y"] = Format(qcfg.acc_bits, min(fm["w_ym"].frac + fm["m"].frac,
+                                                choose_frac(r["y"], qcfg.acc_bits, hr)))
+        q = {name: quantize(npw[name], fm[name], counter, f"{tag}.{name}")
+             for name in ("w_x", "w_r", "w_ym", "bias") + (("peephole",) if "peephole" in npw else ())}
+        layers.append(QLayer(w_x=q["w_x"], w_r=q["w_r"], bias=q["bias"], peephole=q.get("peephole"),
+                             w_ym=q["w_ym"], formats=fm))
+        x_fmt = fm["y"]
+    w_out = model.output.weight.detach().double().cpu().numpy()
+    b_out = model.output.bias.detach().double().cpu().numpy()
+    fw = Format(W, choose_frac(_max_abs(w_out), W))
+    logits_frac = fw.frac + x_fmt.frac
+    out_fmt = {"w": fw, "b": Format(qcfg.acc_bits, logits_frac), "logits": Format(64, logits_frac)}
+    qm = QModel(
+        quant=qcfg, model=model.cfg, output_delay=output_delay, layers=layers,
+        w_out=quantize(w_out, fw, counter, "output.w"),
+        b_out=quantize(b_out, out_fmt["b"], counter, "output.b"),
+        output_formats=out_fmt, luts={}, phones=list(PHONES_48),
+        calibration={"ranges": ranges, "weight_clipped": dict(counter)}, source=dict(source or {}))
+    qm.luts = {name: build_table(spec) for name, spec in qm.lut_specs.items()}
+    return qm
+
+
+def quantize_checkpoint(model: AcousticModel, cfg: Config, calib: FeatureSet, *,
+                        output_delay: int | None = None, source: dict[str, Any] | None = None) -> QModel:
+    """Calibrate on up to ``cfg.quant.calibration_utterances`` utterances of ``calib`` and quantize.
+
+    ``output_delay`` defaults to ``cfg.train.output_delay`` (pass the checkpoint's own).
+    """
+    check_quant_config(cfg.quant)
+    bad = model.non_finite_parameters()
+    if bad:
+        raise QuantError(f"cannot quantize a model with non-finite (NaN/inf) weights in {', '.join(bad)}")
+    ranges = measure_ranges(model, calibration_utterances(calib, cfg.quant.calibration_utterances))
+    delay = cfg.train.output_delay if output_delay is None else output_delay
+    return build_qmodel(model, ranges, cfg.quant, output_delay=delay, source=source)
+
+
+def dequantized_model(qm: QModel) -> AcousticModel:
+    """A float AcousticModel whose weights are exactly the fixed-point weights' real values."""
+    model = AcousticModel(qm.model)
+    state = {}
+    for k, layer in enumerate(qm.layers):
+        for name, arr in layer.arrays().items():
+            state[f"layers.{k}.{name}"] = torch.from_numpy(dequantize(arr, layer.formats[name].frac)).float()
+    state["output.weight"] = torch.from_numpy(dequantize(qm.w_out, qm.output_formats["w"].frac)).float()
+    state["output.bias"] = torch.from_numpy(dequantize(qm.b_out, qm.output_formats["b"].frac)).float()
+    model.load_state_dict(state)
+    model.eval()
+    return model
+
+
+# ---- evaluation with the integer reference model ------------------------------------------------
+def _pad_for_delay(feats: np.ndarray, delay: int) -> np.ndarray:
+    if delay == 0 or len(feats) == 0:
+        return feats
+    return np.concatenate([feats, np.repeat(feats[-1:], delay, axis=0)], axis=0)
+
+
+def quantized_logits(ref: ReferenceModel, feats: list[np.ndarray], *, batch_size: int = 16,
+                     saturation: SaturationCounter | None = None, lut_clipped: SaturationCounter | None = None,
+                     progress: bool = False, label: str = "reference") -> Iterable[tuple[int, np.ndarray]]:
+    """Yield (index into ``feats``, integer logits (T, C) aligned to the input frames), in length order.
+
+    Features are padded for the output delay (copies of the last frame) exactly as
+    :func:`ese.model.decode.batched_log_probs` does, quantized on the host, run through the
+    reference model, and the first ``output_delay`` outputs dropped. Events are added to the
+    ``saturation`` and ``lut_clipped`` counters when given.
+    """
+    d = ref.qm.output_delay
+    order = sorted(range(len(feats)), key=lambda k: len(feats[k]))
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(label, total=len(feats))
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            sat = SaturationCounter()
+            xs = [ref.quantize_input(_pad_for_delay(feats[k], d), sat) for k in idx]
+            logits, sat_run, clip = ref.run_batch(xs)
+            if saturation is not None:
+                saturation.update(sat)
+                saturation.update(sat_run)
+            if lut_clipped is not None:
+                lut_clipped.update(clip)
+            for k, lg in zip(idx, logits):
+                yield k, lg[d:d + len(feats[k])]
+            bar.advance(task, len(idx))
+
+
+def evaluate_quantized(qmodel: QModel, fset: FeatureSet, *, batch_size: int = 16, progress: bool = False,
+                       return_hyps: bool = False) -> dict[str, Any]:
+    """PER and frame accuracy of the fixed-point model on ``fset``, run by the integer reference model.
+
+    Same scoring as :func:`ese.model.decode.evaluate` (``loss`` from the dequantized integer
+    logits), plus ``saturation`` and ``lut_clipped`` (per signal, summed over layers) and their
+    per-layer detail ``saturation_detail``.
+    """
+    ref = ReferenceModel(qmodel)
+    D = qmodel.model.input_dim
+    for u in fset.utterances:
+        if u.feats.ndim != 2 or u.feats.shape[1] != D:
+            raise QuantError(f"utterance {u.utt_id!r} has feature shape {tuple(u.feats.shape)}, but the "
+                             f"fixed-point model expects (frames, {D})")
+    feats = [np.asarray(u.feats, dtype=np.float64) for u in fset.utterances]
+    hyps: list[list[str]] = [[] for _ in feats]
+    sat, clip = SaturationCounter(), SaturationCounter()
+    nll, correct, total = 0.0, 0, 0
+    logit_frac = qmodel.output_formats["logits"].frac
+    for k, logits in quantized_logits(ref, feats, batch_size=batch_size, saturation=sat, lut_clipped=clip,
+                                      progress=progress, label=f"fixed point {fset.name}"):
+        labels = np.asarray(fset.utterances[k].labels, dtype=np.int64)
+        pred = logits.argmax(axis=1)  # integer argmax: first index of the maximum
+        z = dequantize(logits, logit_frac)  # host-side float only for the loss
+        logp = z - z.max(axis=1, keepdims=True)
+        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+        keep = labels >= 0
+        nll -= float(logp[np.nonzero(keep)[0], labels[keep]].sum())
+        cc, nn = frame_counts(pred, labels)
+        correct, total = correct + cc, total + nn
+        hyps[k] = frames_to_phones(pred)
+    refs = [ref_phones(u.phones) for u in fset.utterances]
+    result: dict[str, Any] = score(refs, hyps, frames_correct=correct, frames_total=total)
+    result["loss"] = nll / total if total else float("nan")
+    result["saturation"] = _by_signal(sat)
+    result["saturation_detail"] = dict(sorted(sat.items()))
+    result["lut_clipped"] = _by_signal(clip)
+    if return_hyps:
+        result["utterances"] = []
+        for u, r, h in zip(fset.utterances, refs, hyps):
+            cnt = per_counts(r, h)
+            result["utterances"].append({"utt_id": u.utt_id, "ref": r, "hyp": h, "sub": cnt.sub,
+                                         "del": cnt.dele, "ins": cnt.ins, "n_ref": cnt.n_ref})
+    return result
+
+
+def _by_signal(counter: SaturationCounter) -> dict[str, int]:
+    return dict(sorted(SaturationCounter(counter).by_signal().items()))
+
+
+# ---- figures for the report ---------------------------------------------------------------------
+def lut_errors(qm: QModel) -> dict[str, dict[str, Any]]:
+    """Per table, the worst :func:`lut_error_report` over the input formats the model feeds it."""
+    inputs = {"sigmoid": ("z_i", "z_f", "z_o"), "tanh": ("z_g", "c")}
+    out: dict[str, dict[str, Any]] = {}
+    for name, spec in qm.lut_specs.items():
+        fmts = {layer.formats[s] for layer in qm.layers for s in inputs[name]}
+        reports = [lut_error_report(spec, fmt, qm.luts[name]) for fmt in sorted(fmts, key=lambda f: f.frac)]
+        out[name] = max(reports, key=lambda r: r["max_abs_error"])
+    return out
+
+
+def model_bits(qm: QModel, *, index_bits: int = 4) -> dict[str, Any]:
+    """Bits needed by the paper's count: nnz x (weight_bits + index_bits) for the LSTM matrices,
+    plus act_bits per bias / peephole element; against 32-bit floats for every (dense) weight.
+
+    Padding entries and column pointers are the compiler's to count exactly (ese compile). The
+    output layer runs on the host and is listed apart.
+    """
+    q = qm.quant
+    nnz = sum(qm.nnz().values())
+    dense = sum(getattr(layer, n).size for layer in qm.layers for n in ("w_x", "w_r", "w_ym"))
+    vectors = sum(layer.bias.size + (0 if layer.peephole is None else layer.peephole.size) for layer in qm.layers)
+    matrix_bits = nnz * (q.weight_bits + index_bits)
+    vector_bits = vectors * q.act_bits
+    total = matrix_bits + vector_bits
+    dense_float = (dense + vectors) * 32
+    return {"lstm_nnz": nnz, "lstm_weights": dense, "density": nnz / dense if dense else 0.0,
+            "index_bits": index_bits, "matrix_bits": matrix_bits, "vector_bits": vector_bits,
+            "total_bits": total, "dense_float_bits": dense_float,
+            "compression_ratio": dense_float / total if total else float("inf"),
+            "output_layer_bits": int(qm.w_out.size * q.weight_bits + qm.b_out.size * qm.output_formats["b"].bits)}
+
+
+def with_weight_bits(cfg: QuantConfig, bits: int) -> QuantConfig:
+    return dataclasses.replace(cfg, weight_bits=bits)
+
+
+# ---- the stage: quantize, evaluate, sweep, report -----------------------------------------------
+DEFAULT_SWEEP = (8, 10, 12, 16)
+
+
+def quantize_and_report(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_path: str | Path, *,
+                        progress: bool = True, sweep: Iterable[int] = DEFAULT_SWEEP,
+                        json_path: str | Path | None = None, plot_path: str | Path | None = None,
+                        console: Any = None) -> dict[str, Any]:
+    """Quantize the checkpoint at ``ckpt_path`` with ``cfg.quant``, write the fixed-point model to
+    ``out_path``, and report float vs fixed-point PER on the ``dev`` / ``test`` sets present.
+
+    ``sets`` needs ``train`` (calibration); ``dev`` and ``test`` are scored when present. The
+    output delay is the checkpoint's own. Writes the report JSON (default: ``out_path`` with
+    ``.json``) and the sweep plot (default: ``<stem>_sweep.png``) and returns the report, whose
+    keys include ``per_float``, ``per_quantized`` ({split: PER %}), ``weight_bits``, ``act_bits``,
+    ``saturation`` ({signal: count} over the scored splits), ``lut_error`` ({sigmoid, tanh}: max
+    abs error), ``sweep`` ([{weight_bits, per_dev, per_test}]) and ``model_bits``.
+    """
+    import time
+
+    from ese.atomic import write_json
+    from ese.model.checkpoint import load_checkpoint
+    from ese.model.decode import evaluate
+    from ese.report.quant_plots import sweep_plot
+
+    t_start = time.perf_counter()
+    out_path = Path(out_path)
+    json_path = Path(json_path) if json_path else out_path.with_suffix(".json")
+    plot_path = Path(plot_path) if plot_path else out_path.with_name(out_path.stem + "_sweep.png")
+    if "train" not in sets:
+        raise QuantError("quantization needs the train split for calibration")
+    check_quant_config(cfg.quant)
+    model, meta = load_checkpoint(ckpt_path)
+    delay = int(meta.get("config", {}).get("train", {}).get("output_delay", cfg.train.output_delay))
+    splits = [s for s in ("dev", "test") if s in sets]
+    log = console.log if console is not None else (lambda *a, **k: None)
+
+    log(f"calibrating on up to {cfg.quant.calibration_utterances} train utterances")
+    calib = calibration_utterances(sets["train"], cfg.quant.calibration_utterances)
+    ranges = measure_ranges(model, calib)
+    source = {"checkpoint": str(ckpt_path), "calibration_utterances": len(calib)}
+    qm = build_qmodel(model, ranges, cfg.quant, output_delay=delay, source=source)
+    save_qmodel(out_path, qm)
+
+    float_scores = {s: evaluate(model, sets[s], delay) for s in splits}
+    log(f"fixed point ({cfg.quant.weight_bits}-bit weights, {cfg.quant.act_bits}-bit activations)")
+    t0 = time.perf_counter()
+    q_scores = {s: evaluate_quantized(qm, sets[s], progress=progress) for s in splits}
+    ref_seconds = time.perf_counter() - t0
+    frames = sum(sets[s].num_frames for s in splits)
+
+    sweep_rows = []
+    for bits in sorted(set(int(b) for b in sweep)):
+        if bits == cfg.quant.weight_bits:
+            scores = q_scores
+        else:
+            log(f"sweep: {bits}-bit weights")
+            qb = build_qmodel(model, ranges, with_weight_bits(cfg.quant, bits), output_delay=delay, source=source)
+            scores = {s: evaluate_quantized(qb, sets[s], progress=progress) for s in splits}
+        sweep_rows.append({"weight_bits": bits, **{f"per_{s}": scores[s]["per"] for s in splits},
+                           **{f"saturation_{s}": sum(scores[s]["saturation"].values()) for s in splits}})
+
+    saturation: dict[str, int] = {}
+    for s in splits:
+        for sig, n in q_scores[s]["saturation"].items():
+            saturation[sig] = saturation.get(sig, 0) + n
+    luts = lut_errors(qm)
+    report: dict[str, Any] = {
+        "fixed_point_spec_version": qm.spec_version,
+        "checkpoint": str(ckpt_path),
+        "qmodel": str(out_path),
+        "weight_bits": cfg.quant.weight_bits,
+        "act_bits": cfg.quant.act_bits,
+        "acc_bits": cfg.quant.acc_bits,
+        "quant_config": dataclasses.asdict(cfg.quant),
+        "output_delay": delay,
+        "per_float": {s: float_scores[s]["per"] for s in splits},
+        "per_quantized": {s: q_scores[s]["per"] for s in splits},
+        "frame_acc_float": {s: float_scores[s]["frame_acc"] for s in splits},
+        "frame_acc_quantized": {s: q_scores[s]["frame_acc"] for s in splits},
+        "saturation": saturation,
+        "saturation_detail": {s: q_scores[s]["saturation_detail"] for s in splits},
+        "lut_clipped": {s: q_scores[s]["lut_clipped"] for s in splits},
+        "lut_error": {name: r["max_abs_error"] for name, r in luts.items()},
+        "lut_error_detail": luts,
+        "sweep": sweep_rows,
+        "model_bits": model_bits(qm),
+        "formats": [{k: f.to_list() for k, f in layer.formats.items()} for layer in qm.layers],
+        "calibration": {"utterances": len(calib), "ranges": ranges},
+        "reference_us_per_frame": 1e6 * ref_seconds / max(frames, 1),
+        "seconds": time.perf_counter() - t_start,
+        "json": str(json_path),
+        "plot": str(plot_path),
+    }
+    sweep_plot(sweep_rows, report["per_float"], plot_path, weight_bits=cfg.quant.weight_bits,
+               act_bits=cfg.quant.act_bits)
+    write_json(json_path, report)
+    return report
