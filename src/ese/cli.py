@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from ese.atomic import write_json
-from ese.config import Config, from_dict
+from ese.config import Config
 from ese.errors import EseError
 from ese.report.tables import print_table
 
@@ -37,7 +37,7 @@ def _config(preset: str, config: Optional[Path], overrides: Optional[list[str]])
 
 
 def _config_from_checkpoint(meta: dict) -> Config:
-    return from_dict(Config, meta["config"])
+    return Config.from_saved(meta["config"])
 
 
 @app.command()

@@ -153,6 +153,13 @@ class Config:
             data = _merge(data, _parse_override(item))
         return from_dict(cls, data)
 
+    @classmethod
+    def from_saved(cls, data: dict[str, Any], overrides: list[str] | None = None) -> "Config":
+        """A config stored in a checkpoint or report (``to_dict``), with ``section.key=value`` overrides."""
+        for item in overrides or []:
+            data = _merge(data, _parse_override(item))
+        return from_dict(cls, data)
+
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 

@@ -31,7 +31,7 @@ def quantize(
     from ese.cli import console
     from ese.compress.fixedpoint import check_quant_config
     from ese.compress.quantize import quantize_and_report
-    from ese.config import Config, _merge, _parse_override, from_dict
+    from ese.config import Config
     from ese.data.store import load_split
     from ese.errors import ConfigError
     from ese.model.checkpoint import read_checkpoint
@@ -47,9 +47,7 @@ def quantize(
     for key, value in (("weight_bits", weight_bits), ("act_bits", act_bits)):
         if value is not None:
             overrides.append(f"quant.{key}={value}")
-    for item in overrides:
-        data = _merge(data, _parse_override(item))
-    cfg = from_dict(Config, data)
+    cfg = Config.from_saved(data, overrides)
     check_quant_config(cfg.quant)  # before minutes of feature loading
     cache_dir = cache_dir or out.parent / "features"
     sets = {s: load_split(corpus, s, cfg.features, cache_dir=cache_dir, progress=not quiet)
