@@ -57,9 +57,12 @@ def run(
     cfg = _config(preset, config, set_)
     workdir = workdir or Path("runs") / cfg.preset
     report = run_pipeline(cfg, workdir, corpus=corpus, resume=not fresh, progress=not quiet)
-    rows = [[split, s["per"], s["sub"], s["del"], s["ins"], s["frame_acc"]] for split, s in report["per"].items()]
-    print_table(f"ese run ({cfg.preset}): phone error rate", ["split", "PER %", "sub", "del", "ins", "frame acc %"],
-                rows, console)
+    comp = report["compression"]
+    rows = [[split, s["per"], s["frame_acc"], comp["per"][split]["pruned"], comp["per"][split]["quantized"]]
+            for split, s in report["per"].items()]
+    print_table(f"ese run ({cfg.preset}): phone error rate, dense -> {100 * comp['density']:.0f}% density "
+                f"({comp['balance']}) -> {comp['weight_bits']}-bit fixed point",
+                ["split", "dense PER %", "frame acc %", "pruned PER %", "fixed-point PER %"], rows, console)
     console.print(f"report: {workdir / 'report.md'}  ({report['timings']['total_s']:.0f} s)")
     if json_path:
         write_json(json_path, report)

@@ -1,7 +1,7 @@
 """``ese run``: the whole flow on one work directory, each stage resumable.
 
-synth corpus -> features -> train -> eval -> report. Later issues append their stages here
-(prune, quantize, compile, simulate). Every stage skips work whose output already exists, so
+synth corpus -> features -> train -> eval -> prune -> quantize -> report. Later issues append
+their stages here (compile, simulate). Every stage skips work whose output already exists, so
 re-running after an interruption continues where it stopped.
 """
 
@@ -31,6 +31,8 @@ class RunPaths:
     corpus: Path
     features: Path = field(init=False)
     checkpoint: Path = field(init=False)
+    pruned: Path = field(init=False)
+    qmodel: Path = field(init=False)
     report_json: Path = field(init=False)
     report_md: Path = field(init=False)
     curve_png: Path = field(init=False)
@@ -38,6 +40,8 @@ class RunPaths:
     def __post_init__(self) -> None:
         self.features = self.workdir / "features"
         self.checkpoint = self.workdir / "model.pt"
+        self.pruned = self.workdir / "pruned.pt"
+        self.qmodel = self.workdir / "model.qnpz"
         self.report_json = self.workdir / "report.json"
         self.report_md = self.workdir / "report.md"
         self.curve_png = self.workdir / "learning_curve.png"
@@ -46,6 +50,8 @@ class RunPaths:
 def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, resume: bool = True,
         progress: bool = True, console: Console | None = None) -> dict[str, Any]:
     """Run every stage and return the report (also written as JSON and Markdown in ``workdir``)."""
+    from ese.compress.quantize import quantize_and_report
+    from ese.compress.schedule import prune_checkpoint
     from ese.model.decode import evaluate
     from ese.model.train import train_model
 
@@ -59,27 +65,39 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     if corpus is None:
         from ese.data.synth import synthesize_corpus
 
-        console.log(f"[bold]1/4 synthesize corpus[/] -> {paths.corpus}")
+        console.log(f"[bold]1/6 synthesize corpus[/] -> {paths.corpus}")
         t0 = time.perf_counter()
         synth_summary = synthesize_corpus(paths.corpus, cfg.synth, progress=progress)
         timings["synth_s"] = time.perf_counter() - t0
 
-    console.log("[bold]2/4 features[/]")
+    console.log("[bold]2/6 features[/]")
     t0 = time.perf_counter()
     sets = {s: load_split(paths.corpus, s, cfg.features, cache_dir=paths.features, progress=progress)
             for s in ("train", "dev", "test")}
     timings["features_s"] = time.perf_counter() - t0
 
-    console.log(f"[bold]3/4 train[/] {cfg.model} on {sets['train'].num_frames} frames")
+    console.log(f"[bold]3/6 train[/] {cfg.model} on {sets['train'].num_frames} frames")
     t0 = time.perf_counter()
     result = train_model(cfg, sets["train"], sets["dev"], paths.checkpoint, resume=resume, progress=progress,
                          extra={"corpus": str(paths.corpus)})
     timings["train_s"] = time.perf_counter() - t0
 
-    console.log("[bold]4/4 evaluate[/]")
+    console.log("[bold]4/6 evaluate[/]")
     t0 = time.perf_counter()
     scores = {s: evaluate(result.model, sets[s], cfg.train.output_delay) for s in ("dev", "test")}
     timings["eval_s"] = time.perf_counter() - t0
+
+    console.log(f"[bold]5/6 prune[/] to density {cfg.prune.density} ({cfg.prune.balance})")
+    t0 = time.perf_counter()
+    pruned = prune_checkpoint(paths.checkpoint, cfg, sets, paths.pruned, resume=resume, progress=progress,
+                              say=console.log if progress else None)
+    timings["prune_s"] = time.perf_counter() - t0
+
+    console.log(f"[bold]6/6 quantize[/] {cfg.quant.weight_bits}-bit weights, {cfg.quant.act_bits}-bit activations")
+    t0 = time.perf_counter()
+    quantized = quantize_and_report(paths.pruned, cfg, sets, paths.qmodel, progress=progress,
+                                    console=console if progress else None)
+    timings["quantize_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_all
 
     report = {
@@ -94,10 +112,34 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
         "checkpoint": str(paths.checkpoint),
         "training": {"best_epoch": result.best_epoch, "history": result.history},
         "per": scores,
+        "compression": compression_summary(scores, pruned, quantized),
+        "prune": pruned,
+        "quantize": quantized,
         "timings": timings,
     }
     write_report(report, paths)
     return report
+
+
+def compression_summary(dense: dict[str, Any], pruned: dict[str, Any], quantized: dict[str, Any]) -> dict[str, Any]:
+    """PER of the dense, pruned and pruned + fixed-point models side by side, and the size."""
+    bits = quantized["model_bits"]
+    return {
+        "density": pruned["density"],
+        "balance": pruned["balance"],
+        "imbalance_max_over_mean": pruned["imbalance_max_over_mean"],
+        "weight_bits": quantized["weight_bits"],
+        "act_bits": quantized["act_bits"],
+        "per": {
+            split: {"dense": dense[split]["per"], "pruned": pruned[f"per_{split}"],
+                    "quantized": quantized["per_quantized"][split]}
+            for split in ("dev", "test")
+        },
+        "model_bits": bits["total_bits"],
+        "dense_float_bits": bits["dense_float_bits"],
+        "compression_ratio": bits["compression_ratio"],
+        "saturation_events": int(sum(quantized["saturation"].values())),
+    }
 
 
 def write_report(report: dict[str, Any], paths: RunPaths) -> None:
@@ -112,13 +154,23 @@ def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
     rows = [[split, s["per"], s["sub"], s["del"], s["ins"], s["n_ref"], s["frame_acc"]]
             for split, s in per.items()]
     splits = report["corpus"]["splits"]
-    corpus_rows = [[s, v["utterances"], v["frames"], v["frames"] / 100 / 60] for s, v in splits.items()]
+    shift_s = report["config"]["features"]["frame_shift_ms"] / 1000
+    corpus_rows = [[s, v["utterances"], v["frames"], v["frames"] * shift_s / 60] for s, v in splits.items()]
     timing_rows = [[k, v] for k, v in report["timings"].items()]
+    comp = report["compression"]
+    comp_rows = [[split, v["dense"], v["pruned"], v["quantized"]] for split, v in comp["per"].items()]
     return "\n\n".join([
         f"# ese run — preset `{report['preset']}`",
         f"ese {report['ese_version']}, {report['machine']['platform']}",
         "## Phone error rate (39 classes, silence dropped)",
         markdown_table(["split", "PER %", "sub", "del", "ins", "ref phones", "frame acc %"], rows),
+        "## Compression (ESE.md sections 2-3)",
+        f"density {100 * comp['density']:.1f}% ({comp['balance']}, PE max/mean non-zeros "
+        f"{comp['imbalance_max_over_mean']:.3f}), {comp['weight_bits']}-bit weights / {comp['act_bits']}-bit "
+        f"activations: {comp['model_bits'] / 8e6:.3f} MB against {comp['dense_float_bits'] / 8e6:.3f} MB dense "
+        f"float32 ({comp['compression_ratio']:.1f}x, 16 bits per non-zero incl. its 4-bit index); "
+        f"{comp['saturation_events']} saturation events.",
+        markdown_table(["split", "dense PER %", "pruned PER %", "pruned + fixed point PER %"], comp_rows),
         "## Corpus",
         markdown_table(["split", "utterances", "frames", "minutes"], corpus_rows),
         "## Training",

@@ -143,13 +143,20 @@ def _state_copy(model: AcousticModel) -> dict[str, torch.Tensor]:
 
 def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *,
                 resume: bool = False, progress: bool = True,
-                extra: dict[str, Any] | None = None) -> TrainResult:
+                extra: dict[str, Any] | None = None,
+                init_weights: dict[str, torch.Tensor] | None = None,
+                masks: dict[str, torch.Tensor] | None = None) -> TrainResult:
     """Train ``cfg.model`` on ``train``, select on ``dev``, checkpoint to ``ckpt_path`` each epoch.
 
     With ``resume`` and an existing checkpoint, training continues after its last epoch (a run
     that already stopped early returns at once); without a checkpoint it starts afresh. History
     rows hold ``epoch, train_loss, dev_loss, dev_frame_acc, dev_per, lr, seconds`` (losses in
     nats per labelled frame; accuracy and PER in percent on the 39-class set).
+
+    ``init_weights`` (a state dict) replaces the random initialisation (retraining a pruned
+    model). ``masks`` (bool tensors keyed by parameter name) hold weights at exactly zero: their
+    gradients are masked before clipping and the weights re-masked after every optimizer step.
+    The masks are saved in the training state, so a resumed run keeps them.
     """
     tcfg = cfg.train
     _validate(tcfg)
@@ -161,17 +168,47 @@ def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path
         torch.set_num_threads(tcfg.threads)
     try:
         return _train(cfg, train, dev, Path(ckpt_path), resume=resume, progress=progress,
-                      extra=extra)
+                      extra=extra, init_weights=init_weights, masks=masks)
     finally:
         torch.set_num_threads(threads_before)
 
 
+def _check_masks(model: AcousticModel, masks: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+    params = dict(model.named_parameters())
+    for name, mask in masks.items():
+        if name not in params or tuple(mask.shape) != tuple(params[name].shape):
+            raise CheckpointError(f"mask {name!r} of shape {tuple(mask.shape)} matches no "
+                                  "parameter of the model")
+    return {name: mask.detach().to("cpu", torch.bool).clone() for name, mask in masks.items()}
+
+
+def _apply_masks(model: AcousticModel, masks: dict[str, torch.Tensor], *, grads: bool) -> None:
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, mask in masks.items():
+            p = params[name]
+            target = p.grad if grads else p
+            if target is not None:
+                target.mul_(mask.to(target.dtype))
+
+
 def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, resume: bool,
-           progress: bool, extra: dict[str, Any] | None) -> TrainResult:
+           progress: bool, extra: dict[str, Any] | None,
+           init_weights: dict[str, torch.Tensor] | None = None,
+           masks: dict[str, torch.Tensor] | None = None) -> TrainResult:
     tcfg = cfg.train
     torch.manual_seed(tcfg.seed)
     rng = np.random.default_rng(tcfg.seed)
     model = AcousticModel(cfg.model)
+    if init_weights is not None:
+        try:
+            model.load_state_dict(init_weights)
+        except RuntimeError as exc:
+            raise CheckpointError(f"initial weights do not fit the model config: "
+                                  f"{str(exc).strip().splitlines()[0]}") from None
+    masks = _check_masks(model, masks) if masks is not None else None
+    if masks is not None:
+        _apply_masks(model, masks, grads=False)
     optimizer = _make_optimizer(model, tcfg)
     schedule = PlateauSchedule(tcfg)
     history: list[dict[str, Any]] = []
@@ -197,6 +234,12 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
         schedule.load_state_dict(ts["schedule"])
         torch.set_rng_state(ts["rng_torch"])
         rng.bit_generator.state = ts["rng_numpy"]
+        stored_masks = ts.get("masks")
+        if masks is not None and (stored_masks is None or set(stored_masks) != set(masks) or not all(
+                torch.equal(stored_masks[k], masks[k]) for k in masks)):
+            raise CheckpointError(f"cannot resume {str(ckpt_path)!r}: it was trained with other "
+                                  "pruning masks; retrain to a new path or without resume")
+        masks = stored_masks
         history = list(state["history"])
         best_state, best_epoch = state["model"], state["best_epoch"]
         start_epoch, stopped = state["epoch"] + 1, ts["stopped"]
@@ -232,9 +275,13 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
                                        ignore_index=-1, reduction="sum") / n
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
+                if masks is not None:
+                    _apply_masks(model, masks, grads=True)
                 if tcfg.grad_clip > 0:
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tcfg.grad_clip)
                 optimizer.step()
+                if masks is not None:
+                    _apply_masks(model, masks, grads=False)  # pruned weights stay exactly zero
                 loss_sum, frames = loss_sum + float(loss.detach()) * n, frames + n
                 progress_bar.update(task, advance=1, loss=loss_sum / frames)
             progress_bar.remove_task(task)
@@ -262,6 +309,8 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
             train_state = {"last_model": _state_copy(model), "optimizer": optimizer.state_dict(),
                            "schedule": schedule.state_dict(), "rng_torch": torch.get_rng_state(),
                            "rng_numpy": rng.bit_generator.state, "stopped": stopped}
+            if masks is not None:
+                train_state["masks"] = masks
             save_checkpoint(ckpt_path, model, weights=best_state, config=cfg.to_dict(),
                             epoch=epoch, best_epoch=best_epoch, history=history, extra=extra,
                             train_state=train_state)

@@ -1,0 +1,141 @@
+"""PER vs density, balanced vs unbalanced pruning, from one dense checkpoint (issue 3, section 4).
+
+    .venv/bin/python benchmarks/prune_experiment.py CKPT --corpus CORPUS --out DIR \\
+        [--densities 1,0.5,0.3,0.2,0.11,0.05] [--modes none,pes:32] [--retrain-epochs 2] \\
+        [--retrain-lr 5e-4] [--per-matrix uniform] [--independent] [--quiet]
+
+Default (chained): one iterative schedule per balance mode whose steps ARE the densities
+(0.5 -> 0.3 -> 0.2 -> 0.11 -> 0.05, retraining after each), so the whole curve costs one prune run
+per mode; each step's dev / test PER and per-PE imbalance is a row. ``--independent`` instead
+prunes to every density separately (the configured prune.steps above it, then it): costlier, and
+the checkpoints of every density are kept (``DIR/<mode>-<density>.pt``).
+
+Resumable: every run goes through ``prune_checkpoint(resume=True)``, so re-running the same
+command after a kill continues, and finished runs are read back instead of redone. Writes
+``DIR/prune_sweep.json``, ``DIR/prune_sweep.md`` and ``DIR/prune_sweep.png`` (test PER vs density).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import time
+from pathlib import Path
+
+from rich.console import Console
+
+from ese.atomic import atomic_open, write_json
+from ese.compress.schedule import prune_checkpoint
+from ese.config import Config, from_dict
+from ese.data.store import load_split
+from ese.errors import EseError
+from ese.model.checkpoint import load_checkpoint
+from ese.report.prune_plots import density_sweep_plot
+from ese.report.tables import markdown_table, print_table
+
+
+def _floats(text: str) -> list[float]:
+    return [float(v) for v in text.split(",") if v.strip()]
+
+
+def _mode_name(mode: str) -> str:
+    return "unbalanced" if mode == "none" else f"balanced-{mode.replace(':', '')}"
+
+
+def sweep(args: argparse.Namespace, console: Console) -> dict:
+    _, meta = load_checkpoint(args.checkpoint)
+    cfg = dataclasses.replace(from_dict(Config, meta["config"] or {}), model=meta["model_config"])
+    changes = {k: v for k, v in (("retrain_epochs", args.retrain_epochs),
+                                 ("retrain_lr", args.retrain_lr),
+                                 ("per_matrix", args.per_matrix)) if v is not None}
+    cfg = dataclasses.replace(cfg, prune=dataclasses.replace(cfg.prune, **changes))
+    cache = args.cache_dir or args.checkpoint.parent / "features"
+    sets = {s: load_split(args.corpus, s, cfg.features, cache_dir=cache, progress=not args.quiet)
+            for s in ("train", "dev", "test")}
+    densities = sorted({d for d in _floats(args.densities) if d < 1.0}, reverse=True)
+    say = None if args.quiet else console.log
+    results: dict[str, list[dict]] = {}
+    dense_row = None
+    t0 = time.perf_counter()
+    for mode in args.modes.split(","):
+        name = _mode_name(mode)
+        rows: list[dict] = []
+        if args.independent:
+            for d in densities:
+                pcfg = dataclasses.replace(cfg.prune, balance=mode, density=d)
+                rep = prune_checkpoint(args.checkpoint, dataclasses.replace(cfg, prune=pcfg), sets,
+                                       args.out / f"{name}-{d:g}.pt", resume=True,
+                                       progress=not args.quiet, say=say)
+                rows.append({"target": d, "density": rep["density"], "per_dev": rep["per_dev"],
+                             "per_test": rep["per_test"],
+                             "imbalance_max_over_mean": rep["imbalance_max_over_mean"]})
+        else:
+            pcfg = dataclasses.replace(cfg.prune, balance=mode, density=densities[-1],
+                                       steps=tuple(densities[:-1]))
+            rep = prune_checkpoint(args.checkpoint, dataclasses.replace(cfg, prune=pcfg), sets,
+                                   args.out / f"{name}-chain.pt", resume=True,
+                                   progress=not args.quiet, say=say)
+            rows = [{k: s[k] for k in ("target", "density", "per_dev", "per_test",
+                                       "imbalance_max_over_mean")} for s in rep["steps"]]
+        dense_row = {"target": 1.0, "density": 1.0, "per_dev": rep["per_dense_dev"],
+                     "per_test": rep["per_dense_test"], "imbalance_max_over_mean": None}
+        results[name] = [dense_row] + rows
+    return {"checkpoint": str(args.checkpoint), "corpus": str(args.corpus),
+            "chained": not args.independent, "retrain_epochs": cfg.prune.retrain_epochs,
+            "retrain_lr": cfg.prune.retrain_lr, "per_matrix": cfg.prune.per_matrix,
+            "model": dataclasses.asdict(cfg.model), "seconds": time.perf_counter() - t0,
+            "series": results}
+
+
+def _table_rows(result: dict) -> list[list]:
+    rows = []
+    for name, series in result["series"].items():
+        for r in series:
+            imb = r["imbalance_max_over_mean"]
+            rows.append([name, 100 * r["target"], 100 * r["density"], r["per_dev"], r["per_test"],
+                         "" if imb is None else imb])
+    return rows
+
+
+HEADER = ["pruning", "target %", "density %", "dev PER %", "test PER %", "PE max/mean"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("checkpoint", type=Path)
+    ap.add_argument("--corpus", type=Path, required=True)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--densities", default="1,0.5,0.3,0.2,0.11,0.05")
+    ap.add_argument("--modes", default="none,pes:32", help="balance settings, comma-separated")
+    ap.add_argument("--retrain-epochs", type=int, default=None)
+    ap.add_argument("--retrain-lr", type=float, default=None)
+    ap.add_argument("--per-matrix", default=None, help="uniform or sensitivity")
+    ap.add_argument("--independent", action="store_true")
+    ap.add_argument("--cache-dir", type=Path, default=None)
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    console = Console()
+    try:
+        result = sweep(args, console)
+    except EseError as exc:
+        Console(stderr=True).print(f"[bold red]error:[/] {exc}")
+        return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    write_json(args.out / "prune_sweep.json", result)
+    density_sweep_plot(result["series"], args.out / "prune_sweep.png",
+                       title=f"PER vs density ({args.checkpoint.name})")
+    with atomic_open(args.out / "prune_sweep.md", "w", encoding="utf-8") as fh:
+        fh.write(f"# PER vs density: {args.checkpoint}\n\n"
+                 f"{'chained schedule' if result['chained'] else 'independent runs'}, "
+                 f"{result['retrain_epochs']} retraining epoch(s) per step at lr "
+                 f"{result['retrain_lr']:g}, per-matrix densities: {result['per_matrix']}\n\n"
+                 + markdown_table(HEADER, _table_rows(result))
+                 + "\n\n![PER vs density](prune_sweep.png)\n")
+    print_table("PER vs density", HEADER, _table_rows(result), console)
+    console.print(f"wrote {args.out / 'prune_sweep.md'} ({result['seconds']:.0f} s)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,122 @@
+"""Which PE owns which row of every matrix of an LSTMP layer (ESE.md sections 2 and 4).
+
+This is the ONE place the row -> PE mapping is defined; pruning, the encoder, the accelerator
+models and the RTL call it and never re-derive it.
+
+Rules, for N PEs:
+
+* A plain matrix with R rows (``w_ym``, P rows): row r goes to PE ``r mod N`` and is the PE's
+  local row ``r // N`` (interleaving, ESE.md section 2).
+* A gate matrix (``w_x``, ``w_r``: 4H rows stacked as gate blocks i, f, g, o, so row
+  ``g*H + k`` is gate g of cell k): cell k goes to PE ``k mod N`` with all four of its gate rows,
+  so the element-wise stage of cell k runs next to the accumulators that produced its inputs.
+* Local order inside a PE is always ascending global row index. For a gate matrix that is
+  **gate-major**: the PE's accumulator buffer holds four contiguous vectors ``[i | f | g | o]``
+  over its cells ``k = p, p + N, p + 2N, ...``; the gate-g row of the PE's j-th cell has local
+  index ``g * n_cells(p) + j``, so the element-wise unit reads i, f, g, o of a cell at the same
+  offset j of four blocks.
+
+N need not divide the rows (or cells): PE p then owns ``ceil`` or ``floor`` of rows / N rows
+(cells), the first ``rows mod N`` PEs holding one more; per-PE row counts differ by at most one
+(times four for gate matrices, one cell = four rows). More PEs than rows (cells) is allowed: the
+PEs past the last row own nothing and idle, which the imbalance statistics show.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ese.config import ModelConfig
+from ese.errors import ConfigError
+
+GATE_BLOCKS = 4  # i, f, g, o row blocks of w_x and w_r (ese.model.lstmp.GATES)
+GATE_MATRICES = ("w_x", "w_r")
+PLAIN_MATRICES = ("w_ym",)
+LAYER_MATRICES = GATE_MATRICES + PLAIN_MATRICES  # the matrices the PEs multiply, in this order
+
+
+@dataclass(frozen=True, eq=False)
+class Partition:
+    """Rows of one matrix distributed over ``n_pes`` PEs.
+
+    Attributes
+    ----------
+    n_pes : int
+        Number of PEs.
+    gate_blocks : int
+        1 for a plain matrix, 4 for a gate-stacked matrix.
+    pe_of_row : np.ndarray
+        (R,) int64, the PE owning each row.
+    local_index : np.ndarray
+        (R,) int64, the row's position in its PE's local row order.
+    rows_of_pe : tuple[np.ndarray, ...]
+        ``rows_of_pe[p]`` (n_p,) int64: global rows of PE p in local order (ascending).
+    """
+
+    n_pes: int
+    gate_blocks: int
+    pe_of_row: np.ndarray
+    local_index: np.ndarray
+    rows_of_pe: tuple[np.ndarray, ...]
+
+    @property
+    def n_rows(self) -> int:
+        return int(self.pe_of_row.shape[0])
+
+    @property
+    def rows_per_pe(self) -> np.ndarray:
+        """(N,) int64: how many rows each PE owns."""
+        return np.array([len(r) for r in self.rows_of_pe], dtype=np.int64)
+
+    def count_per_pe(self, row_values: np.ndarray) -> np.ndarray:
+        """(N,) sums of ``row_values`` (R,) per PE, e.g. the non-zeros per row of a mask."""
+        return np.bincount(self.pe_of_row, weights=np.asarray(row_values, dtype=np.float64),
+                           minlength=self.n_pes).astype(np.int64)
+
+
+def partition_rows(n_rows: int, n_pes: int, *, gate_blocks: int = 1) -> Partition:
+    """The partition of a matrix of ``n_rows`` rows (``gate_blocks`` stacked blocks) over ``n_pes``.
+
+    Raises ConfigError for a non-positive row or PE count, or rows not divisible into the blocks.
+    """
+    for what, value in (("n_rows", n_rows), ("n_pes", n_pes), ("gate_blocks", gate_blocks)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
+            raise ConfigError(f"partition {what} must be a positive integer, not {value!r}")
+    n_rows, n_pes, gate_blocks = int(n_rows), int(n_pes), int(gate_blocks)
+    if n_rows % gate_blocks:
+        raise ConfigError(f"a matrix of {n_rows} rows cannot hold {gate_blocks} equal gate blocks")
+    block = n_rows // gate_blocks  # cells per gate block (H), or rows of a plain matrix
+    rows = np.arange(n_rows, dtype=np.int64)
+    cell = rows % block  # (R,) cell k of row g*H + k
+    pe_of_row = cell % n_pes
+    # ascending global order inside each PE: gate-major for gate matrices, r // N for plain ones
+    order = np.argsort(pe_of_row, kind="stable")  # rows grouped by PE, ascending within a PE
+    counts = np.bincount(pe_of_row, minlength=n_pes)
+    starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
+    local_index = np.empty(n_rows, dtype=np.int64)
+    local_index[order] = np.arange(n_rows, dtype=np.int64) - np.repeat(starts, counts)
+    rows_of_pe = tuple(order[s:s + c] for s, c in zip(starts, counts))
+    for arr in (pe_of_row, local_index, *rows_of_pe):
+        arr.setflags(write=False)
+    return Partition(n_pes, gate_blocks, pe_of_row, local_index, rows_of_pe)
+
+
+def matrix_partition(name: str, n_rows: int, n_pes: int) -> Partition:
+    """The partition of an LSTMP matrix addressed by parameter name (``layers.0.w_x`` or ``w_x``)."""
+    short = name.rsplit(".", 1)[-1]
+    if short in GATE_MATRICES:
+        return partition_rows(n_rows, n_pes, gate_blocks=GATE_BLOCKS)
+    if short in PLAIN_MATRICES:
+        return partition_rows(n_rows, n_pes)
+    raise ConfigError(f"{name!r} is not a PE-partitioned LSTMP matrix; expected a name ending in "
+                      f"one of {', '.join(LAYER_MATRICES)}")
+
+
+def layer_partitions(cfg: ModelConfig, n_pes: int) -> dict[str, Partition]:
+    """Partitions of one layer's matrices, keyed ``w_x``, ``w_r``, ``w_ym`` (same for every layer:
+    the input width D changes columns, never rows)."""
+    return {"w_x": matrix_partition("w_x", 4 * cfg.hidden, n_pes),
+            "w_r": matrix_partition("w_r", 4 * cfg.hidden, n_pes),
+            "w_ym": matrix_partition("w_ym", cfg.proj, n_pes)}

@@ -1,0 +1,218 @@
+"""Pruners: magnitude (per matrix) and load-balance-aware (per PE sub-matrix), ESE.md section 2.
+
+A pruner is a configured object with one job, ``update_mask(name, weight, density) -> mask``
+(the ``torch.ao.pruning`` idea): constructor arguments are the defaults, ``compute_masks`` takes
+per-matrix densities by parameter name. Only the LSTM matrices ``w_x``, ``w_r`` and ``w_ym`` of
+every layer are pruned (they are what the PEs multiply); biases, peepholes and the output
+softmax layer stay dense (small, and computed outside the SpMV units).
+
+Counting rule, shared by both pruners: a matrix of n weights at density d keeps
+``K = max(1, round(d * n))`` weights, ties in |w| broken by the lower flat index. A previous mask
+may be passed (``prev``); weights outside it are never revived, so iterative pruning only removes
+weights (K is capped at the previous mask's count).
+"""
+
+from __future__ import annotations
+
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from ese.compiler.partition import LAYER_MATRICES, Partition, matrix_partition
+from ese.errors import CheckpointError, ConfigError
+from ese.model.lstmp import AcousticModel
+
+
+def prunable_names(model: AcousticModel) -> list[str]:
+    """Parameter names of the pruned matrices, in model order: ``layers.<k>.w_x|w_r|w_ym``."""
+    return [f"layers.{k}.{m}" for k in range(len(model.layers)) for m in LAYER_MATRICES]
+
+
+def check_density(density: float, what: str = "density") -> float:
+    """``density`` as a float in (0, 1], else ConfigError quoting it."""
+    try:
+        value = float(density)
+    except (TypeError, ValueError):
+        raise ConfigError(f"{what} must be a number in (0, 1], not {density!r}") from None
+    if not 0.0 < value <= 1.0:  # also rejects NaN
+        raise ConfigError(f"{what} must be in (0, 1] (the fraction of weights kept), "
+                          f"not {density!r}")
+    return value
+
+
+def parse_balance(balance: str) -> int | None:
+    """``"pes:N"`` -> N, ``"none"`` -> None (unbalanced), else ConfigError."""
+    text = str(balance).strip().lower()
+    if text == "none":
+        return None
+    head, sep, tail = text.partition(":")
+    if head == "pes" and sep and tail.isdigit() and int(tail) >= 1:
+        return int(tail)
+    raise ConfigError(f"balance must be 'none' or 'pes:N' with N >= 1 PEs, not {balance!r}")
+
+
+def _keep_count(n: int, density: float) -> int:
+    return max(1, min(n, int(round(density * n))))
+
+
+def _scores(name: str, weight: torch.Tensor, prev: torch.Tensor | None) -> np.ndarray:
+    """|w| as float64, with weights outside ``prev`` scored -1 (below every kept weight)."""
+    w = weight.detach().to("cpu", torch.float64).numpy()
+    if w.ndim != 2:
+        raise ConfigError(f"{name!r} is not a matrix (shape {tuple(w.shape)})")
+    if not np.isfinite(w).all():
+        raise CheckpointError(f"{name!r} holds NaN or inf weights; cannot prune a diverged "
+                              "model, use an earlier checkpoint")
+    score = np.abs(w)
+    if prev is not None:
+        if tuple(prev.shape) != w.shape:
+            raise CheckpointError(f"mask of {name!r} has shape {tuple(prev.shape)}, the weight "
+                                  f"{w.shape}")
+        score = np.where(prev.cpu().numpy().astype(bool), score, -1.0)
+    return score
+
+
+def _top_k(score: np.ndarray, k: int) -> np.ndarray:
+    """Flat indices of the k largest scores (stable: ties go to the lower index)."""
+    return np.argsort(-score, kind="stable")[:k]
+
+
+class MagnitudePruner:
+    """Keep the largest-|w| weights of each matrix (global within the matrix, ignores PEs)."""
+
+    def __init__(self, density: float = 0.11) -> None:
+        self.density = check_density(density)
+
+    def update_mask(self, name: str, weight: torch.Tensor, density: float | None = None, *,
+                    prev: torch.Tensor | None = None) -> torch.Tensor:
+        """A bool mask of ``weight``'s shape keeping ``density`` (default: the pruner's) of it."""
+        d = self.density if density is None else check_density(density, f"density of {name!r}")
+        score = _scores(name, weight, prev).ravel()
+        mask = np.zeros(score.size, dtype=bool)
+        k = min(_keep_count(score.size, d), int((score >= 0).sum()))  # never revive a pruned weight
+        mask[_top_k(score, k)] = True
+        return torch.from_numpy(mask.reshape(weight.shape))
+
+    def compute_masks(self, model: AcousticModel, densities: Mapping[str, float] | None = None,
+                      prev: Mapping[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
+        """Masks of every prunable matrix; ``densities`` overrides the default per name."""
+        return _compute(self, model, densities, prev)
+
+    def state_dict(self) -> dict[str, object]:
+        return {"kind": "magnitude", "density": self.density}
+
+
+class BalancedPruner(MagnitudePruner):
+    """Load-balance-aware: every PE's sub-matrix keeps the same number of weights (±1).
+
+    A matrix of K kept weights gives each of the N PEs ``K // N`` of its own largest weights; the
+    ``K mod N`` left over go one each to the PEs whose next candidate is largest. A PE whose
+    sub-matrix is smaller than its share (N does not divide the rows, or more PEs than rows)
+    keeps all of it and the rest is shared by the others, so counts are equal ±1 except that
+    full PEs may hold fewer.
+    """
+
+    def __init__(self, density: float = 0.11, n_pes: int = 32) -> None:
+        super().__init__(density)
+        if isinstance(n_pes, bool) or not isinstance(n_pes, int) or n_pes < 1:
+            raise ConfigError(f"n_pes must be a positive integer, not {n_pes!r}")
+        self.n_pes = n_pes
+
+    def update_mask(self, name: str, weight: torch.Tensor, density: float | None = None, *,
+                    prev: torch.Tensor | None = None) -> torch.Tensor:
+        d = self.density if density is None else check_density(density, f"density of {name!r}")
+        score = _scores(name, weight, prev)  # (R, C)
+        part = matrix_partition(name, score.shape[0], self.n_pes)
+        # each PE's candidates (weights not pruned before), descending
+        per_pe = [np.sort(score[rows].ravel())[::-1] for rows in part.rows_of_pe]
+        per_pe = [s[s >= 0] for s in per_pe]
+        counts = _share(per_pe, min(_keep_count(score.size, d), sum(len(s) for s in per_pe)))
+        mask = np.zeros(score.shape, dtype=bool)
+        for rows, k in zip(part.rows_of_pe, counts):
+            if k:
+                sub = np.zeros(len(rows) * score.shape[1], dtype=bool)
+                sub[_top_k(score[rows].ravel(), int(k))] = True
+                mask[rows] = sub.reshape(len(rows), score.shape[1])
+        return torch.from_numpy(mask)
+
+    def state_dict(self) -> dict[str, object]:
+        return {"kind": "balanced", "density": self.density, "n_pes": self.n_pes}
+
+
+def _share(per_pe: list[np.ndarray], total: int) -> np.ndarray:
+    """Split ``total`` kept weights over PEs as evenly as their sizes allow (water filling)."""
+    cap = np.array([len(s) for s in per_pe], dtype=np.int64)
+    counts = np.zeros(len(per_pe), dtype=np.int64)
+    left = total
+    while left > 0:
+        open_ = np.flatnonzero(counts < cap)
+        share = left // len(open_)
+        if share == 0:
+            # one more for the `left` PEs whose best remaining weight is largest (stable by PE)
+            nxt = np.array([per_pe[p][counts[p]] for p in open_])
+            for p in open_[np.argsort(-nxt, kind="stable")[:left]]:
+                counts[p] += 1
+            break
+        add = np.minimum(share, cap[open_] - counts[open_])
+        counts[open_] += add
+        left -= int(add.sum())
+    return counts
+
+
+def _compute(pruner: MagnitudePruner, model: AcousticModel, densities: Mapping[str, float] | None,
+             prev: Mapping[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+    names = prunable_names(model)
+    unknown = sorted(set(densities or {}) - set(names))
+    if unknown:
+        raise ConfigError(f"no prunable matrix named {', '.join(map(repr, unknown))}; "
+                          f"the model has {', '.join(names)}")
+    params = dict(model.named_parameters())
+    masks = {}
+    for name in names:
+        d = (densities or {}).get(name)
+        masks[name] = pruner.update_mask(name, params[name], d,
+                                         prev=None if prev is None else prev.get(name))
+    return masks
+
+
+def make_pruner(balance: str, density: float = 0.11) -> MagnitudePruner:
+    """The pruner for a ``balance`` setting: BalancedPruner for ``pes:N``, MagnitudePruner for none."""
+    n_pes = parse_balance(balance)
+    return MagnitudePruner(density) if n_pes is None else BalancedPruner(density, n_pes)
+
+
+def apply_masks(model: AcousticModel, masks: Mapping[str, torch.Tensor]) -> None:
+    """Zero the weights outside ``masks`` in place."""
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, mask in masks.items():
+            params[name].mul_(mask.to(params[name].dtype))
+
+
+def mask_stats(masks: Mapping[str, torch.Tensor], n_pes: int) -> dict[str, object]:
+    """Density and per-PE non-zeros of every mask, the PEs given by the partition function.
+
+    ``imbalance_max_over_mean`` per matrix is (busiest PE's non-zeros) / (mean over all N PEs,
+    idle ones included). The overall figure is sum over matrices of the max over sum of the
+    means: the time of running every matrix as its own SpMV, where each waits for its busiest
+    PE, relative to perfect balance (1.0 = perfectly balanced).
+    """
+    matrices: dict[str, dict[str, object]] = {}
+    total_nnz = total = 0
+    sum_max = sum_mean = 0.0
+    for name, mask in masks.items():
+        m = mask.cpu().numpy().astype(bool)
+        part: Partition = matrix_partition(name, m.shape[0], n_pes)
+        per_pe = part.count_per_pe(m.sum(axis=1))  # (N,)
+        nnz, mean, top = int(m.sum()), float(per_pe.mean()), int(per_pe.max())
+        matrices[name] = {
+            "shape": list(m.shape), "density": nnz / m.size, "nnz": nnz,
+            "nnz_per_pe": {"min": int(per_pe.min()), "mean": mean, "max": top},
+            "imbalance_max_over_mean": top / mean if mean > 0 else float("nan"),
+        }
+        total_nnz, total = total_nnz + nnz, total + m.size
+        sum_max, sum_mean = sum_max + top, sum_mean + mean
+    return {"density": total_nnz / total if total else float("nan"), "nnz": total_nnz,
+            "weights": total, "n_pes": n_pes, "matrices": matrices,
+            "imbalance_max_over_mean": sum_max / sum_mean if sum_mean > 0 else float("nan")}
