@@ -5,33 +5,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from ese.config import Config, ModelConfig, PruneConfig, TrainConfig
-from ese.data.dataset import FeatureSet, Utterance
-from ese.data.phones import INDEX_48
+from ese.data.dataset import FeatureSet
 from ese.model.train import train_model
 
-TOY_PHONES = ("aa", "b", "d", "f", "s", "iy")
-TOY_DIM = 12
-
-
-def toy_featureset(name: str, n_utts: int, seed: int, *, noise: float = 0.6) -> FeatureSet:
-    protos = np.random.default_rng(1234).normal(size=(len(TOY_PHONES), TOY_DIM))
-    rng = np.random.default_rng(seed)
-    utts = []
-    for k in range(n_utts):
-        segs = rng.integers(0, len(TOY_PHONES), size=int(rng.integers(5, 10)))
-        feats, labels, phones = [], [], []
-        for s in segs:
-            n = int(rng.integers(3, 8))
-            feats.append(protos[s] + noise * rng.normal(size=(n, TOY_DIM)))
-            labels += [INDEX_48[TOY_PHONES[s]]] * n
-            phones.append(TOY_PHONES[s])
-        utts.append(Utterance(f"{name}{k:03d}", f"spk{k % 3}",
-                              np.concatenate(feats).astype(np.float32),
-                              np.asarray(labels, dtype=np.int64), tuple(phones)))
-    return FeatureSet(name, utts)
+from toy_data import TOY_DIM, TOY_PHONES, toy_featureset  # noqa: E402,F401
 
 
 def toy_sets() -> dict[str, FeatureSet]:

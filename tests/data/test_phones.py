@@ -1,4 +1,3 @@
-import numpy as np
 import pytest
 
 from ese.data import phones as P

@@ -12,6 +12,15 @@ import matplotlib.pyplot as plt  # noqa: E402
 from ese.atomic import atomic_path  # noqa: E402
 
 
+def save_figure(fig, path: str | Path) -> Path:
+    """Write ``fig`` as PNG atomically and release it."""
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=110)
+    plt.close(fig)
+    return path
+
+
 def learning_curve(history: list[dict], path: str | Path, title: str = "training") -> Path:
     """Train / dev loss and dev frame accuracy per epoch."""
     epochs = [h["epoch"] for h in history]
@@ -28,8 +37,4 @@ def learning_curve(history: list[dict], path: str | Path, title: str = "training
     ax_acc.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)

@@ -5,17 +5,12 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Mapping, Sequence
 
-from ese.report.plots import plt  # Agg backend already selected there
-from ese.atomic import atomic_path
+from ese.report.plots import plt, save_figure  # Agg backend already selected there
 
 
 def _save(fig, path: str | Path) -> Path:
-    path = Path(path)
     fig.tight_layout()
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
 
 
 def sensitivity_plot(table: Mapping[str, Any], path: str | Path, title: str = "sensitivity") -> Path:

@@ -5,12 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Sequence
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-
-from ese.atomic import atomic_path  # noqa: E402
+from ese.report.plots import plt, save_figure  # Agg backend already selected there
 
 _COLORS = {"dev": "tab:blue", "test": "tab:orange"}
 
@@ -34,8 +29,4 @@ def sweep_plot(rows: Sequence[dict[str, Any]], per_float: dict[str, float], path
     ax.legend(fontsize=8)
     ax.set_title("PER vs weight width" + (f" ({act_bits}-bit activations)" if act_bits else ""))
     fig.tight_layout()
-    path = Path(path)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path)
