@@ -171,6 +171,10 @@ def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
         f"float32 ({comp['compression_ratio']:.1f}x, 16 bits per non-zero incl. its 4-bit index); "
         f"{comp['saturation_events']} saturation events.",
         markdown_table(["split", "dense PER %", "pruned PER %", "pruned + fixed point PER %"], comp_rows),
+        "Pruning steps (each followed by masked retraining):",
+        markdown_table(["density %", "dev PER %", "test PER %", "PE max/mean"],
+                       [[100 * st["density"], st["per_dev"], st["per_test"], st["imbalance_max_over_mean"]]
+                        for st in report["prune"]["steps"]]),
         "## Corpus",
         markdown_table(["split", "utterances", "frames", "minutes"], corpus_rows),
         "## Training",
