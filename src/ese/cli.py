@@ -30,6 +30,7 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")]
 CorpusOpt = Annotated[Path, typer.Option("--corpus", help="Corpus root in TIMIT layout (real TIMIT or synthetic).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache directory.")]
 
 
 def _config(preset: str, config: Optional[Path], overrides: Optional[list[str]]) -> Config:
@@ -121,7 +122,7 @@ def data_info(
 def data_features(
     corpus: CorpusOpt,
     split: Annotated[str, typer.Option(help="train, dev or test.")] = "train",
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache directory.")] = None,
+    cache_dir: CacheOpt = None,
     preset: PresetOpt = "default",
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -147,7 +148,7 @@ def train(
     corpus: CorpusOpt,
     out: Annotated[Path, typer.Option(help="Checkpoint to write (updated after every epoch).")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache directory.")] = None,
+    cache_dir: CacheOpt = None,
     preset: PresetOpt = "default",
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -175,7 +176,7 @@ def eval_(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by ese train / ese run.")],
     corpus: CorpusOpt,
     split: Annotated[list[str], typer.Option(help="Splits to score (repeatable).")] = ["dev", "test"],
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache directory.")] = None,
+    cache_dir: CacheOpt = None,
     json_path: JsonOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
