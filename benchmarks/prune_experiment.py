@@ -27,10 +27,9 @@ from rich.console import Console
 
 from ese.atomic import atomic_open, write_json
 from ese.compress.schedule import prune_checkpoint
-from ese.config import Config, from_dict
 from ese.data.store import load_split
 from ese.errors import EseError
-from ese.model.checkpoint import load_checkpoint
+from ese.model.checkpoint import checkpoint_config, load_checkpoint
 from ese.report.prune_plots import density_sweep_plot
 from ese.report.tables import markdown_table, print_table
 
@@ -45,7 +44,7 @@ def _mode_name(mode: str) -> str:
 
 def sweep(args: argparse.Namespace, console: Console) -> dict:
     _, meta = load_checkpoint(args.checkpoint)
-    cfg = dataclasses.replace(from_dict(Config, meta["config"] or {}), model=meta["model_config"])
+    cfg = checkpoint_config(meta)
     changes = {k: v for k, v in (("retrain_epochs", args.retrain_epochs),
                                  ("retrain_lr", args.retrain_lr),
                                  ("per_matrix", args.per_matrix)) if v is not None}

@@ -37,10 +37,6 @@ def _config(preset: str, config: Optional[Path], overrides: Optional[list[str]])
     return Config.load(config, preset=preset, overrides=overrides or [])
 
 
-def _config_from_checkpoint(meta: dict) -> Config:
-    return Config.from_saved(meta["config"])
-
-
 @app.command()
 def run(
     preset: PresetOpt = "default",
@@ -182,11 +178,11 @@ def eval_(
 ) -> None:
     """Phone error rate (39 classes) and frame accuracy of a checkpoint on corpus splits."""
     from ese.data.store import load_split
-    from ese.model.checkpoint import load_checkpoint
+    from ese.model.checkpoint import checkpoint_config, load_checkpoint
     from ese.model.decode import evaluate
 
     model, meta = load_checkpoint(checkpoint)
-    cfg = _config_from_checkpoint(meta)
+    cfg = checkpoint_config(meta)
     scores = {}
     for s in split:
         fset = load_split(corpus, s, cfg.features, cache_dir=cache_dir, progress=not quiet)
@@ -207,11 +203,11 @@ def transcribe(
     from ese.data import features as F
     from ese.data.store import finish_features
     from ese.data.timit import read_audio
-    from ese.model.checkpoint import load_checkpoint
+    from ese.model.checkpoint import checkpoint_config, load_checkpoint
     from ese.model.decode import transcribe as decode_phones
 
     model, meta = load_checkpoint(checkpoint)
-    cfg = _config_from_checkpoint(meta)
+    cfg = checkpoint_config(meta)
     out = {}
     feat_cfg = cfg.features if cfg.features.cmvn == "none" else _replace(cfg.features, cmvn="utterance")
     for path in audio:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import platform
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,26 +25,20 @@ from ese.report.tables import markdown_table
 REPORT_VERSION = 1
 
 
-@dataclass
+@dataclass(frozen=True)
 class RunPaths:
+    """Where each artefact of a run lives inside its work directory."""
+
     workdir: Path
     corpus: Path
-    features: Path = field(init=False)
-    checkpoint: Path = field(init=False)
-    pruned: Path = field(init=False)
-    qmodel: Path = field(init=False)
-    report_json: Path = field(init=False)
-    report_md: Path = field(init=False)
-    curve_png: Path = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.features = self.workdir / "features"
-        self.checkpoint = self.workdir / "model.pt"
-        self.pruned = self.workdir / "pruned.pt"
-        self.qmodel = self.workdir / "model.qnpz"
-        self.report_json = self.workdir / "report.json"
-        self.report_md = self.workdir / "report.md"
-        self.curve_png = self.workdir / "learning_curve.png"
+    features = property(lambda self: self.workdir / "features")
+    checkpoint = property(lambda self: self.workdir / "model.pt")
+    pruned = property(lambda self: self.workdir / "pruned.pt")
+    qmodel = property(lambda self: self.workdir / "model.qnpz")
+    report_json = property(lambda self: self.workdir / "report.json")
+    report_md = property(lambda self: self.workdir / "report.md")
+    curve_png = property(lambda self: self.workdir / "learning_curve.png")
 
 
 def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, resume: bool = True,

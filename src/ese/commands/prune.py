@@ -31,11 +31,10 @@ def _floats(text: str, what: str) -> tuple[float, ...]:
 def _checkpoint_config(checkpoint: Path, changes: dict[str, Any]):
     """The config stored in ``checkpoint`` (model config from the checkpoint itself), with
     ``changes`` applied to its prune section."""
-    from ese.config import Config, from_dict
-    from ese.model.checkpoint import load_checkpoint
+    from ese.model.checkpoint import checkpoint_config, load_checkpoint
 
     _, meta = load_checkpoint(checkpoint)
-    cfg = dataclasses.replace(from_dict(Config, meta["config"] or {}), model=meta["model_config"])
+    cfg = checkpoint_config(meta)
     changes = {k: v for k, v in changes.items() if v is not None}
     return dataclasses.replace(cfg, prune=dataclasses.replace(cfg.prune, **changes))
 

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from ese.atomic import atomic_path
-from ese.config import ModelConfig, from_dict
+from ese.config import Config, ModelConfig, from_dict
 from ese.data.phones import PHONES_48
 from ese.errors import CheckpointError, ConfigError
 from ese.model.lstmp import AcousticModel
@@ -107,6 +107,12 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None
     meta = {k: v for k, v in state.items() if k != "model"}
     meta["model_config"] = cfg
     return model, meta
+
+
+def checkpoint_config(meta: dict[str, Any], overrides: list[str] | None = None) -> Config:
+    """The whole config a checkpoint was made with (its own model config), plus overrides."""
+    cfg = Config.from_saved(meta.get("config") or {}, overrides)
+    return dataclasses.replace(cfg, model=meta["model_config"])
 
 
 def build_model(cfg: ModelConfig, weights: dict[str, torch.Tensor], *, where: str) -> AcousticModel:
