@@ -128,6 +128,32 @@ class QuantConfig:
 
 
 @dataclass(frozen=True)
+class HardwareConfig:
+    """The accelerator: the compiler's encoding and the cycle model's timing (docs/cycle-model.md).
+
+    Encoding parameters (``pes``, ``index_bits``) change the program image; the others only the
+    simulated timing, so ``ese simulate`` may override them on an existing image.
+    """
+
+    pes: int = 32  # PEs per channel; rows interleave over them (ese.compiler.partition)
+    index_bits: int = 4  # relative row index per entry; weight width is quant.weight_bits
+    channels: int = 1  # channels, each running its own utterance, sharing the weight stream
+    clock_mhz: float = 200.0
+    queue_depth: int = 8  # ActQueue entries per PE
+    pointer_latency: int = 1  # cycles from popping an activation to its column's first MAC
+    pointer_prefetch: bool = True  # read the next column's pointers during the current column
+    mac_latency: int = 1  # multiply-accumulate pipeline depth (drain at the end of an SpMV)
+    entries_per_cycle: int = 1  # sparse-matrix reads (MACs) per PE per cycle
+    ew_lanes: int = 0  # cells per cycle through the element-wise unit; 0 = one lane per PE
+    ew_latency: int = 4  # element-wise pipeline depth, LUT reads included
+    lut_latency: int = 1  # cycles of one LUT read (part of ew_latency's path, reported alone)
+    y_latency: int = 1  # projection accumulator -> y (round, saturate) before y_t can broadcast
+    weights_on_chip: bool = True  # False: entries stream from external memory every frame
+    memory_gbytes_per_s: float = 12.8  # external memory bandwidth shared by all channels
+    overlap_input: bool = True  # broadcast W_x x_{t+1} while step t's element-wise stage runs
+
+
+@dataclass(frozen=True)
 class Config:
     """The whole configuration tree."""
 
@@ -138,6 +164,7 @@ class Config:
     train: TrainConfig = field(default_factory=TrainConfig)
     prune: PruneConfig = field(default_factory=PruneConfig)
     quant: QuantConfig = field(default_factory=QuantConfig)
+    hardware: HardwareConfig = field(default_factory=HardwareConfig)
 
     @classmethod
     def load(cls, path: str | Path | None = None, *, preset: str | None = None,

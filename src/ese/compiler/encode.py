@@ -1,0 +1,232 @@
+"""Relative-indexed sparse columns per PE (ESE.md section 4): the encoder and its exact decoder.
+
+For one integer matrix W (R rows, K columns) and the partition of its rows over N PEs, PE p stores
+its sub-matrix (its rows in local order, :mod:`ese.compiler.partition`) column by column. Column j
+of PE p is a run of **entries**, each one word::
+
+    word = (rel << weight_bits) | (weight & (2**weight_bits - 1))     weight in two's complement
+
+``rel`` is the number of zero rows (local order) skipped since the previous entry of the column
+(since local row -1 at the column's start), so an entry's local row is ``prev + rel + 1``. A gap
+longer than ``M = 2**index_bits - 1`` zeros is bridged by **padding entries**: weight 0 with
+``rel = M``, each advancing the row by ``M + 1``. A gap of g zeros therefore costs
+``g // (M + 1)`` padding entries (the closed form the tests check); zeros after a column's last
+non-zero cost nothing. ``ptr[p, j]`` (K + 1 per PE) is where column j starts among PE p's entries.
+
+Entries of all PEs are stored back to back (PE 0 first); ``entry_start[p]`` is where PE p's begin.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+
+from ese.compiler.partition import Partition, matrix_partition
+from ese.errors import EseError
+
+
+class EncodingError(EseError):
+    """A matrix cannot be encoded with these widths, or an encoded stream is inconsistent."""
+
+
+def word_dtype(index_bits: int, weight_bits: int) -> type:
+    """The narrowest unsigned integer that holds one entry."""
+    return np.uint16 if index_bits + weight_bits <= 16 else np.uint32
+
+
+def check_widths(index_bits: int, weight_bits: int) -> None:
+    if not 1 <= index_bits <= 16:
+        raise EncodingError(f"index_bits must be in [1, 16], not {index_bits!r}")
+    if not 2 <= weight_bits <= 24:
+        raise EncodingError(f"weight_bits must be in [2, 24], not {weight_bits!r}")
+    if index_bits + weight_bits > 32:
+        raise EncodingError(f"an entry of {index_bits} + {weight_bits} bits does not fit a 32-bit word")
+
+
+@dataclass(eq=False)
+class EncodedMatrix:
+    """One matrix of one layer, encoded for ``n_pes`` PEs.
+
+    ``ptr`` (N, K + 1) int64 and ``words`` (E,) uint16/uint32 are what the image stores;
+    ``rel`` and ``weight`` are the words unpacked (int64). ``name`` is e.g. ``"layer0.w_x"``.
+    """
+
+    name: str
+    n_rows: int
+    n_cols: int
+    n_pes: int
+    index_bits: int
+    weight_bits: int
+    ptr: np.ndarray  # (N, K+1) int64, per PE, relative to entry_start[p]
+    entry_start: np.ndarray  # (N+1,) int64
+    words: np.ndarray  # (E,) unsigned
+    _cache: dict = field(default_factory=dict, repr=False)
+
+    # ---- unpacked views -------------------------------------------------------------------
+    @cached_property
+    def rel(self) -> np.ndarray:
+        """(E,) int64 relative row index of every entry."""
+        return (self.words.astype(np.int64) >> self.weight_bits) & ((1 << self.index_bits) - 1)
+
+    @cached_property
+    def weight(self) -> np.ndarray:
+        """(E,) int64 signed weight of every entry (0 for padding)."""
+        raw = self.words.astype(np.int64) & ((1 << self.weight_bits) - 1)
+        return np.where(raw >= 1 << (self.weight_bits - 1), raw - (1 << self.weight_bits), raw)
+
+    @cached_property
+    def partition(self) -> Partition:
+        return matrix_partition(self.name, self.n_rows, self.n_pes)
+
+    @cached_property
+    def local_row(self) -> np.ndarray:
+        """(E,) int64 local row of every entry in its PE (padding entries included)."""
+        steps = self.rel + 1
+        csum = np.cumsum(steps)
+        # subtract the running sum at each column start, so rows restart at -1 per column
+        starts = (self.entry_start[:-1, None] + self.ptr[:, :-1]).ravel()  # (N*K,) column starts
+        counts = np.diff(self.ptr, axis=1).ravel()
+        base = np.where(starts > 0, csum[np.maximum(starts - 1, 0)], 0)
+        base[starts == 0] = 0
+        return csum - np.repeat(base, counts) - 1
+
+    @cached_property
+    def column_of_entry(self) -> np.ndarray:
+        """(E,) int64 column of every entry."""
+        counts = np.diff(self.ptr, axis=1).ravel()
+        return np.repeat(np.tile(np.arange(self.n_cols, dtype=np.int64), self.n_pes), counts)
+
+    @cached_property
+    def pe_of_entry(self) -> np.ndarray:
+        return np.repeat(np.arange(self.n_pes, dtype=np.int64), np.diff(self.entry_start))
+
+    # ---- statistics -----------------------------------------------------------------------
+    @property
+    def n_entries(self) -> int:
+        return int(self.words.shape[0])
+
+    @cached_property
+    def column_entries(self) -> np.ndarray:
+        """(N, K) int64 entries (non-zeros + padding) of column j in PE p: the PE's cycles per column."""
+        return np.diff(self.ptr, axis=1)
+
+    @cached_property
+    def padding_mask(self) -> np.ndarray:
+        """(E,) bool: padding entries (weight 0)."""
+        return self.weight == 0
+
+    @property
+    def entries_per_pe(self) -> np.ndarray:
+        return np.diff(self.entry_start)
+
+    @cached_property
+    def padding_per_pe(self) -> np.ndarray:
+        return np.bincount(self.pe_of_entry[self.padding_mask], minlength=self.n_pes).astype(np.int64)
+
+    @property
+    def nnz_per_pe(self) -> np.ndarray:
+        return self.entries_per_pe - self.padding_per_pe
+
+    @property
+    def nnz(self) -> int:
+        return int(self.nnz_per_pe.sum())
+
+    @property
+    def padding(self) -> int:
+        return int(self.padding_per_pe.sum())
+
+    def pe_slice(self, p: int) -> slice:
+        return slice(int(self.entry_start[p]), int(self.entry_start[p + 1]))
+
+    # ---- decoding -------------------------------------------------------------------------
+    def decode(self) -> np.ndarray:
+        """The exact integer matrix (R, K) int64 (EncodingError if the streams are inconsistent)."""
+        self.validate()
+        out = np.zeros((self.n_rows, self.n_cols), dtype=np.int64)
+        real = ~self.padding_mask
+        part = self.partition
+        pes, rows, cols = self.pe_of_entry[real], self.local_row[real], self.column_of_entry[real]
+        global_rows = np.empty(len(rows), dtype=np.int64)
+        for p in range(self.n_pes):
+            sel = pes == p
+            global_rows[sel] = part.rows_of_pe[p][rows[sel]]
+        out[global_rows, cols] = self.weight[real]
+        return out
+
+    def validate(self) -> None:
+        """Structural checks a loader must make before trusting the streams."""
+        N, K = self.n_pes, self.n_cols
+        if self.ptr.shape != (N, K + 1) or self.entry_start.shape != (N + 1,):
+            raise EncodingError(f"{self.name}: pointer arrays of shape {self.ptr.shape} / {self.entry_start.shape} "
+                                f"do not match {N} PEs x {K} columns")
+        if self.entry_start[0] != 0 or self.entry_start[-1] != self.n_entries or np.any(np.diff(self.entry_start) < 0):
+            raise EncodingError(f"{self.name}: PE entry offsets are not a non-decreasing cover of {self.n_entries} entries")
+        if np.any(self.ptr[:, 0] != 0) or np.any(np.diff(self.ptr, axis=1) < 0) \
+                or np.any(self.ptr[:, -1] != np.diff(self.entry_start)):
+            raise EncodingError(f"{self.name}: column pointers out of range or decreasing")
+        rows_per_pe = self.partition.rows_per_pe
+        if self.n_entries:
+            last = np.repeat(rows_per_pe, np.diff(self.entry_start))
+            if np.any(self.local_row >= last):
+                bad = int(np.argmax(self.local_row >= last))
+                raise EncodingError(f"{self.name}: entry {bad} indexes local row {int(self.local_row[bad])} "
+                                    f"past the {int(last[bad])} rows of PE {int(self.pe_of_entry[bad])}")
+        if self.words.dtype != word_dtype(self.index_bits, self.weight_bits):
+            raise EncodingError(f"{self.name}: entry words of dtype {self.words.dtype} for {self.index_bits}+"
+                                f"{self.weight_bits}-bit entries")
+
+
+def padding_closed_form(w: np.ndarray, part: Partition, index_bits: int) -> int:
+    """Padding entries the encoding needs: sum over gaps g of g // 2**index_bits (see module doc)."""
+    span = 1 << index_bits
+    total = 0
+    for rows in part.rows_of_pe:
+        sub = w[rows] != 0  # (n_p, K) local order
+        for j in range(sub.shape[1]):
+            nz = np.flatnonzero(sub[:, j])
+            if nz.size:
+                gaps = np.diff(np.concatenate([[-1], nz])) - 1
+                total += int((gaps // span).sum())
+    return total
+
+
+def encode_matrix(name: str, w: np.ndarray, n_pes: int, index_bits: int, weight_bits: int) -> EncodedMatrix:
+    """Encode integer matrix ``w`` (R, K) for ``n_pes`` PEs (partition by ``name``: ``...w_x`` etc.)."""
+    check_widths(index_bits, weight_bits)
+    w = np.asarray(w)
+    if w.ndim != 2 or w.dtype.kind not in "iu":
+        raise EncodingError(f"{name}: expected a 2-D integer matrix, got {w.dtype} of shape {w.shape}")
+    lo, hi = -(1 << (weight_bits - 1)), (1 << (weight_bits - 1)) - 1
+    if w.size and (w.min() < lo or w.max() > hi):
+        raise EncodingError(f"{name}: weights outside the {weight_bits}-bit range [{lo}, {hi}]")
+    R, K = w.shape
+    part = matrix_partition(name, R, n_pes)
+    span = 1 << index_bits
+    mask = (1 << weight_bits) - 1
+    ptr = np.zeros((n_pes, K + 1), dtype=np.int64)
+    pieces: list[np.ndarray] = []
+    starts = [0]
+    for p, rows in enumerate(part.rows_of_pe):
+        sub = w[rows].astype(np.int64)  # (n_p, K) local order
+        cols, lrows = np.nonzero(sub.T)  # column-major, ascending local row within a column
+        vals = sub[lrows, cols]
+        first = np.ones(len(cols), dtype=bool)
+        first[1:] = cols[1:] != cols[:-1]
+        prev = np.where(first, -1, np.concatenate([[-1], lrows[:-1]]))
+        gap = lrows - prev - 1
+        pads = gap // span
+        rel = gap - pads * span
+        counts = pads + 1
+        total = int(counts.sum())
+        e_rel = np.full(total, span - 1, dtype=np.int64)
+        e_w = np.zeros(total, dtype=np.int64)
+        real = np.cumsum(counts) - 1
+        e_rel[real] = rel
+        e_w[real] = vals
+        pieces.append(((e_rel << weight_bits) | (e_w & mask)).astype(word_dtype(index_bits, weight_bits)))
+        ptr[p, 1:] = np.cumsum(np.bincount(cols, weights=counts, minlength=K).astype(np.int64))
+        starts.append(starts[-1] + total)
+    words = np.concatenate(pieces) if pieces else np.zeros(0, word_dtype(index_bits, weight_bits))
+    return EncodedMatrix(name, R, K, n_pes, index_bits, weight_bits, ptr, np.array(starts, dtype=np.int64), words)

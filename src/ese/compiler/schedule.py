@@ -1,0 +1,151 @@
+"""The LSTM data-flow schedule of one time step (ESE.md section 5).
+
+Operations of layer l at step t, with their dependencies (``(op, dt)``: op of step t + dt)::
+
+    x_l   SpMV W_x · x_t        needs x_t: the input frame (l = 0) or y_t of layer l-1 (ym_{l-1}, 0)
+    r_l   SpMV W_r · y_{t-1}    needs y_{t-1} of this layer                              (ym_l, -1)
+    ew_l  element-wise stage    needs the gate sums and c_{t-1}               (x_l, 0) (r_l, 0) (ew_l, -1)
+    ym_l  SpMV W_ym · m_t       needs m_t                                                (ew_l, 0)
+
+x_0 depends on nothing of the recurrence, so it may run ahead: with ``overlap_input`` its columns
+of step t+1 enter the broadcast stream right after r_0 of step t, while the PEs would otherwise
+wait for the element-wise stage. The loop r_l -> ew_l -> ym_l -> r_l (next step) is the
+recurrence that nothing can overlap: its length is the critical path.
+
+The **issue order** is the order in which SpMV operations put their columns on the one
+activation broadcast of a channel (the element-wise stage is not a broadcast; it gates ym_l's
+columns). ``prologue`` is issued once before step 0; ``steady`` every step, each item
+``(op id, step offset)``. Durations are estimates from the encoded matrices (the busiest PE's
+entries plus pipeline latencies); ``ese.accel.cycles`` computes the real timing.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+KINDS = ("spmv", "elementwise")
+ROLES = ("x", "r", "ew", "ym")  # op role within a layer, in dependency order
+_MATRIX_OF_ROLE = {"x": "w_x", "r": "w_r", "ym": "w_ym"}
+
+
+@dataclass(frozen=True)
+class Op:
+    """One operation of one step. ``deps``: ((op id, step offset), ...), offset 0 or -1."""
+
+    id: int
+    layer: int
+    role: str  # x | r | ew | ym
+    deps: tuple[tuple[int, int], ...]
+    est_cycles: int
+
+    @property
+    def kind(self) -> str:
+        return "elementwise" if self.role == "ew" else "spmv"
+
+    @property
+    def matrix(self) -> str | None:
+        """``w_x`` / ``w_r`` / ``w_ym`` for an SpMV, None for the element-wise stage."""
+        return _MATRIX_OF_ROLE.get(self.role)
+
+    @property
+    def name(self) -> str:
+        return f"{self.role}{self.layer}"
+
+
+@dataclass(frozen=True)
+class Schedule:
+    """The ops of one step, the broadcast issue order and the recurrence's critical path."""
+
+    ops: tuple[Op, ...]
+    prologue: tuple[tuple[int, int], ...]
+    steady: tuple[tuple[int, int], ...]
+    overlap_input: bool
+
+    def op(self, layer: int, role: str) -> Op:
+        return next(o for o in self.ops if o.layer == layer and o.role == role)
+
+    @property
+    def n_layers(self) -> int:
+        return 1 + max(o.layer for o in self.ops)
+
+    def critical_path(self) -> tuple[list[str], int]:
+        """The longest recurrence loop ``r_l -> ew_l -> ym_l`` (names, estimated cycles per step)."""
+        best: tuple[list[str], int] = ([], 0)
+        for layer in range(self.n_layers):
+            loop = [self.op(layer, r) for r in ("r", "ew", "ym")]
+            total = sum(o.est_cycles for o in loop)
+            if total > best[1]:
+                best = ([o.name for o in loop], total)
+        return best
+
+    def pe_cycles(self) -> int:
+        """Estimated cycles per step the PEs are busy (all SpMVs share one channel's PEs)."""
+        return sum(o.est_cycles for o in self.ops if o.kind == "spmv")
+
+    def to_json(self) -> dict[str, Any]:
+        path, length = self.critical_path()
+        names = {o.id: o.name for o in self.ops}
+        return {
+            "ops": [{"id": o.id, "name": o.name, "kind": o.kind, "layer": o.layer, "role": o.role,
+                     "matrix": o.matrix, "est_cycles": o.est_cycles,
+                     "deps": [{"op": names[d], "step_offset": dt} for d, dt in o.deps]} for o in self.ops],
+            "issue_order": {"prologue": [{"op": names[i], "step_offset": dt} for i, dt in self.prologue],
+                            "steady": [{"op": names[i], "step_offset": dt} for i, dt in self.steady]},
+            "overlap_input": self.overlap_input,
+            "critical_path": {"ops": path, "est_cycles": length},
+            "est_pe_cycles_per_step": self.pe_cycles(),
+            "est_cycles_per_step_lower_bound": max(length, self.pe_cycles()),
+        }
+
+    def to_dot(self) -> str:
+        """Graphviz source of the dependency graph (dashed edges cross a step)."""
+        names = {o.id: o.name for o in self.ops}
+        lines = ["digraph schedule {", "  rankdir=LR;"]
+        for o in self.ops:
+            shape = "ellipse" if o.kind == "elementwise" else "box"
+            lines.append(f'  {o.name} [shape={shape}, label="{o.name}\\n{o.est_cycles} cyc"];')
+        for o in self.ops:
+            for d, dt in o.deps:
+                style = ', style=dashed, label="t-1"' if dt else ""
+                lines.append(f"  {names[d]} -> {o.name} [{style.lstrip(', ')}];")
+        lines.append("}")
+        return "\n".join(lines) + "\n"
+
+
+def build_schedule(program: Any) -> Schedule:
+    """The schedule of a :class:`~ese.compiler.program.Program` (durations from its encoding)."""
+    hw = program.hardware
+    lanes = hw.ew_lanes or hw.pes
+    ops: list[Op] = []
+    ids: dict[tuple[int, str], int] = {}
+    for layer_no in range(len(program.layers)):
+        for role in ROLES:
+            ids[(layer_no, role)] = len(ids)
+    for layer_no, layer in enumerate(program.layers):
+        for role in ROLES:
+            if role == "ew":
+                deps = ((ids[(layer_no, "x")], 0), (ids[(layer_no, "r")], 0), (ids[(layer_no, "ew")], -1))
+                est = math.ceil(layer.hidden / lanes) + hw.ew_latency
+            else:
+                deps = {"x": ((ids[(layer_no - 1, "ym")], 0),) if layer_no else (),
+                        "r": ((ids[(layer_no, "ym")], -1),),
+                        "ym": ((ids[(layer_no, "ew")], 0),)}[role]
+                m = getattr(layer, _MATRIX_OF_ROLE[role])
+                busiest = int(np.max(m.entries_per_pe)) if m.n_entries else 0
+                est = math.ceil(busiest / hw.entries_per_cycle) + hw.pointer_latency + hw.mac_latency
+            ops.append(Op(ids[(layer_no, role)], layer_no, role, deps, est))
+    n = len(program.layers)
+    x0, r0, ym0 = ids[(0, "x")], ids[(0, "r")], ids[(0, "ym")]
+    if hw.overlap_input:
+        prologue = ((x0, 0),)
+        steady = [(r0, 0), (x0, 1), (ym0, 0)]
+    else:
+        prologue = ()
+        steady = [(x0, 0), (r0, 0), (ym0, 0)]
+    for layer_no in range(1, n):
+        steady += [(ids[(layer_no, "x")], 0), (ids[(layer_no, "r")], 0), (ids[(layer_no, "ym")], 0)]
+    return Schedule(tuple(ops), prologue, tuple(steady), bool(hw.overlap_input))
