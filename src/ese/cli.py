@@ -227,9 +227,17 @@ def _replace(obj, **changes):
     return dataclasses.replace(obj, **changes)
 
 
-from ese.commands import prune as _prune_commands, quantize as _quantize_commands  # noqa: E402
+# each stage's commands live in ese/commands/<stage>.py with a register(app); a stage whose
+# module is absent (not yet built) is skipped
+import importlib  # noqa: E402
 
-for _stage in (_prune_commands, _quantize_commands):
+for _name in ("prune", "quantize", "compile", "simulate", "bench", "rtl"):
+    try:
+        _stage = importlib.import_module(f"ese.commands.{_name}")
+    except ModuleNotFoundError as _exc:
+        if _exc.name != f"ese.commands.{_name}":
+            raise
+        continue
     _stage.register(app)
 
 
