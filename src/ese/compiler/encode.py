@@ -88,8 +88,9 @@ class EncodedMatrix:
         # subtract the running sum at each column start, so rows restart at -1 per column
         starts = (self.entry_start[:-1, None] + self.ptr[:, :-1]).ravel()  # (N*K,) column starts
         counts = np.diff(self.ptr, axis=1).ravel()
-        base = np.where(starts > 0, csum[np.maximum(starts - 1, 0)], 0)
-        base[starts == 0] = 0
+        if not len(csum):
+            return csum
+        base = np.where(starts > 0, csum[np.clip(starts - 1, 0, len(csum) - 1)], 0)
         return csum - np.repeat(base, counts) - 1
 
     @cached_property
@@ -154,6 +155,25 @@ class EncodedMatrix:
             global_rows[sel] = part.rows_of_pe[p][rows[sel]]
         out[global_rows, cols] = self.weight[real]
         return out
+
+    @cached_property
+    def global_row(self) -> np.ndarray:
+        """(E,) int64 global matrix row of every entry (padding entries included)."""
+        out = np.empty(self.n_entries, dtype=np.int64)
+        for p in range(self.n_pes):
+            sl = self.pe_slice(p)
+            out[sl] = self.partition.rows_of_pe[p][np.minimum(self.local_row[sl], max(len(self.partition.rows_of_pe[p]) - 1, 0))] \
+                if sl.stop > sl.start else 0
+        return out
+
+    def spmv(self, a: np.ndarray) -> np.ndarray:
+        """Exact ``W @ a`` (int64) straight from the entries: every entry adds weight * a[column]
+        to its row (padding adds zero). ``a`` is (K,) or (K, B)."""
+        a = np.asarray(a, dtype=np.int64)
+        contrib = self.weight[:, None] * a.reshape(self.n_cols, -1)[self.column_of_entry]  # (E, B)
+        out = np.zeros((self.n_rows, contrib.shape[1]), dtype=np.int64)
+        np.add.at(out, self.global_row, contrib)
+        return out.reshape((self.n_rows,) + a.shape[1:])
 
     def validate(self) -> None:
         """Structural checks a loader must make before trusting the streams."""

@@ -86,6 +86,36 @@ class Schedule:
         """Estimated cycles per step the PEs are busy (all SpMVs share one channel's PEs)."""
         return sum(o.est_cycles for o in self.ops if o.kind == "spmv")
 
+    def timeline(self, steps: int = 3) -> list[dict[str, Any]]:
+        """An estimated timeline of ``steps`` steps: SpMVs run one after another on the PEs in
+        issue order (each as soon as its dependencies are done); element-wise stages run on their
+        own unit as soon as theirs are. Estimates only; ``ese.accel.cycles`` is the real timing."""
+        done: dict[tuple[int, int], int] = {}
+        rows: list[dict[str, Any]] = []
+        pe_free = 0
+        items = [(op, dt, -1) for op, dt in self.prologue]
+        for t in range(steps):
+            items += [(op, dt, t) for op, dt in self.steady]
+
+        def ready(op: Op, step: int) -> int:
+            return max([done.get((d, step + dt), 0) for d, dt in op.deps if step + dt >= 0], default=0)
+
+        for op_id, dt, t in items:
+            step = (0 if t < 0 else t) + dt
+            if not 0 <= step < steps:
+                continue
+            op = self.ops[op_id]
+            start = max(pe_free, ready(op, step))
+            pe_free = done[(op_id, step)] = start + op.est_cycles
+            rows.append({"op": op.name, "step": step, "start": start, "end": pe_free, "unit": "PEs"})
+            if op.role == "r":  # the element-wise stage follows as soon as both gate SpMVs are done
+                ew = self.op(op.layer, "ew")
+                s0 = ready(ew, step)
+                done[(ew.id, step)] = s0 + ew.est_cycles
+                rows.append({"op": ew.name, "step": step, "start": s0, "end": s0 + ew.est_cycles,
+                             "unit": "element-wise"})
+        return rows
+
     def to_json(self) -> dict[str, Any]:
         path, length = self.critical_path()
         names = {o.id: o.name for o in self.ops}

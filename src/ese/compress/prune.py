@@ -42,14 +42,23 @@ def check_density(density: float, what: str = "density") -> float:
 
 
 def parse_balance(balance: str) -> int | None:
-    """``"pes:N"`` -> N, ``"none"`` -> None (unbalanced), else ConfigError."""
+    """``"pes:N"`` -> N; ``"none"`` and ``"rows:G"`` -> None (no PE balance), else ConfigError."""
     text = str(balance).strip().lower()
-    if text == "none":
+    if text == "none" or parse_row_group(text) is not None:
         return None
     head, sep, tail = text.partition(":")
     if head == "pes" and sep and tail.isdigit() and int(tail) >= 1:
         return int(tail)
-    raise ConfigError(f"balance must be 'none' or 'pes:N' with N >= 1 PEs, not {balance!r}")
+    raise ConfigError(f"balance must be 'none' or 'pes:N' with N >= 1 PEs, not {balance!r} "
+                      "(or 'rows:G': equal non-zeros per row in groups of G >= 1 SIMD rows)")
+
+
+def parse_row_group(balance: str) -> int | None:
+    """``"rows:G"`` -> G (SIMD row-group balance), anything else -> None."""
+    head, sep, tail = str(balance).strip().lower().partition(":")
+    if head == "rows" and sep and tail.isdigit() and int(tail) >= 1:
+        return int(tail)
+    return None
 
 
 def _keep_count(n: int, density: float) -> int:
@@ -140,6 +149,53 @@ class BalancedPruner(MagnitudePruner):
         return {"kind": "balanced", "density": self.density, "n_pes": self.n_pes}
 
 
+class RowBalancedPruner(MagnitudePruner):
+    """SIMD-row-balanced: every row of each group of ``group`` consecutive rows keeps the same count.
+
+    The "PEs" are the rows one SIMD register processes together (``group`` = its lanes): a sliced
+    (SELL-C) layout of such a matrix needs no padding. Groups may keep different counts. A group's
+    j-th *level* (one more weight in each of its rows) is scored by the mean over its rows of the
+    row's j-th largest |w| (unavailable once a row runs out of candidates); levels are taken best
+    first while the total stays nearest K, so the kept count is K rounded to whole levels. Within
+    a row, ties go to the lower column.
+    """
+
+    def __init__(self, density: float = 0.11, group: int = 16) -> None:
+        super().__init__(density)
+        if isinstance(group, bool) or not isinstance(group, int) or group < 1:
+            raise ConfigError(f"group must be a positive integer, not {group!r}")
+        self.group = group
+
+    def update_mask(self, name: str, weight: torch.Tensor, density: float | None = None, *,
+                    prev: torch.Tensor | None = None) -> torch.Tensor:
+        d = self.density if density is None else check_density(density, f"density of {name!r}")
+        score = _scores(name, weight, prev)  # (R, C)
+        R, C = score.shape
+        order = np.argsort(-score, axis=1, kind="stable")  # per row, best column first
+        ranked = np.take_along_axis(score, order, axis=1)
+        levels = []  # (score, group start, level, cost)
+        for g0 in range(0, R, self.group):
+            block = ranked[g0:g0 + self.group]
+            ok = block.min(axis=0) >= 0
+            for j in np.flatnonzero(ok):
+                levels.append((-float(block[:, j].mean()), g0, int(j), block.shape[0]))
+        levels.sort()
+        k = _keep_count(score.size, d)
+        per_group: dict[int, int] = {}
+        total = 0
+        for _, g0, _j, cost in levels:
+            if total == 0 or 2 * (total + cost) <= 2 * k + cost:  # nearer K (or the first)
+                per_group[g0] = per_group.get(g0, 0) + 1
+                total += cost
+        mask = np.zeros(score.shape, dtype=bool)
+        for g0, n in per_group.items():
+            rows = np.arange(g0, min(R, g0 + self.group))
+            mask[rows[:, None], order[g0:g0 + self.group, :n]] = True
+        return torch.from_numpy(mask)
+
+    def state_dict(self) -> dict[str, object]:
+        return {"kind": "rows", "density": self.density, "group": self.group}
+
 def _share(per_pe: list[np.ndarray], total: int) -> np.ndarray:
     """Split ``total`` kept weights over PEs as evenly as their sizes allow (water filling)."""
     cap = np.array([len(s) for s in per_pe], dtype=np.int64)
@@ -177,7 +233,11 @@ def _compute(pruner: MagnitudePruner, model: AcousticModel, densities: Mapping[s
 
 
 def make_pruner(balance: str, density: float = 0.11) -> MagnitudePruner:
-    """The pruner for a ``balance`` setting: BalancedPruner for ``pes:N``, MagnitudePruner for none."""
+    """The pruner for ``balance``: BalancedPruner (``pes:N``), RowBalancedPruner (``rows:G``), else
+    MagnitudePruner (``none``)."""
+    group = parse_row_group(balance)
+    if group is not None:
+        return RowBalancedPruner(density, group)
     n_pes = parse_balance(balance)
     return MagnitudePruner(density) if n_pes is None else BalancedPruner(density, n_pes)
 

@@ -1,0 +1,109 @@
+"""Weight layouts of the CPU engine: SIMD row slices (SELL-16) and CSR, 16-bit indices.
+
+Rows are processed in *slices* of ``LANES`` rows, one SIMD register of fp32 accumulators each.
+Gate matrices (``w_x``, ``w_r``: 4H rows, gate order i, f, g, o) are reordered so that a *cell
+group* (``LANES`` consecutive cells) owns 4 consecutive slices, one per gate: internal row
+``(q * 4 + g) * LANES + lane`` is original row ``g * H + q * LANES + lane``. A thread that owns a
+cell group therefore holds all four gate pre-activations of its cells and applies the fused
+non-linearities without waiting for other threads (ESE's "cell k with all four gate rows").
+Threads take cell groups (and projection slices) the way ESE's PEs take cells: group q to thread
+``q mod T`` (:func:`ese.compiler.partition.partition_rows`).
+
+Within a slice, non-zeros are stored column-of-the-slice major: entry ``k * LANES + lane`` is the
+k-th non-zero of row ``lane``; rows shorter than the slice's longest are padded with zero weights
+(column 0). A row-balanced model (``prune.balance = "rows:16"``) has no padding at all.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ese.compiler.partition import partition_rows
+from ese.runtime.errors import EngineError
+
+LANES = 16  # fp32 lanes of one AVX-512 register
+INDEX_DTYPE = np.uint16
+
+
+@dataclass(frozen=True, eq=False)
+class SparseMatrix:
+    """One matrix in both layouts, rows in internal order (padded to a multiple of LANES).
+
+    ``sell_ptr`` (S + 1) int64 entry offset of each slice; ``sell_cols`` uint16, ``sell_vals``
+    (entries incl. padding). ``csr_ptr`` (R + 1) int64, ``csr_cols`` uint16, ``csr_vals``.
+    """
+
+    n_rows: int  # padded internal rows
+    n_cols: int
+    nnz: int
+    sell_ptr: np.ndarray
+    sell_cols: np.ndarray
+    sell_vals: np.ndarray
+    csr_ptr: np.ndarray
+    csr_cols: np.ndarray
+    csr_vals: np.ndarray
+
+    @property
+    def padding(self) -> int:
+        """Zero entries the sliced layout stores beyond the non-zeros."""
+        return int(self.sell_vals.size - self.nnz)
+
+    def nbytes(self, layout: str) -> int:
+        """Resident bytes of one layout ("sell" or "csr")."""
+        arrs = (self.sell_ptr, self.sell_cols, self.sell_vals) if layout == "sell" else \
+            (self.csr_ptr, self.csr_cols, self.csr_vals)
+        return int(sum(a.nbytes for a in arrs))
+
+
+def padded(n: int) -> int:
+    """``n`` rounded up to a multiple of LANES."""
+    return -(-n // LANES) * LANES
+
+
+def gate_row_order(hidden: int) -> np.ndarray:
+    """(4 * padded(H),) original row of each internal gate row, -1 for padding cells."""
+    hp = padded(hidden)
+    q, g, lane = np.meshgrid(np.arange(hp // LANES), np.arange(4), np.arange(LANES), indexing="ij")
+    cell = q * LANES + lane
+    return np.where(cell < hidden, g * hidden + cell, -1).ravel()
+
+
+def plain_row_order(n_rows: int) -> np.ndarray:
+    """(padded(n),) original row of each internal row, -1 for padding."""
+    r = np.arange(padded(n_rows))
+    return np.where(r < n_rows, r, -1)
+
+
+def pack(w: np.ndarray, order: np.ndarray, dtype: np.dtype) -> SparseMatrix:
+    """Pack dense ``w`` (R, K) with internal row ``i`` = original row ``order[i]`` (-1: zero row)."""
+    R, K = w.shape
+    if K > np.iinfo(INDEX_DTYPE).max + 1:
+        raise EngineError(f"matrix has {K} columns; 16-bit indices address at most 65536")
+    rows = np.zeros((order.size, K), dtype=w.dtype)
+    rows[order >= 0] = w[order[order >= 0]]
+    nz_r, nz_c = np.nonzero(rows)  # row-major: columns ascending within a row
+    counts = np.bincount(nz_r, minlength=order.size)
+    csr_ptr = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
+    csr_cols = nz_c.astype(INDEX_DTYPE)
+    csr_vals = rows[nz_r, nz_c].astype(dtype)
+    widths = counts.reshape(-1, LANES).max(axis=1)  # (S,)
+    sell_ptr = np.concatenate([[0], np.cumsum(widths * LANES)]).astype(np.int64)
+    sell_cols = np.zeros(int(sell_ptr[-1]), dtype=INDEX_DTYPE)
+    sell_vals = np.zeros(int(sell_ptr[-1]), dtype=dtype)
+    k_in_row = np.arange(nz_r.size) - csr_ptr[nz_r]  # rank of each non-zero within its row
+    slot = sell_ptr[nz_r // LANES] + k_in_row * LANES + nz_r % LANES
+    sell_cols[slot], sell_vals[slot] = csr_cols, csr_vals
+    return SparseMatrix(order.size, K, int(nz_r.size), sell_ptr, sell_cols, sell_vals,
+                        csr_ptr, csr_cols, csr_vals)
+
+
+def thread_groups(n_groups: int, n_threads: int) -> np.ndarray:
+    """(T, G) int32: the cell groups (or slices) of each thread, ESE's ``q mod T``; -1 padded."""
+    part = partition_rows(n_groups, max(1, min(n_threads, n_groups)))
+    width = max(len(r) for r in part.rows_of_pe)
+    out = np.full((part.n_pes, width), -1, dtype=np.int32)
+    for t, rows in enumerate(part.rows_of_pe):
+        out[t, :len(rows)] = rows
+    return out
