@@ -4,6 +4,8 @@ import sys
 
 import pytest
 
+from ese.compiler.image import load_program
+
 from ese.config import Config
 from ese.pipeline import run
 
@@ -27,6 +29,10 @@ def test_run_writes_the_report_and_learns(finished_run):
     # 6 phone classes: chance frame accuracy is well under 30%, chance PER near 100%
     assert report["per"]["test"]["frame_acc"] > 80 and report["per"]["test"]["per"] < 40
     assert "| test |" in (workdir / "report.md").read_text()
+    compiled = on_disk["compile"]  # the compile stage: an image that loads, and its figures
+    assert load_program(workdir / "model.ese").hardware.pes == cfg.hardware.pes
+    assert compiled["compression_ratio"] > 1 and compiled["nnz"] > 0
+    assert "bits per non-zero" in (workdir / "report.md").read_text()
 
 
 def test_rerun_resumes_instead_of_retraining(finished_run, tone_corpus):

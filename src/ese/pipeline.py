@@ -36,6 +36,7 @@ class RunPaths:
     checkpoint = property(lambda self: self.workdir / "model.pt")
     pruned = property(lambda self: self.workdir / "pruned.pt")
     qmodel = property(lambda self: self.workdir / "model.qnpz")
+    image = property(lambda self: self.workdir / "model.ese")
     report_json = property(lambda self: self.workdir / "report.json")
     report_md = property(lambda self: self.workdir / "report.md")
     curve_png = property(lambda self: self.workdir / "learning_curve.png")
@@ -59,39 +60,44 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     if corpus is None:
         from ese.data.synth import synthesize_corpus
 
-        console.log(f"[bold]1/6 synthesize corpus[/] -> {paths.corpus}")
+        console.log(f"[bold]1/8 synthesize corpus[/] -> {paths.corpus}")
         t0 = time.perf_counter()
         synth_summary = synthesize_corpus(paths.corpus, cfg.synth, progress=progress)
         timings["synth_s"] = time.perf_counter() - t0
 
-    console.log("[bold]2/6 features[/]")
+    console.log("[bold]2/8 features[/]")
     t0 = time.perf_counter()
     sets = {s: load_split(paths.corpus, s, cfg.features, cache_dir=paths.features, progress=progress)
             for s in ("train", "dev", "test")}
     timings["features_s"] = time.perf_counter() - t0
 
-    console.log(f"[bold]3/6 train[/] {cfg.model} on {sets['train'].num_frames} frames")
+    console.log(f"[bold]3/8 train[/] {cfg.model} on {sets['train'].num_frames} frames")
     t0 = time.perf_counter()
     result = train_model(cfg, sets["train"], sets["dev"], paths.checkpoint, resume=resume, progress=progress,
                          extra={"corpus": str(paths.corpus)})
     timings["train_s"] = time.perf_counter() - t0
 
-    console.log("[bold]4/6 evaluate[/]")
+    console.log("[bold]4/8 evaluate[/]")
     t0 = time.perf_counter()
     scores = {s: evaluate(result.model, sets[s], cfg.train.output_delay) for s in ("dev", "test")}
     timings["eval_s"] = time.perf_counter() - t0
 
-    console.log(f"[bold]5/6 prune[/] to density {cfg.prune.density} ({cfg.prune.balance})")
+    console.log(f"[bold]5/8 prune[/] to density {cfg.prune.density} ({cfg.prune.balance})")
     t0 = time.perf_counter()
     pruned = prune_checkpoint(paths.checkpoint, cfg, sets, paths.pruned, resume=resume, progress=progress,
                               say=console.log if progress else None)
     timings["prune_s"] = time.perf_counter() - t0
 
-    console.log(f"[bold]6/6 quantize[/] {cfg.quant.weight_bits}-bit weights, {cfg.quant.act_bits}-bit activations")
+    console.log(f"[bold]6/8 quantize[/] {cfg.quant.weight_bits}-bit weights, {cfg.quant.act_bits}-bit activations")
     t0 = time.perf_counter()
     quantized = quantize_and_report(paths.pruned, cfg, sets, paths.qmodel, progress=progress,
                                     console=console if progress else None)
     timings["quantize_s"] = time.perf_counter() - t0
+
+    console.log(f"[bold]7/8 compile[/] for {cfg.hardware.pes} PEs, {cfg.hardware.index_bits}-bit relative indices")
+    t0 = time.perf_counter()
+    program, compiled = compile_stage(paths, cfg)
+    timings["compile_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_all
 
     report = {
@@ -109,10 +115,25 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
         "compression": compression_summary(scores, pruned, quantized),
         "prune": pruned,
         "quantize": quantized,
+        "compile": compiled,
         "timings": timings,
     }
     write_report(report, paths)
     return report
+
+
+def compile_stage(paths: RunPaths, cfg: Config) -> tuple[Any, dict[str, Any]]:
+    """Fixed-point model -> program image; the compile report without its bulky per-matrix detail."""
+    from ese.compiler.image import save_program
+    from ese.compiler.program import compile_qmodel
+    from ese.compiler.stats import compile_report
+    from ese.compress.qmodel import load_qmodel
+
+    program = compile_qmodel(load_qmodel(paths.qmodel), cfg.hardware)
+    size = save_program(paths.image, program)
+    report = compile_report(program, size)
+    report["image"] = str(paths.image)
+    return program, report
 
 
 def compression_summary(dense: dict[str, Any], pruned: dict[str, Any], quantized: dict[str, Any]) -> dict[str, Any]:
@@ -143,6 +164,21 @@ def write_report(report: dict[str, Any], paths: RunPaths) -> None:
         fh.write(render_markdown(report, paths))
 
 
+def _compile_markdown(compiled: dict[str, Any] | None) -> list[str]:
+    if not compiled:
+        return []
+    rows = [[name, m["nnz"], m["padding_entries"], f"{m['nnz_per_pe']['min']}-{m['nnz_per_pe']['max']}",
+             m["entries_per_pe"]["max_over_mean"]] for name, m in compiled["matrices"].items()]
+    return [
+        f"Compiled for {compiled['pes']} PEs ({compiled['index_bits']}-bit relative index + "
+        f"{compiled['weight_bits']}-bit weight entries): {compiled['bits_per_nonzero']:.2f} bits per non-zero "
+        f"with padding, pointers, vectors and LUTs counted; **{compiled['compression_ratio']:.2f}x** smaller than "
+        f"the dense float32 LSTM in stored bits; {compiled['padding_entries']} padding entries "
+        f"({100 * compiled['padding_fraction']:.1f}% of entries). Image `{compiled['image']}`.",
+        markdown_table(["matrix", "nnz", "padding", "nnz per PE", "entries max/mean"], rows),
+    ]
+
+
 def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
     per = report["per"]
     rows = [[split, s["per"], s["sub"], s["del"], s["ins"], s["n_ref"], s["frame_acc"]]
@@ -165,6 +201,7 @@ def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
         f"float32 ({comp['compression_ratio']:.1f}x, 16 bits per non-zero incl. its 4-bit index); "
         f"{comp['saturation_events']} saturation events.",
         markdown_table(["split", "dense PER %", "pruned PER %", "pruned + fixed point PER %"], comp_rows),
+        *_compile_markdown(report.get("compile")),
         "Pruning steps (each followed by masked retraining):",
         markdown_table(["density %", "dev PER %", "test PER %", "PE max/mean"],
                        [[100 * st["density"], st["per_dev"], st["per_test"], st["imbalance_max_over_mean"]]

@@ -1,0 +1,221 @@
+"""The CPU engine: a compressed LSTMP stack packed for numba kernels, float or fixed point.
+
+>>> eng = Engine.from_qmodel(load_qmodel("model.qnpz"))          # fixed point, bit-exact
+>>> eng = Engine.from_checkpoint("pruned.pt")                     # float
+>>> rec = eng.recognizer(streams=4); logp = rec.push(frames)       # (4, D) -> (4, C) per step
+>>> logp = eng.posteriors(feats)                                  # one utterance (T, D) -> (T, C)
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+import numba
+import numpy as np
+
+from ese.compress.fixedpoint import quantize
+from ese.compress.qmodel import QModel
+from ese.runtime import kernels_fixed as KF
+from ese.runtime import kernels_float as KL
+from ese.runtime.errors import EngineError
+from ese.runtime.layout import LANES, thread_groups
+from ese.runtime.weights import LayerWeights, fixed_layer, float_layer
+
+MODES = ("float", "fixed")
+CHUNK = 32  # frames per input-product batch in utterance mode
+
+
+@dataclass(eq=False)
+class Engine:
+    """A packed model. ``mode`` "float" (fp32) or "fixed" (integer, docs/fixed-point.md)."""
+
+    mode: str
+    layers: list[LayerWeights]
+    w_out: np.ndarray  # (C, P) float32 or int64
+    b_out: np.ndarray  # (C,)
+    output_delay: int = 0
+    qmodel: QModel | None = None  # fixed point: formats, LUTs, input quantization
+    threads: int = 0  # 0 = numba's default (all cores)
+
+    # ---- construction ---------------------------------------------------------------------
+    @classmethod
+    def from_float(cls, layers: Sequence[dict[str, np.ndarray]], w_out: np.ndarray, b_out: np.ndarray,
+                   output_delay: int = 0, threads: int = 0) -> "Engine":
+        """From float arrays per layer: ``w_x``, ``w_r``, ``bias``, ``peephole`` (or None), ``w_ym``."""
+        packed = [float_layer(L["w_x"], L["w_r"], L["bias"], L.get("peephole"), L["w_ym"]) for L in layers]
+        _check_stack(packed)
+        return cls("float", packed, np.ascontiguousarray(w_out, np.float32),
+                   np.ascontiguousarray(b_out, np.float32), output_delay, None, threads)
+
+    @classmethod
+    def from_model(cls, model, output_delay: int = 0, threads: int = 0) -> "Engine":
+        """From an :class:`ese.model.lstmp.AcousticModel` (pruned or not)."""
+        layers = []
+        for L in model.layers:
+            arr = {k: v.detach().cpu().numpy() for k, v in L.named_parameters()}
+            arr.setdefault("peephole", None)
+            layers.append(arr)
+        return cls.from_float(layers, model.output.weight.detach().cpu().numpy(),
+                              model.output.bias.detach().cpu().numpy(), output_delay, threads)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path, threads: int = 0) -> "Engine":
+        """From a (pruned) float checkpoint; the output delay comes from its training config."""
+        from ese.model.checkpoint import checkpoint_config, load_checkpoint
+        model, meta = load_checkpoint(path)
+        return cls.from_model(model, checkpoint_config(meta).train.output_delay, threads)
+
+    @classmethod
+    def from_qmodel(cls, qm: QModel, mode: str = "fixed", threads: int = 0) -> "Engine":
+        """From a fixed-point model: ``fixed`` runs it exactly, ``float`` its dequantized weights."""
+        _check_mode(mode)
+        if mode == "float":
+            return cls.from_float(_dequantized(qm), _deq(qm.w_out, qm.output_formats["w"].frac),
+                                  _deq(qm.b_out, qm.output_formats["b"].frac), qm.output_delay, threads)
+        packed = [fixed_layer(L, qm) for L in qm.layers]
+        _check_stack(packed)
+        return cls("fixed", packed, np.ascontiguousarray(qm.w_out, np.int64),
+                   np.ascontiguousarray(qm.b_out, np.int64), qm.output_delay, qm, threads)
+
+    @classmethod
+    def from_program(cls, program, mode: str = "fixed", threads: int = 0) -> "Engine":
+        """From a compiled program image (:class:`ese.compiler.program.Program`)."""
+        return cls.from_qmodel(program.to_qmodel(), mode, threads)
+
+    @classmethod
+    def load(cls, path: str | Path, mode: str | None = None, threads: int = 0) -> "Engine":
+        """By file type: ``.qnpz`` (fixed by default), ``.ese`` program image, else a checkpoint."""
+        path = Path(path)
+        if path.suffix == ".qnpz":
+            from ese.compress.qmodel import load_qmodel
+            return cls.from_qmodel(load_qmodel(path), mode or "fixed", threads)
+        if path.suffix == ".ese":
+            from ese.compiler.image import load_program  # type: ignore[import-not-found]
+            return cls.from_program(load_program(path), mode or "fixed", threads)
+        if mode not in (None, "float"):
+            raise EngineError(f"{path} is a float checkpoint; it runs in float mode only")
+        return cls.from_checkpoint(path, threads)
+
+    # ---- properties -----------------------------------------------------------------------
+    @property
+    def input_dim(self) -> int:
+        return self.layers[0].input_dim
+
+    @property
+    def num_classes(self) -> int:
+        return int(self.w_out.shape[0])
+
+    def weight_bytes(self, batch: int = 1) -> int:
+        """Resident bytes of the weights the kernels for ``batch`` streams read (+ output layer)."""
+        lay = ("sell",) if batch == 1 else ("csr",)
+        return int(sum(L.nbytes(lay) for L in self.layers) + self.w_out.nbytes + self.b_out.nbytes)
+
+    def n_threads(self) -> int:
+        return self.threads or numba.get_num_threads()
+
+    # ---- running --------------------------------------------------------------------------
+    def recognizer(self, streams: int = 1) -> "Recognizer":
+        from ese.runtime.recognizer import Recognizer
+        return Recognizer(self, streams)
+
+    def quantize_input(self, feats: np.ndarray) -> np.ndarray:
+        """Float features -> the layer-0 input format (fixed) or float32 (float)."""
+        feats = self.check_features(feats)
+        if self.mode == "float":
+            return feats.astype(np.float32)
+        return quantize(feats, self.qmodel.input_format).astype(np.int32)
+
+    def check_features(self, feats: np.ndarray, what: str = "features") -> np.ndarray:
+        """``feats`` (..., D) as an array, else EngineError (shape, NaN/inf)."""
+        arr = np.asarray(feats)
+        if arr.ndim < 1 or arr.shape[-1] != self.input_dim:
+            raise EngineError(f"{what} have shape {tuple(arr.shape)}; the model expects "
+                              f"{self.input_dim} features per frame")
+        if arr.dtype.kind not in "fiu":
+            raise EngineError(f"{what} must be numbers, not {arr.dtype}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise EngineError(f"{what} contain NaN or inf")
+        return arr
+
+    def log_probs(self, y: np.ndarray) -> np.ndarray:
+        """Output layer and log-softmax: last-layer ``y`` (..., P) -> (..., C) float32."""
+        P = self.w_out.shape[1]
+        if self.mode == "float":
+            z = y[..., :P] @ self.w_out.T + self.b_out
+        else:
+            logits = y[..., :P].astype(np.int64) @ self.w_out.T + self.b_out  # exact
+            z = np.ldexp(logits.astype(np.float64), -self.qmodel.output_formats["logits"].frac)
+        z = z - z.max(axis=-1, keepdims=True)
+        return (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))).astype(np.float32)
+
+    def logits_fixed(self, y: np.ndarray) -> np.ndarray:
+        """Exact integer logits of last-layer ``y`` (fixed mode)."""
+        P = self.w_out.shape[1]
+        return y[..., :P].astype(np.int64) @ self.w_out.T + self.b_out
+
+    def posteriors(self, feats: np.ndarray, *, delay: bool = True) -> np.ndarray:
+        """Log-probabilities (T, C) of one utterance; with ``delay`` aligned to the input frames
+        as :func:`ese.model.decode.posteriors` does (pad ``output_delay`` last frames, drop first)."""
+        return self.posteriors_batch([feats], delay=delay)[0]
+
+    def posteriors_batch(self, utts: Sequence[np.ndarray], *, delay: bool = True) -> list[np.ndarray]:
+        """Utterance API over several utterances at once (streams of a batch; causal padding)."""
+        from ese.model.decode import pad_for_delay
+        xs = [self.quantize_input(u) if u.ndim == 2 else self.check_features(u) for u in utts]
+        d = self.output_delay if delay else 0
+        xs = [pad_for_delay(x, d) for x in xs]
+        ys = self.run_layers(xs)
+        return [self.log_probs(y)[d:] for y in ys]
+
+    def run_layers(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Utterance mode: last-layer outputs (T_b, P) of input sequences (T_b, D) (already
+        in the engine's input type): W_x x_t batched over CHUNK frames, then the recurrence."""
+        from ese.runtime.recognizer import Recognizer
+        for k, x in enumerate(xs):
+            if x.ndim != 2 or x.shape[1] != self.input_dim:
+                raise EngineError(f"utterance {k} has shape {tuple(x.shape)}, expected (frames, {self.input_dim})")
+        if not xs:
+            return []
+        rec = Recognizer(self, len(xs))
+        T = max(len(x) for x in xs)
+        return [y[:len(x)] for y, x in zip(rec.run_frames(_stack(xs, T, rec.in_dtype)), xs)]
+
+
+def _stack(xs: Sequence[np.ndarray], T: int, dtype) -> np.ndarray:
+    out = np.zeros((T, len(xs), xs[0].shape[1]), dtype=dtype)
+    for b, x in enumerate(xs):
+        out[:len(x), b] = x
+    return out
+
+
+def _check_mode(mode: str) -> None:
+    if mode not in MODES:
+        raise EngineError(f"engine mode must be 'float' or 'fixed', not {mode!r}")
+
+
+def _check_stack(layers: list[LayerWeights]) -> None:
+    if not layers:
+        raise EngineError("the model has no LSTM layers")
+    for k, L in enumerate(layers[1:], 1):
+        if L.input_dim != layers[k - 1].proj:
+            raise EngineError(f"layer {k} takes {L.input_dim} inputs but layer {k - 1} gives {layers[k - 1].proj}")
+
+
+def _deq(a: np.ndarray, frac: int) -> np.ndarray:
+    return np.ldexp(np.asarray(a, np.float64), -frac).astype(np.float32)
+
+
+def _dequantized(qm: QModel) -> list[dict[str, np.ndarray]]:
+    out = []
+    for L in qm.layers:
+        f = {k: v.frac for k, v in L.formats.items()}
+        out.append({"w_x": _deq(L.w_x, f["w_x"]), "w_r": _deq(L.w_r, f["w_r"]),
+                    "bias": _deq(L.bias, f["bias"]), "w_ym": _deq(L.w_ym, f["w_ym"]),
+                    "peephole": None if L.peephole is None else _deq(L.peephole, f["peephole"])})
+    return out
+
+
+KERNELS = {"float": KL, "fixed": KF}
+__all__ = ["Engine", "EngineError", "MODES", "KERNELS", "LANES", "thread_groups"]
