@@ -5,7 +5,6 @@ import sys
 import pytest
 
 from ese.compiler.image import load_program
-
 from ese.config import Config
 from ese.pipeline import run
 
