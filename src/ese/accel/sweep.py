@@ -1,0 +1,144 @@
+"""Design-space sweep of the cycle model over PE counts, queue depths, index widths and channels.
+
+Points that share a model, a PE count and an index width share one workload, counted straight
+from the fixed-point weights (:func:`~ese.accel.workload.workload_from_qmodel`, equal to the
+encoder's, tested) instead of compiling a program per point; groups run in parallel processes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from collections.abc import Iterable
+from typing import Any
+
+from ese.accel.cycles import issue_order, simulate_workload
+from ese.accel.workload import Workload, workload_from_qmodel
+from ese.compiler.schedule import build_schedule
+from ese.config import HardwareConfig
+
+PES = (8, 16, 32, 64, 128)
+QUEUE_DEPTHS = (1, 2, 4, 8, 16, 32)
+INDEX_BITS = (2, 3, 4, 5, 6, 8)
+CHANNELS = (1, 2, 4, 8)
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One hardware setting for one model (``label`` names the model file)."""
+
+    label: str
+    path: str
+    pes: int
+    index_bits: int
+    queue_depth: int
+    channels: int = 1
+    weights_on_chip: bool = True
+    family: str = "pes_x_queue"  # which slice of the grid the point belongs to
+
+
+def grid(models: dict[str, str], base: HardwareConfig, pes: Iterable[int] = PES,
+         queue_depths: Iterable[int] = QUEUE_DEPTHS, index_bits: Iterable[int] = INDEX_BITS,
+         channels: Iterable[int] = CHANNELS) -> list[SweepPoint]:
+    """PEs x queue depths at the base index width; index widths and channels (weights streamed
+    from external memory, the case where channels interact) at the base PEs and queue depth."""
+    pts: list[SweepPoint] = []
+    for label, path in models.items():
+        pts += [SweepPoint(label, path, n, base.index_bits, q) for n in pes for q in queue_depths]
+        pts += [SweepPoint(label, path, base.pes, b, base.queue_depth, family="index_bits") for b in index_bits]
+        pts += [SweepPoint(label, path, base.pes, base.index_bits, base.queue_depth, c, False, family="channels")
+                for c in channels]
+    return list(dict.fromkeys(pts))
+
+
+class _ScheduleView:
+    """Just what ``build_schedule`` reads from a program, taken from a workload."""
+
+    class _Layer:
+        def __init__(self, mats):
+            self.hidden = mats["w_ym"].n_cols
+            for name, m in mats.items():
+                setattr(self, name, type("M", (), {"entries_per_pe": m.entries.sum(axis=1),
+                                                   "n_entries": int(m.entries.sum())})())
+
+    def __init__(self, wl: Workload, hw: HardwareConfig) -> None:
+        self.hardware = hw
+        self.layers = [self._Layer(L) for L in wl.layers]
+
+
+@lru_cache(maxsize=4)
+def _qmodel(path: str):
+    from ese.compress.qmodel import load_qmodel
+
+    return load_qmodel(path)
+
+
+def _run_group(args: tuple[list[SweepPoint], HardwareConfig, int]) -> list[dict[str, Any]]:
+    points, base, n_frames = args
+    p0 = points[0]
+    wl = workload_from_qmodel(_qmodel(p0.path), p0.pes, p0.index_bits)
+    rows = []
+    for p in points:
+        hw = dataclasses.replace(base, pes=p.pes, index_bits=p.index_bits, queue_depth=p.queue_depth,
+                                 channels=p.channels, weights_on_chip=p.weights_on_chip)
+        js = simulate_workload(wl, issue_order(build_schedule(_ScheduleView(wl, hw))), hw, n_frames).to_json()
+        rows.append({"model": p.label, "family": p.family, "pes": p.pes, "index_bits": p.index_bits,
+                     "queue_depth": p.queue_depth, "channels": p.channels, "weights_on_chip": p.weights_on_chip,
+                     **{k: js[k] for k in ("cycles_per_frame", "ideal_cycles_per_frame", "latency_us", "utilization",
+                                           "mac_utilization", "gops_sparse", "gops_dense_equivalent",
+                                           "gops_sparse_all_channels", "gops_dense_equivalent_all_channels",
+                                           "limited_by", "breakdown")},
+                     "stream_bits_per_frame": js["weights"]["stream_bits_per_frame"]})
+    return rows
+
+
+def run_sweep(points: list[SweepPoint], base: HardwareConfig, n_frames: int = 20, jobs: int = 0) -> list[dict[str, Any]]:
+    """Simulate every point (``jobs`` processes, 0 = all cores); rows in the order of ``points``."""
+    groups: dict[tuple[str, int, int], list[SweepPoint]] = {}
+    for p in points:
+        groups.setdefault((p.path, p.pes, p.index_bits), []).append(p)
+    tasks = [(g, base, n_frames) for g in groups.values()]
+    jobs = jobs or os.cpu_count() or 1
+    if jobs == 1 or len(tasks) == 1:
+        results = [_run_group(t) for t in tasks]
+    else:
+        with ProcessPoolExecutor(max_workers=min(jobs, len(tasks))) as pool:
+            results = list(pool.map(_run_group, tasks))
+    by_point = {}
+    for g, rows in zip(groups.values(), results):
+        by_point.update(zip(g, rows))
+    return [by_point[p] for p in points]
+
+
+def propose(rows: list[dict[str, Any]], target: float = 0.95, metric: str = "mac_utilization") -> dict[str, Any]:
+    """The lowest-latency point of each model whose ``metric`` reaches ``target``, or, if none does,
+    the best point and the term that stops it. The default metric excludes padding, which
+    ``utilization`` counts as work (narrow indices would otherwise "reach" the target by padding)."""
+    out: dict[str, Any] = {}
+    for label in dict.fromkeys(r["model"] for r in rows):
+        mine = [r for r in rows if r["model"] == label and r["weights_on_chip"]]
+        ok = [r for r in mine if r[metric] >= target]
+        if ok:
+            best = min(ok, key=lambda r: (r["latency_us"], r["pes"], r["queue_depth"]))
+            out[label] = {"metric": metric, "reaches_target": True, "point": best}
+        else:
+            best = max(mine, key=lambda r: r[metric])
+            out[label] = {"metric": metric, "reaches_target": False, "point": best, "stopped_by": best["limited_by"]}
+    return out
+
+
+def write_markdown(rows: list[dict[str, Any]], path: Path) -> None:
+    from ese.atomic import atomic_open
+    from ese.report.tables import markdown_table
+
+    header = ["model", "slice", "PEs", "index bits", "queue", "channels", "on chip", "cycles/frame", "ideal",
+              "latency us", "util %", "GOPS sparse (all ch.)", "limited by"]
+    body = [[r["model"], r["family"], r["pes"], r["index_bits"], r["queue_depth"], r["channels"],
+             "yes" if r["weights_on_chip"] else "no", r["cycles_per_frame"], r["ideal_cycles_per_frame"],
+             r["latency_us"], 100 * r["utilization"], r["gops_sparse_all_channels"], r["limited_by"]] for r in rows]
+    with atomic_open(path) as fh:
+        fh.write("# ese sweep\n\n" + markdown_table(header, body) + "\n")
