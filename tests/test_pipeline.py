@@ -32,6 +32,10 @@ def test_run_writes_the_report_and_learns(finished_run):
     assert load_program(workdir / "model.ese").hardware.pes == cfg.hardware.pes
     assert compiled["compression_ratio"] > 1 and compiled["nnz"] > 0
     assert "bits per non-zero" in (workdir / "report.md").read_text()
+    sim = on_disk["simulate"]  # the cycle model on that image: its time explained term by term
+    assert sim["cycles_per_frame"] >= sim["ideal_cycles_per_frame"] > 0
+    assert sum(sim["breakdown"].values()) == pytest.approx(sim["cycles_per_frame"])
+    assert "cycles per frame" in (workdir / "report.md").read_text()
 
 
 def test_rerun_resumes_instead_of_retraining(finished_run, tone_corpus):

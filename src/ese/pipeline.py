@@ -98,6 +98,12 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     t0 = time.perf_counter()
     program, compiled = compile_stage(paths, cfg)
     timings["compile_s"] = time.perf_counter() - t0
+
+    console.log(f"[bold]8/8 simulate[/] cycle model, {cfg.hardware.pes} PEs at {cfg.hardware.clock_mhz:g} MHz")
+    t0 = time.perf_counter()
+    from ese.accel.cycles import simulate_summary
+    simulated = simulate_summary(program, cfg.hardware)
+    timings["simulate_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_all
 
     report = {
@@ -116,6 +122,7 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
         "prune": pruned,
         "quantize": quantized,
         "compile": compiled,
+        "simulate": simulated,
         "timings": timings,
     }
     write_report(report, paths)
@@ -179,6 +186,19 @@ def _compile_markdown(compiled: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _simulate_markdown(sim: dict[str, Any] | None) -> list[str]:
+    if not sim:
+        return []
+    rows = [[term, cycles] for term, cycles in sim["breakdown"].items()]
+    return [
+        "## Accelerator (cycle model, docs/cycle-model.md)",
+        f"{sim['cycles_per_frame']:.1f} cycles per frame (ideal {sim['ideal_cycles_per_frame']:.1f}), "
+        f"{sim['latency_us']:.2f} us per frame, utilisation {100 * sim['utilization']:.1f}%, "
+        f"{sim['gops_sparse']:.2f} GOPS sparse / {sim['gops_dense_equivalent']:.2f} GOPS dense-equivalent.",
+        markdown_table(["term", "cycles per frame"], rows),
+    ]
+
+
 def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
     per = report["per"]
     rows = [[split, s["per"], s["sub"], s["del"], s["ins"], s["n_ref"], s["frame_acc"]]
@@ -206,6 +226,7 @@ def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
         markdown_table(["density %", "dev PER %", "test PER %", "PE max/mean"],
                        [[100 * st["density"], st["per_dev"], st["per_test"], st["imbalance_max_over_mean"]]
                         for st in report["prune"]["steps"]]),
+        *_simulate_markdown(report.get("simulate")),
         "## Corpus",
         markdown_table(["split", "utterances", "frames", "minutes"], corpus_rows),
         "## Training",
