@@ -175,22 +175,26 @@ def eval_(
     cache_dir: CacheOpt = None,
     json_path: JsonOpt = None,
     quiet: QuietOpt = False,
+    engine: Annotated[str, typer.Option(help="torch, or ese-cpu (the numba CPU engine, ese.runtime).")] = "torch",
+    qmodel: Annotated[Optional[Path], typer.Option(help="ese-cpu: run this fixed-point model (.qnpz) bit-exactly instead of the checkpoint's float weights.")] = None,
 ) -> None:
     """Phone error rate (39 classes) and frame accuracy of a checkpoint on corpus splits."""
     from ese.data.store import load_split
     from ese.model.checkpoint import checkpoint_config, load_checkpoint
     from ese.model.decode import evaluate
+    from ese.runtime.decode import engine_runner
 
     model, meta = load_checkpoint(checkpoint)
     cfg = checkpoint_config(meta)
+    run = engine_runner(engine, qmodel, model, cfg.train.output_delay)
     scores = {}
     for s in split:
         fset = load_split(corpus, s, cfg.features, cache_dir=cache_dir, progress=not quiet)
-        scores[s] = evaluate(model, fset, cfg.train.output_delay)
+        scores[s] = evaluate(model, fset, cfg.train.output_delay) if run is None else run[0](fset)
     rows = [[s, v["per"], v["sub"], v["del"], v["ins"], v["n_ref"], v["frame_acc"]] for s, v in scores.items()]
-    print_table(f"{checkpoint}", ["split", "PER %", "sub", "del", "ins", "ref phones", "frame acc %"], rows, console)
+    print_table(f"{checkpoint} ({engine})", ["split", "PER %", "sub", "del", "ins", "ref phones", "frame acc %"], rows, console)
     if json_path:
-        write_json(json_path, {"checkpoint": str(checkpoint), "per": scores})
+        write_json(json_path, {"checkpoint": str(checkpoint), "engine": engine, "per": scores})
 
 
 @app.command()
@@ -198,6 +202,8 @@ def transcribe(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by ese train / ese run.")],
     audio: Annotated[list[Path], typer.Argument(help="16 kHz mono WAV or NIST SPHERE files.")],
     json_path: JsonOpt = None,
+    engine: Annotated[str, typer.Option(help="torch, or ese-cpu (the numba CPU engine, ese.runtime).")] = "torch",
+    qmodel: Annotated[Optional[Path], typer.Option(help="ese-cpu: run this fixed-point model (.qnpz) bit-exactly instead of the checkpoint's float weights.")] = None,
 ) -> None:
     """Print the recognised phone string (39-set) of each audio file (CMVN over the file itself)."""
     from ese.data import features as F
@@ -205,16 +211,18 @@ def transcribe(
     from ese.data.timit import read_audio
     from ese.model.checkpoint import checkpoint_config, load_checkpoint
     from ese.model.decode import transcribe as decode_phones
+    from ese.runtime.decode import engine_runner
 
     model, meta = load_checkpoint(checkpoint)
     cfg = checkpoint_config(meta)
+    run = engine_runner(engine, qmodel, model, cfg.train.output_delay)
     out = {}
     feat_cfg = cfg.features if cfg.features.cmvn == "none" else _replace(cfg.features, cmvn="utterance")
     for path in audio:
         static = F.fbank(read_audio(path, cfg.features.sample_rate), cfg.features)
         F.check_finite(static, str(path))
         feats = finish_features([static], [str(path)], feat_cfg)[0]
-        phones = decode_phones(model, feats, cfg.train.output_delay)
+        phones = decode_phones(model, feats, cfg.train.output_delay) if run is None else run[1](feats)
         out[str(path)] = " ".join(phones)
         console.print(f"{path}: {out[str(path)]}")
     if json_path:

@@ -159,3 +159,24 @@ def test_nan_weights_are_a_checkpoint_error() -> None:
         BalancedPruner(0.5, 2).update_mask("layers.0.w_r", w)
     with pytest.raises(CheckpointError, match=r"mask of 'w_ym' has shape \(2, 2\), the weight \(4, 4\)"):
         MagnitudePruner().update_mask("w_ym", torch.ones(4, 4), prev=torch.ones(2, 2, dtype=torch.bool))
+
+
+def test_row_balanced_pruner_equal_counts_per_simd_group() -> None:
+    from ese.compress.prune import RowBalancedPruner, parse_row_group
+    torch.manual_seed(0)
+    w = torch.randn(40, 24)  # 40 rows: groups of 16, 16 and a partial one of 8
+    pruner = make_pruner("rows:16", 0.25)
+    assert isinstance(pruner, RowBalancedPruner) and parse_row_group("ROWS:16") == 16
+    assert parse_balance("rows:16") is None  # no PE balance: statistics at report_pes
+    mask = pruner.update_mask("layers.0.w_r", w)
+    counts = mask.sum(dim=1)
+    for g0 in range(0, 40, 16):
+        assert len(set(counts[g0:g0 + 16].tolist())) == 1  # no padding in a 16-row slice
+    assert abs(int(mask.sum()) - round(0.25 * w.numel())) <= 16 // 2  # K rounded to whole levels
+    again = pruner.update_mask("layers.0.w_r", w, 0.1, prev=mask)
+    assert not bool((again & ~mask).any())  # iterative pruning never revives a weight
+    assert pruner.state_dict() == {"kind": "rows", "density": 0.25, "group": 16}
+    with pytest.raises(ConfigError, match=r"group must be a positive integer, not 0"):
+        RowBalancedPruner(0.5, 0)
+    with pytest.raises(ConfigError, match=r"'rows:G'"):
+        parse_balance("rows:0")

@@ -170,7 +170,7 @@ class RowBalancedPruner(MagnitudePruner):
                     prev: torch.Tensor | None = None) -> torch.Tensor:
         d = self.density if density is None else check_density(density, f"density of {name!r}")
         score = _scores(name, weight, prev)  # (R, C)
-        R, C = score.shape
+        R = score.shape[0]
         order = np.argsort(-score, axis=1, kind="stable")  # per row, best column first
         ranked = np.take_along_axis(score, order, axis=1)
         levels = []  # (score, group start, level, cost)

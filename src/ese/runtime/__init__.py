@@ -9,4 +9,4 @@ from ese.runtime.engine import MODES, Engine
 from ese.runtime.errors import EngineError
 from ese.runtime.recognizer import Recognizer
 
-__all__ = ["Engine", "EngineError", "MODES", "Recognizer"]
+__all__ = ["MODES", "Engine", "EngineError", "Recognizer"]

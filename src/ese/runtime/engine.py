@@ -8,9 +8,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING
 
 import numba
 import numpy as np
@@ -23,8 +24,11 @@ from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, thread_groups
 from ese.runtime.weights import LayerWeights, fixed_layer, float_layer
 
+if TYPE_CHECKING:
+    from ese.runtime.recognizer import Recognizer
+
 MODES = ("float", "fixed")
-CHUNK = 32  # frames per input-product batch in utterance mode
+CHUNK = 256  # columns (frames x streams) per input-product batch in utterance mode: xw stays in cache
 
 
 @dataclass(eq=False)
@@ -42,7 +46,7 @@ class Engine:
     # ---- construction ---------------------------------------------------------------------
     @classmethod
     def from_float(cls, layers: Sequence[dict[str, np.ndarray]], w_out: np.ndarray, b_out: np.ndarray,
-                   output_delay: int = 0, threads: int = 0) -> "Engine":
+                   output_delay: int = 0, threads: int = 0) -> Engine:
         """From float arrays per layer: ``w_x``, ``w_r``, ``bias``, ``peephole`` (or None), ``w_ym``."""
         packed = [float_layer(L["w_x"], L["w_r"], L["bias"], L.get("peephole"), L["w_ym"]) for L in layers]
         _check_stack(packed)
@@ -50,7 +54,7 @@ class Engine:
                    np.ascontiguousarray(b_out, np.float32), output_delay, None, threads)
 
     @classmethod
-    def from_model(cls, model, output_delay: int = 0, threads: int = 0) -> "Engine":
+    def from_model(cls, model, output_delay: int = 0, threads: int = 0) -> Engine:
         """From an :class:`ese.model.lstmp.AcousticModel` (pruned or not)."""
         layers = []
         for L in model.layers:
@@ -61,14 +65,14 @@ class Engine:
                               model.output.bias.detach().cpu().numpy(), output_delay, threads)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, threads: int = 0) -> "Engine":
+    def from_checkpoint(cls, path: str | Path, threads: int = 0) -> Engine:
         """From a (pruned) float checkpoint; the output delay comes from its training config."""
         from ese.model.checkpoint import checkpoint_config, load_checkpoint
         model, meta = load_checkpoint(path)
         return cls.from_model(model, checkpoint_config(meta).train.output_delay, threads)
 
     @classmethod
-    def from_qmodel(cls, qm: QModel, mode: str = "fixed", threads: int = 0) -> "Engine":
+    def from_qmodel(cls, qm: QModel, mode: str = "fixed", threads: int = 0) -> Engine:
         """From a fixed-point model: ``fixed`` runs it exactly, ``float`` its dequantized weights."""
         _check_mode(mode)
         if mode == "float":
@@ -80,19 +84,19 @@ class Engine:
                    np.ascontiguousarray(qm.b_out, np.int64), qm.output_delay, qm, threads)
 
     @classmethod
-    def from_program(cls, program, mode: str = "fixed", threads: int = 0) -> "Engine":
+    def from_program(cls, program, mode: str = "fixed", threads: int = 0) -> Engine:
         """From a compiled program image (:class:`ese.compiler.program.Program`)."""
         return cls.from_qmodel(program.to_qmodel(), mode, threads)
 
     @classmethod
-    def load(cls, path: str | Path, mode: str | None = None, threads: int = 0) -> "Engine":
+    def load(cls, path: str | Path, mode: str | None = None, threads: int = 0) -> Engine:
         """By file type: ``.qnpz`` (fixed by default), ``.ese`` program image, else a checkpoint."""
         path = Path(path)
         if path.suffix == ".qnpz":
             from ese.compress.qmodel import load_qmodel
             return cls.from_qmodel(load_qmodel(path), mode or "fixed", threads)
         if path.suffix == ".ese":
-            from ese.compiler.image import load_program  # type: ignore[import-not-found]
+            from ese.compiler.image import load_program
             return cls.from_program(load_program(path), mode or "fixed", threads)
         if mode not in (None, "float"):
             raise EngineError(f"{path} is a float checkpoint; it runs in float mode only")
@@ -109,14 +113,13 @@ class Engine:
 
     def weight_bytes(self, batch: int = 1) -> int:
         """Resident bytes of the weights the kernels for ``batch`` streams read (+ output layer)."""
-        lay = ("sell",) if batch == 1 else ("csr",)
-        return int(sum(L.nbytes(lay) for L in self.layers) + self.w_out.nbytes + self.b_out.nbytes)
+        return int(sum(L.nbytes(batch) for L in self.layers) + self.w_out.nbytes + self.b_out.nbytes)
 
     def n_threads(self) -> int:
         return self.threads or numba.get_num_threads()
 
     # ---- running --------------------------------------------------------------------------
-    def recognizer(self, streams: int = 1) -> "Recognizer":
+    def recognizer(self, streams: int = 1) -> Recognizer:
         from ese.runtime.recognizer import Recognizer
         return Recognizer(self, streams)
 
@@ -163,7 +166,7 @@ class Engine:
     def posteriors_batch(self, utts: Sequence[np.ndarray], *, delay: bool = True) -> list[np.ndarray]:
         """Utterance API over several utterances at once (streams of a batch; causal padding)."""
         from ese.model.decode import pad_for_delay
-        xs = [self.quantize_input(u) if u.ndim == 2 else self.check_features(u) for u in utts]
+        xs = [self.quantize_input(u) for u in utts]
         d = self.output_delay if delay else 0
         xs = [pad_for_delay(x, d) for x in xs]
         ys = self.run_layers(xs)
@@ -171,7 +174,7 @@ class Engine:
 
     def run_layers(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Utterance mode: last-layer outputs (T_b, P) of input sequences (T_b, D) (already
-        in the engine's input type): W_x x_t batched over CHUNK frames, then the recurrence."""
+        in the engine's input type): W_x x_t batched over CHUNK // B frames, then the recurrence."""
         from ese.runtime.recognizer import Recognizer
         for k, x in enumerate(xs):
             if x.ndim != 2 or x.shape[1] != self.input_dim:
@@ -218,4 +221,4 @@ def _dequantized(qm: QModel) -> list[dict[str, np.ndarray]]:
 
 
 KERNELS = {"float": KL, "fixed": KF}
-__all__ = ["Engine", "EngineError", "MODES", "KERNELS", "LANES", "thread_groups"]
+__all__ = ["KERNELS", "LANES", "MODES", "Engine", "EngineError", "thread_groups"]

@@ -14,8 +14,9 @@ import numpy as np
 from numba import prange
 
 from ese.runtime.layout import LANES
+from ese.runtime.simd import row_times_batch
 
-_JIT = dict(cache=True, nogil=True)
+_JIT = {"cache": True, "nogil": True}
 
 # indices into ``sh``
 SX, SR, SACC, ZI, ZF, ZG, ZO, PI, PF, PO, LI, LF, LG, LO, LC, CF, CIG, CC, SM, SAY, SY, ABITS, \
@@ -69,61 +70,55 @@ def cell(zi_acc, zf_acc, zg_acc, zo_acc, cp, k, peep, has_peep, sh, lsig, ltanh)
     return cn, sat(align(o * tc, sh[SM]), A)
 
 
+@nb.njit(inline="always", **_JIT)
+def sell_rows(ptr, cols, vals, rows, z, slices, out, a):
+    """``out[rows[i]] = (W z)[i]`` exactly (int64) for the SELL-16 slices in ``slices``."""
+    for j in range(slices.shape[0]):
+        s = slices[j]
+        if s < 0:
+            break
+        for lane in range(LANES):
+            a[lane] = 0
+        for e in range(ptr[s], ptr[s + 1], LANES):
+            vv = vals[e:e + LANES]
+            cc = cols[e:e + LANES]
+            for lane in range(LANES):
+                a[lane] += vv[lane] * z[cc[lane]]
+        for lane in range(LANES):
+            out[rows[s * LANES + lane]] = a[lane]
+
+
 @nb.njit(parallel=True, **_JIT)
-def step_one(groups, pgroups, x, y_in, xw, col, use_xw,
-             xp, xc, xv, rp, rc, rv, bias, peep, has_peep,
-             c, m, acc, scratch, pp, pc, pv, y_out, acc_y, sh, lsig, ltanh):
-    """One step of one stream; ``acc`` (4Hp) and ``acc_y`` (Pp) keep the saturated accumulators."""
+def step_one(gp, gc, gv, gr, gslices, z, acc, bias, peep, has_peep, xw, col, use_xw, c, m,
+             cell_bounds, pp, pc, pv, pr, pslices, y_out, yo, scratch, acc_y, sh, lsig, ltanh):
+    """One step of one stream (see kernels_float.step_one). ``z`` holds x << -SX and
+    y << -SR, so ``G z`` is the exact gate sum at Fsum; ``xw`` (use_xw) the unshifted W_x x."""
+    nt = gslices.shape[0]
     ACC = sh[ACCBITS]
-    for t in prange(groups.shape[0]):
-        a = scratch[t]
-        for j in range(groups.shape[1]):
-            q = groups[t, j]
-            if q < 0:
-                break
+    for t in prange(nt):
+        sell_rows(gp, gc, gv, gr, z, gslices[t], acc, scratch[t])
+    H = c.shape[0]
+    for t in prange(cell_bounds.shape[0] - 1):
+        for k in range(cell_bounds[t], cell_bounds[t + 1]):
             for g in range(4):
-                s = q * 4 + g
-                r0 = s * LANES
+                r = g * H + k
+                total = acc[r] + bias[r]
                 if use_xw:
-                    for lane in range(LANES):
-                        a[lane] = xw[r0 + lane, col]
-                else:
-                    for lane in range(LANES):
-                        a[lane] = 0
-                    for e in range(xp[s], xp[s + 1], LANES):
-                        for lane in range(LANES):
-                            a[lane] += xv[e + lane] * x[xc[e + lane]]
-                for lane in range(LANES):
-                    a[LANES + lane] = 0
-                for e in range(rp[s], rp[s + 1], LANES):
-                    for lane in range(LANES):
-                        a[LANES + lane] += rv[e + lane] * y_in[rc[e + lane]]
-                for lane in range(LANES):
-                    total = align(a[lane], sh[SX]) + align(a[LANES + lane], sh[SR]) + bias[r0 + lane]
-                    acc[r0 + lane] = sat(align(total, sh[SACC]), ACC)
-            base = q * 4 * LANES
-            for lane in range(LANES):
-                k = q * LANES + lane
-                cn, mk = cell(acc[base + lane], acc[base + LANES + lane], acc[base + 2 * LANES + lane],
-                              acc[base + 3 * LANES + lane], c[k], k, peep, has_peep, sh, lsig, ltanh)
-                c[k] = cn
-                m[k] = mk
-    for t in prange(pgroups.shape[0]):
-        a = scratch[t]
-        for j in range(pgroups.shape[1]):
-            s = pgroups[t, j]
-            if s < 0:
-                break
-            for lane in range(LANES):
-                a[lane] = 0
-            for e in range(pp[s], pp[s + 1], LANES):
-                for lane in range(LANES):
-                    a[lane] += pv[e + lane] * m[pc[e + lane]]
-            for lane in range(LANES):
-                r = s * LANES + lane
-                ay = sat(align(a[lane], sh[SAY]), ACC)
-                acc_y[r] = ay
-                y_out[r] = sat(align(ay, sh[SY]), sh[ABITS])
+                    total += align(xw[col, r], sh[SX])
+                acc[r] = sat(align(total, sh[SACC]), ACC)
+            cn, mk = cell(acc[k], acc[H + k], acc[2 * H + k], acc[3 * H + k], c[k], k, peep,
+                          has_peep, sh, lsig, ltanh)
+            c[k] = cn
+            m[k] = mk
+    for t in prange(pslices.shape[0]):
+        sell_rows(pp, pc, pv, pr, m, pslices[t], acc_y, scratch[t])
+    P = y_out.shape[0] - 1
+    for r in range(P):
+        ay = sat(align(acc_y[r], sh[SAY]), ACC)
+        acc_y[r] = ay
+        y = sat(align(ay, sh[SY]), sh[ABITS])
+        y_out[r] = y
+        z[yo + r] = align(y, sh[SR])
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -147,18 +142,10 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
                 else:
                     for b in range(B):
                         a[b] = 0
-                    for e in range(xp[r], xp[r + 1]):
-                        w = xv[e]
-                        xr = x[xc[e]]
-                        for b in range(B):
-                            a[b] += w * xr[b]
+                    row_times_batch(xv, xc, x, xp[r], xp[r + 1], a, 0)
                 for b in range(B):
                     a[B + b] = 0
-                for e in range(rp[r], rp[r + 1]):
-                    w = rv[e]
-                    yr = y_in[rc[e]]
-                    for b in range(B):
-                        a[B + b] += w * yr[b]
+                row_times_batch(rv, rc, y_in, rp[r], rp[r + 1], a, B)
                 for b in range(B):
                     total = align(a[b], sh[SX]) + align(a[B + b], sh[SR]) + bias[r]
                     acc[r, b] = sat(align(total, sh[SACC]), ACC)
@@ -179,11 +166,7 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
             for r in range(s * LANES, (s + 1) * LANES):
                 for b in range(B):
                     a[b] = 0
-                for e in range(pp[r], pp[r + 1]):
-                    w = pv[e]
-                    mr = m[pc[e]]
-                    for b in range(B):
-                        a[b] += w * mr[b]
+                row_times_batch(pv, pc, m, pp[r], pp[r + 1], a, 0)
                 for b in range(B):
                     ay = sat(align(a[b], sh[SAY]), ACC)
                     acc_y[r, b] = ay
@@ -203,8 +186,4 @@ def input_products(groups, xp, xc, xv, x, out):
                 o = out[r]
                 for n in range(N):
                     o[n] = 0
-                for e in range(xp[r], xp[r + 1]):
-                    w = xv[e]
-                    xr = x[xc[e]]
-                    for n in range(N):
-                        o[n] += w * xr[n]
+                row_times_batch(xv, xc, x, xp[r], xp[r + 1], o, 0)

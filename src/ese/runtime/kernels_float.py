@@ -12,8 +12,9 @@ import numpy as np
 from numba import prange
 
 from ese.runtime.layout import LANES
+from ese.runtime.simd import row_times_batch
 
-_JIT = dict(cache=True, fastmath=True, nogil=True)
+_JIT = {"cache": True, "fastmath": True, "nogil": True}
 
 
 @nb.njit(inline="always", **_JIT)
@@ -40,63 +41,59 @@ def sigmoid(x: float) -> float:
     return np.float32(0.5) + np.float32(0.5) * tanh(np.float32(0.5) * x)
 
 
+@nb.njit(inline="always", **_JIT)
+def sell_rows(ptr, cols, vals, rows, z, slices, out, a):
+    """``out[rows[i]] = (W z)[i]`` for the SELL-16 slices in ``slices`` (-1 ends the list)."""
+    for j in range(slices.shape[0]):
+        s = slices[j]
+        if s < 0:
+            break
+        for lane in range(LANES):
+            a[lane] = 0
+        for e in range(ptr[s], ptr[s + 1], LANES):
+            vv = vals[e:e + LANES]
+            cc = cols[e:e + LANES]
+            for lane in range(LANES):
+                a[lane] += vv[lane] * z[cc[lane]]
+        for lane in range(LANES):
+            out[rows[s * LANES + lane]] = a[lane]
+
+
 @nb.njit(parallel=True, **_JIT)
-def step_one(groups, pgroups, x, y_in, xw, col, use_xw,
-             xp, xc, xv, rp, rc, rv, bias, peep, has_peep,
-             c, m, acc, scratch, pp, pc, pv, y_out):
-    """One step of one stream: gates (+ W_x x unless ``use_xw``: take ``xw[:, col]``), cell, y."""
-    for t in prange(groups.shape[0]):
-        a = scratch[t]
-        for j in range(groups.shape[1]):
-            q = groups[t, j]
-            if q < 0:
-                break
-            for g in range(4):
-                s = q * 4 + g
-                r0 = s * LANES
-                if use_xw:
-                    for lane in range(LANES):
-                        a[lane] = bias[r0 + lane] + xw[r0 + lane, col]
-                else:
-                    for lane in range(LANES):
-                        a[lane] = bias[r0 + lane]
-                    for e in range(xp[s], xp[s + 1], LANES):
-                        for lane in range(LANES):
-                            a[lane] += xv[e + lane] * x[xc[e + lane]]
-                for e in range(rp[s], rp[s + 1], LANES):
-                    for lane in range(LANES):
-                        a[lane] += rv[e + lane] * y_in[rc[e + lane]]
-                for lane in range(LANES):
-                    acc[r0 + lane] = a[lane]
-            base = q * 4 * LANES
-            for lane in range(LANES):
-                k = q * LANES + lane
-                zi = acc[base + lane]
-                zf = acc[base + LANES + lane]
-                zg = acc[base + 2 * LANES + lane]
-                zo = acc[base + 3 * LANES + lane]
-                cp = c[k]
-                if has_peep:
-                    zi += peep[0, k] * cp
-                    zf += peep[1, k] * cp
-                cn = sigmoid(zf) * cp + sigmoid(zi) * tanh(zg)
-                if has_peep:
-                    zo += peep[2, k] * cn
-                c[k] = cn
-                m[k] = sigmoid(zo) * tanh(cn)
-    for t in prange(pgroups.shape[0]):
-        a = scratch[t]
-        for j in range(pgroups.shape[1]):
-            s = pgroups[t, j]
-            if s < 0:
-                break
-            for lane in range(LANES):
-                a[lane] = 0.0
-            for e in range(pp[s], pp[s + 1], LANES):
-                for lane in range(LANES):
-                    a[lane] += pv[e + lane] * m[pc[e + lane]]
-            for lane in range(LANES):
-                y_out[s * LANES + lane] = a[lane]
+def step_one(gp, gc, gv, gr, gslices, z, acc, bias, peep, has_peep, xw, col, use_xw, c, m,
+             cell_bounds, pp, pc, pv, pr, pslices, y_out, yo, scratch):
+    """One step of one stream. Gates: ``acc = G z`` with z = [x_t; y_{t-1}] (or z = y_{t-1}
+    and ``xw[col]`` added when ``use_xw``); fused cell update over each thread's cells;
+    projection ``y_t`` written to ``y_out`` and to ``z[yo:]`` (the next step's input)."""
+    nt = gslices.shape[0]
+    for t in prange(nt):
+        sell_rows(gp, gc, gv, gr, z, gslices[t], acc, scratch[t])
+    H = c.shape[0]
+    for t in prange(cell_bounds.shape[0] - 1):
+        for k in range(cell_bounds[t], cell_bounds[t + 1]):
+            zi = acc[k] + bias[k]
+            zf = acc[H + k] + bias[H + k]
+            zg = acc[2 * H + k] + bias[2 * H + k]
+            zo = acc[3 * H + k] + bias[3 * H + k]
+            if use_xw:
+                zi += xw[col, k]
+                zf += xw[col, H + k]
+                zg += xw[col, 2 * H + k]
+                zo += xw[col, 3 * H + k]
+            cp = c[k]
+            if has_peep:
+                zi += peep[0, k] * cp
+                zf += peep[1, k] * cp
+            cn = sigmoid(zf) * cp + sigmoid(zi) * tanh(zg)
+            if has_peep:
+                zo += peep[2, k] * cn
+            c[k] = cn
+            m[k] = sigmoid(zo) * tanh(cn)
+    for t in prange(pslices.shape[0]):
+        sell_rows(pp, pc, pv, pr, m, pslices[t], y_out, scratch[t])
+    P = y_out.shape[0] - 1
+    for r in range(P):
+        z[yo + r] = y_out[r]
 
 
 @nb.njit(parallel=True, **_JIT)
@@ -119,16 +116,8 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
                 else:
                     for b in range(B):
                         a[b] = bias[r]
-                    for e in range(xp[r], xp[r + 1]):
-                        w = xv[e]
-                        xr = x[xc[e]]
-                        for b in range(B):
-                            a[b] += w * xr[b]
-                for e in range(rp[r], rp[r + 1]):
-                    w = rv[e]
-                    yr = y_in[rc[e]]
-                    for b in range(B):
-                        a[b] += w * yr[b]
+                    row_times_batch(xv, xc, x, xp[r], xp[r + 1], a, 0)
+                row_times_batch(rv, rc, y_in, rp[r], rp[r + 1], a, 0)
                 for b in range(B):
                     acc[r, b] = a[b]
             for lane in range(LANES):
@@ -156,11 +145,7 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
             for r in range(s * LANES, (s + 1) * LANES):
                 for b in range(B):
                     a[b] = 0.0
-                for e in range(pp[r], pp[r + 1]):
-                    w = pv[e]
-                    mr = m[pc[e]]
-                    for b in range(B):
-                        a[b] += w * mr[b]
+                row_times_batch(pv, pc, m, pp[r], pp[r + 1], a, 0)
                 for b in range(B):
                     y_out[r, b] = a[b]
 
@@ -178,8 +163,4 @@ def input_products(groups, xp, xc, xv, x, out):
                 o = out[r]
                 for n in range(N):
                     o[n] = 0.0
-                for e in range(xp[r], xp[r + 1]):
-                    w = xv[e]
-                    xr = x[xc[e]]
-                    for n in range(N):
-                        o[n] += w * xr[n]
+                row_times_batch(xv, xc, x, xp[r], xp[r + 1], o, 0)

@@ -78,7 +78,7 @@ def plain_row_order(n_rows: int) -> np.ndarray:
 
 def pack(w: np.ndarray, order: np.ndarray, dtype: np.dtype) -> SparseMatrix:
     """Pack dense ``w`` (R, K) with internal row ``i`` = original row ``order[i]`` (-1: zero row)."""
-    R, K = w.shape
+    K = w.shape[1]
     if K > np.iinfo(INDEX_DTYPE).max + 1:
         raise EngineError(f"matrix has {K} columns; 16-bit indices address at most 65536")
     rows = np.zeros((order.size, K), dtype=w.dtype)
@@ -107,3 +107,37 @@ def thread_groups(n_groups: int, n_threads: int) -> np.ndarray:
     for t, rows in enumerate(part.rows_of_pe):
         out[t, :len(rows)] = rows
     return out
+
+
+@dataclass(frozen=True, eq=False)
+class SortedSell:
+    """SELL-16-sigma for one stream: rows sorted by non-zeros (descending) so a slice's rows
+    have nearly equal lengths (little padding); ``rows[i]`` is the original row of sorted row i
+    (``n_rows`` for padding rows: the kernels write those to a spare slot)."""
+
+    n_rows: int
+    n_cols: int
+    nnz: int
+    ptr: np.ndarray
+    cols: np.ndarray
+    vals: np.ndarray
+    rows: np.ndarray  # int32
+
+    @property
+    def padding(self) -> int:
+        return int(self.vals.size - self.nnz)
+
+    @property
+    def nbytes(self) -> int:
+        return int(self.ptr.nbytes + self.cols.nbytes + self.vals.nbytes + self.rows.nbytes)
+
+
+def pack_sorted(w: np.ndarray, dtype: np.dtype) -> SortedSell:
+    """Pack dense ``w`` (R, K) as :class:`SortedSell` (stable sort: equal rows keep their order)."""
+    R, K = w.shape
+    counts = np.count_nonzero(w, axis=1)
+    order = np.argsort(-counts, kind="stable")
+    rows = np.full(padded(R), R, dtype=np.int64)
+    rows[:R] = order
+    m = pack(w, np.where(rows < R, rows, -1), dtype)
+    return SortedSell(R, K, m.nnz, m.sell_ptr, m.sell_cols, m.sell_vals, rows.astype(np.int32))

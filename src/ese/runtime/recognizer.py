@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -15,24 +15,61 @@ from ese.runtime.weights import LayerWeights
 
 
 class _State:
-    """Buffers of one layer for B streams (allocated once; the kernels only write into them)."""
+    """Buffers of one layer for B streams (allocated once; the kernels only write into them).
+
+    One stream: ``z`` = [x_t; y_{t-1}; spare] is the gate input (fixed point: pre-shifted to
+    Fsum), ``zr`` = [y_{t-1}; spare] in utterance mode; vectors in the model's row order with a
+    spare last slot for padding rows. Several streams: feature-major (rows, B) arrays in the
+    cell-group order of :mod:`ese.runtime.layout`, ``y`` double-buffered.
+    """
 
     def __init__(self, L: LayerWeights, B: int, threads: int, fixed: bool) -> None:
-        shape = (lambda n: (n,)) if B == 1 else (lambda n: (n, B))
         act = np.int32 if fixed else np.float32
         wide = np.int64 if fixed else np.float32
-        self.y = np.zeros((2,) + shape(L.pp), dtype=act)  # double buffer: y_{t-1}, y_t
+        self.no_xw = np.zeros((1, 1), dtype=wide)
+        self.one = B == 1
+        if self.one:
+            D, H, P = L.input_dim, L.hidden, L.proj
+            self.z = np.zeros(D + P + 1, dtype=wide)
+            self.zr = np.zeros(P + 1, dtype=wide)
+            self.acc = np.zeros(4 * H + 1, dtype=wide)
+            self.c = np.zeros(H, dtype=wide)
+            self.m = np.zeros(H, dtype=wide)
+            self.y_out = np.zeros(P + 1, dtype=act)
+            self.acc_y = np.zeros(P + 1, dtype=wide)
+            n = min(threads, max(1, H // LANES))
+            self.gsl = thread_groups(L.gx.ptr.size - 1, n)
+            self.rsl = thread_groups(L.gr.ptr.size - 1, n)
+            self.psl = thread_groups(L.gp.ptr.size - 1, n)
+            self.cells = np.linspace(0, H, len(self.gsl) + 1).astype(np.int64)
+            self.scratch = np.zeros((len(self.gsl), LANES), dtype=wide)
+            self.groups = thread_groups(L.hp // LANES, threads)  # utterance-mode W_x X
+            self.order = gate_row_order(H)
+            return
+        self.y = np.zeros((2, L.pp, B), dtype=act)  # double buffer: y_{t-1}, y_t
         self.cur = 0
-        self.c = np.zeros(shape(L.hp), dtype=wide)
-        self.m = np.zeros(shape(L.hp), dtype=act)
-        self.acc = np.zeros(shape(4 * L.hp), dtype=wide)
-        self.acc_y = np.zeros(shape(L.pp), dtype=wide)
+        self.c = np.zeros((L.hp, B), dtype=wide)
+        self.m = np.zeros((L.hp, B), dtype=act)
+        self.acc = np.zeros((4 * L.hp, B), dtype=wide)
+        self.acc_y = np.zeros((L.pp, B), dtype=wide)
         self.groups = thread_groups(L.hp // LANES, threads)
         self.pgroups = thread_groups(L.pp // LANES, threads)
-        self.scratch = np.zeros((max(len(self.groups), len(self.pgroups)), 2 * max(B, LANES)), dtype=wide)
-        self.no_xw = np.zeros((1, 1), dtype=wide)
+        self.scratch = np.zeros((max(len(self.groups), len(self.pgroups)), 2 * B), dtype=wide)
+
+    def buffer(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
+        """A scratch array reused across calls (utterance mode), reallocated only on a new shape."""
+        buf = self._buffers.get(name) if hasattr(self, "_buffers") else None
+        if buf is None or buf.shape != shape or buf.dtype != dtype:
+            if not hasattr(self, "_buffers"):
+                self._buffers: dict[str, np.ndarray] = {}
+            buf = self._buffers[name] = np.empty(shape, dtype=dtype)
+        return buf
 
     def reset(self, b: int | None = None) -> None:
+        if self.one:
+            for arr in (self.z, self.zr, self.acc, self.c, self.m, self.y_out, self.acc_y):
+                arr[...] = 0
+            return
         for arr in (self.y, self.c, self.m, self.acc, self.acc_y):
             if b is None:
                 arr[...] = 0
@@ -59,7 +96,7 @@ class Recognizer:
         self.threads = engine.n_threads()
         self.states = [_State(L, self.B, self.threads, self.fixed) for L in engine.layers]
         self.in_dtype = np.int32 if self.fixed else np.float32
-        self.x = np.zeros((engine.input_dim,) if self.B == 1 else (engine.input_dim, self.B), self.in_dtype)
+        self.x = np.zeros((engine.input_dim, self.B), self.in_dtype)
         if self.fixed:
             q = engine.qmodel
             self._luts = (np.ascontiguousarray(q.luts["sigmoid"], np.int64),
@@ -83,7 +120,7 @@ class Recognizer:
         return self.engine.log_probs(self.step_layers(x))
 
     def step_layers(self, x: np.ndarray,
-                    record: Callable[[int, "_State"], None] | None = None) -> np.ndarray:
+                    record: Callable[[int, _State], None] | None = None) -> np.ndarray:
         """One step of the LSTM stack on engine-typed input (B, D) -> last layer y (B, Pp) view."""
         x = np.asarray(x)
         if x.shape != (self.B, self.engine.input_dim):
@@ -91,19 +128,26 @@ class Recognizer:
                               f"({self.B}, {self.engine.input_dim}): one frame per stream")
         if self.fixed:
             x = self._check_int(x)
-        self.x[...] = x[0] if self.B == 1 else x.T
-        h = self.x
         numba.set_num_threads(self.threads)
+        if self.B == 1:
+            h = x[0]
+            for k, (L, st) in enumerate(zip(self.engine.layers, self.states)):
+                h = self._step_one(L, st, h)
+                if record is not None:
+                    record(k, st)
+            return h[None]
+        self.x[...] = x.T
+        h = self.x
         for k, (L, st) in enumerate(zip(self.engine.layers, self.states)):
             h = self._step(L, st, h, st.no_xw, 0, False)
             if record is not None:
                 record(k, st)
-        return h[None] if self.B == 1 else h.T
+        return h.T[:, :self.engine.layers[-1].proj]
 
     def run_frames(self, X: np.ndarray) -> np.ndarray:
         """Utterance mode over (T, B, D) engine-typed frames -> (B, T, P) last-layer outputs.
 
-        Per chunk of CHUNK frames, each layer first computes W_x x_t of all its frames (one
+        Per chunk of CHUNK // B frames (4 to 64), each layer first computes W_x x_t of all its frames (one
         batched sparse product), then runs the recurrence step by step.
         """
         from ese.runtime.engine import CHUNK
@@ -115,18 +159,28 @@ class Recognizer:
         P = self.engine.layers[-1].proj
         out = np.zeros((B, T, P), dtype=self.in_dtype)
         numba.set_num_threads(self.threads)
-        for t0 in range(0, T, CHUNK):
-            h = np.ascontiguousarray(X[t0:t0 + CHUNK], dtype=self.in_dtype)  # (Tc, B, D)
+        chunk = max(4, min(64, CHUNK // B))
+        for t0 in range(0, T, chunk):
+            h = np.ascontiguousarray(X[t0:t0 + chunk], dtype=self.in_dtype)  # (Tc, B, D)
             Tc = h.shape[0]
             for L, st in zip(self.engine.layers, self.states):
                 cols = np.ascontiguousarray(h.transpose(2, 0, 1).reshape(h.shape[2], Tc * B))
-                xw = np.empty((4 * L.hp, Tc * B), dtype=st.acc.dtype)
+                xw = st.buffer("xw", (4 * L.hp, Tc * B), st.acc.dtype)
                 w = L.w_x
                 self.K.input_products(st.groups, w.csr_ptr, w.csr_cols, w.csr_vals, cols, xw)
-                ys = np.empty((Tc, B, L.pp), dtype=self.in_dtype)
-                for t in range(Tc):
-                    y = self._step(L, st, self.x, xw, t * B, True)
-                    ys[t] = y if B == 1 else y.T
+                ys = st.buffer("ys", (Tc, B, L.pp if B > 1 else L.proj), self.in_dtype)
+                if B == 1:
+                    D, P = L.input_dim, L.proj
+                    xw_o = st.buffer("xw_o", (Tc, 4 * L.hidden), xw.dtype)  # frame-major
+                    xw_o[:, st.order[st.order >= 0]] = xw[st.order >= 0].T
+                    xw = xw_o
+                    st.zr[:P] = st.z[D:D + P]
+                    for t in range(Tc):
+                        ys[t, 0] = self._run_one(L, st, L.gr, st.rsl, st.zr, 0, xw, t)
+                    st.z[D:D + P] = st.zr[:P]
+                else:
+                    for t in range(Tc):
+                        ys[t] = self._step(L, st, self.x, xw, t * B, True).T
                 h = ys
             out[:, t0:t0 + Tc] = h.transpose(1, 0, 2)[:, :, :P]
         return out
@@ -137,18 +191,13 @@ class Recognizer:
         if self.B != 1:
             raise EngineError("trace runs one stream")
         recs = [{s: [] for s in ("acc", "c", "m", "acc_y", "y")} for _ in self.engine.layers]
-        orders = [gate_row_order(L.hidden) for L in self.engine.layers]
 
         def record(k: int, st: _State) -> None:
-            L, order = self.engine.layers[k], orders[k]
-            acc = np.zeros(4 * L.hidden, dtype=np.int64)
-            acc[order[order >= 0]] = st.acc[order >= 0]
-            r = recs[k]
-            r["acc"].append(acc)
-            r["c"].append(st.c[:L.hidden].astype(np.int64))
-            r["m"].append(st.m[:L.hidden].astype(np.int64))
-            r["acc_y"].append(st.acc_y[:L.proj].astype(np.int64))
-            r["y"].append(st.y[st.cur][:L.proj].astype(np.int64))
+            L, r = self.engine.layers[k], recs[k]
+            H, P = L.hidden, L.proj
+            for name, arr in (("acc", st.acc[:4 * H]), ("c", st.c), ("m", st.m),
+                              ("acc_y", st.acc_y[:P]), ("y", st.y_out[:P])):
+                r[name].append(arr.astype(np.int64))
 
         for x in np.asarray(x_q):
             self.step_layers(x[None], record)
@@ -163,13 +212,31 @@ class Recognizer:
             raise EngineError(f"fixed-point input holds values outside [{lo}, {hi}]")
         return x
 
+    def _step_one(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
+        """Streaming step of one stream: z = [x_t; y_{t-1}] through [W_x | W_r]."""
+        D = L.input_dim
+        if self.fixed:
+            st.z[:D] = x.astype(np.int64) << -int(L.shifts[KF.SX])
+        else:
+            st.z[:D] = x
+        return self._run_one(L, st, L.gx, st.gsl, st.z, D, st.no_xw, -1)
+
+    def _run_one(self, L: LayerWeights, st: _State, g, slices, z, yo: int, xw, col: int) -> np.ndarray:
+        p = L.gp
+        args = (g.ptr, g.cols, g.vals, g.rows, slices, z, st.acc, L.bias_o, L.peep_o, L.has_peep,
+                xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.cols, p.vals, p.rows,
+                st.psl, st.y_out, yo, st.scratch)
+        if self.fixed:
+            self.K.step_one(*args, st.acc_y, L.shifts, *self._luts)
+        else:
+            self.K.step_one(*args)
+        return st.y_out[:L.proj]
+
     def _step(self, L: LayerWeights, st: _State, x: np.ndarray, xw: np.ndarray, col: int,
               use_xw: bool) -> np.ndarray:
-        lay = "sell" if self.B == 1 else "csr"
-        mats = [getattr(m, f"{lay}_{a}") for m in (L.w_x, L.w_r) for a in ("ptr", "cols", "vals")]
-        pm = L.w_ym
-        proj = [getattr(pm, f"{lay}_{a}") for a in ("ptr", "cols", "vals")]
-        kern = self.K.step_one if self.B == 1 else self.K.step_many
+        mats = [getattr(m, f"csr_{a}") for m in (L.w_x, L.w_r) for a in ("ptr", "cols", "vals")]
+        proj = [getattr(L.w_ym, f"csr_{a}") for a in ("ptr", "cols", "vals")]
+        kern = self.K.step_many
         y_in, y_out = st.y[st.cur], st.y[1 - st.cur]
         args = (st.groups, st.pgroups, x, y_in, xw, col, use_xw, *mats, L.bias, L.peephole,
                 L.has_peep, st.c, st.m, st.acc, st.scratch, *proj, y_out)

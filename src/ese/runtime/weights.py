@@ -9,8 +9,15 @@ import numpy as np
 from ese.compress.qmodel import QLayer, QModel
 from ese.runtime import kernels_fixed as KF
 from ese.runtime.errors import EngineError
-from ese.runtime.layout import (LANES, SparseMatrix, gate_row_order, pack, padded,
-                                plain_row_order)
+from ese.runtime.layout import (
+    SortedSell,
+    SparseMatrix,
+    gate_row_order,
+    pack,
+    pack_sorted,
+    padded,
+    plain_row_order,
+)
 
 
 @dataclass(frozen=True, eq=False)
@@ -30,6 +37,11 @@ class LayerWeights:
     bias: np.ndarray
     peephole: np.ndarray
     has_peep: bool
+    gx: SortedSell  # [w_x | w_r] over z = [x; y], one stream, streaming
+    gr: SortedSell  # w_r alone (utterance mode: W_x x batched ahead)
+    gp: SortedSell  # w_ym
+    bias_o: np.ndarray  # (4H,) original order (fixed: aligned to Fsum)
+    peep_o: np.ndarray  # (3, H) or (3, 1) dummy
     shifts: np.ndarray | None = None
 
     @property
@@ -40,9 +52,11 @@ class LayerWeights:
     def pp(self) -> int:
         return padded(self.proj)
 
-    def nbytes(self, layouts: tuple[str, ...] = ("sell", "csr")) -> int:
-        """Resident bytes of the packed weights in ``layouts`` plus the vectors."""
-        mats = sum(mat.nbytes(lay) for mat in (self.w_x, self.w_r, self.w_ym) for lay in layouts)
+    def nbytes(self, batch: int = 1) -> int:
+        """Resident bytes of the weights the kernels for ``batch`` streams read, plus vectors."""
+        if batch == 1:
+            return int(self.gx.nbytes + self.gp.nbytes + self.bias_o.nbytes + self.peep_o.nbytes)
+        mats = sum(mat.nbytes("csr") for mat in (self.w_x, self.w_r, self.w_ym))
         return int(mats + self.bias.nbytes + self.peephole.nbytes)
 
 
@@ -64,9 +78,12 @@ def float_layer(w_x: np.ndarray, w_r: np.ndarray, bias: np.ndarray, peephole: np
     f32 = np.float32
     b, p = _vectors(np.asarray(bias, f32), None if peephole is None else np.asarray(peephole, f32), H, f32)
     go = gate_row_order(H)
-    return LayerWeights(w_x.shape[1], H, P, pack(np.asarray(w_x, f32), go, f32),
-                        pack(np.asarray(w_r, f32), go, f32), pack(np.asarray(w_ym, f32), plain_row_order(P), f32),
-                        b, p, peephole is not None)
+    w_x, w_r, w_ym = (np.asarray(a, f32) for a in (w_x, w_r, w_ym))
+    return LayerWeights(w_x.shape[1], H, P, pack(w_x, go, f32), pack(w_r, go, f32),
+                        pack(w_ym, plain_row_order(P), f32), b, p, peephole is not None,
+                        pack_sorted(np.hstack([w_x, w_r]), f32), pack_sorted(w_r, f32),
+                        pack_sorted(w_ym, f32), np.asarray(bias, f32).copy(),
+                        np.zeros((3, 1), f32) if peephole is None else np.asarray(peephole, f32).copy())
 
 
 def fixed_shifts(layer: QLayer, qm: QModel) -> np.ndarray:
@@ -111,4 +128,8 @@ def fixed_layer(layer: QLayer, qm: QModel) -> LayerWeights:
     go = gate_row_order(H)
     i16 = np.int16
     return LayerWeights(layer.w_x.shape[1], H, P, pack(layer.w_x, go, i16), pack(layer.w_r, go, i16),
-                        pack(layer.w_ym, plain_row_order(P), i16), b, p, layer.peephole is not None, sh)
+                        pack(layer.w_ym, plain_row_order(P), i16), b, p, layer.peephole is not None,
+                        pack_sorted(np.hstack([layer.w_x, layer.w_r]), i16), pack_sorted(layer.w_r, i16),
+                        pack_sorted(layer.w_ym, i16), bias_sum.astype(np.int64),
+                        np.zeros((3, 1), np.int64) if layer.peephole is None
+                        else layer.peephole.astype(np.int64), sh)

@@ -1,0 +1,263 @@
+"""The engine benchmark (issue 6): ours vs PyTorch dense, torch.sparse CSR and scipy CSR.
+
+All rows of one run use the same inputs and thread counts; warm-up is excluded and each figure is
+the median over repeats of µs per time step (one frame of every stream). Speed-up is against
+PyTorch dense ``nn.LSTM(153, 1024, proj_size=512)`` at the same mode, batch and threads.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+import resource
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numba
+import numpy as np
+import torch
+
+from ese.compress.qmodel import QModel, load_qmodel
+from ese.runtime.baselines import ScipySparse, TorchDense, TorchSparse
+from ese.runtime.engine import Engine
+
+DEFAULT_MODEL = Path("models/paper/paper-b32-d11-w12a16.qnpz")
+ENGINES = ("torch-dense", "torch-sparse-csr", "scipy-csr", "ese-float", "ese-fixed")
+
+
+@dataclass
+class Row:
+    engine: str
+    mode: str  # streaming | utterance
+    batch: int
+    density: float
+    threads: int
+    us_per_step: float
+    speedup_vs_torch_dense: float = float("nan")
+    density_limit: float = float("nan")  # 1 / density
+    frames_per_s: float = float("nan")
+    weight_bytes: int = 0
+    model: str = ""
+
+
+@dataclass
+class Settings:
+    steps: int = 16  # streaming steps per repeat
+    frames: int = 64  # utterance length
+    repeats: int = 5
+    batches: tuple[int, ...] = (1, 32)
+    modes: tuple[str, ...] = ("streaming", "utterance")
+    densities: tuple[float, ...] = (0.5, 0.25, 0.11, 0.05)
+    sweep: bool = True
+    scaling: bool = True
+
+
+def all_threads() -> int:
+    return numba.config.NUMBA_NUM_THREADS
+
+
+def synthetic_qmodel(template: QModel, density: float, seed: int = 0) -> QModel:
+    """``template`` with every LSTM matrix replaced by a random pruned one at ``density``
+    (uniformly placed non-zeros, values drawn from the template's non-zeros)."""
+    rng = np.random.default_rng(seed)
+    qm = copy.deepcopy(template)
+    for L in qm.layers:
+        for name in ("w_x", "w_r", "w_ym"):
+            w = getattr(L, name)
+            pool = w[w != 0]
+            keep = rng.random(w.shape) < density
+            new = np.zeros_like(w)
+            new[keep] = rng.choice(pool, size=int(keep.sum()))
+            setattr(L, name, new)
+    return qm
+
+
+def model_density(qm: QModel) -> float:
+    nnz = sum(qm.nnz().values())
+    size = sum(getattr(L, n).size for L in qm.layers for n in ("w_x", "w_r", "w_ym"))
+    return nnz / size
+
+
+class _Ours:
+    def __init__(self, eng: Engine, B: int) -> None:
+        self.eng, self.rec = eng, eng.recognizer(B)
+        self.name = f"ese-{eng.mode}"
+
+    def weight_bytes(self) -> int:
+        return self.eng.weight_bytes(self.rec.B)
+
+    def stream(self, x):
+        return self.rec.step_layers(x)
+
+    def utterance(self, X):
+        return self.rec.run_frames(X)
+
+
+def _timed(run: Callable[[], None]) -> float:
+    t0 = time.perf_counter()
+    run()
+    return time.perf_counter() - t0
+
+
+def measure_side_by_side(calls: dict[str, tuple[Callable[[], None], int]], repeats: int) -> dict[str, float]:
+    """µs per step of each ``name -> (run, steps per run)``: one warm-up each (excluded), then
+    ``repeats`` rounds that run every engine once in turn (so load changes hit all alike);
+    the median over rounds."""
+    for run, _ in calls.values():
+        run()
+    times: dict[str, list[float]] = {k: [] for k in calls}
+    for _ in range(repeats):
+        for name, (run, _) in calls.items():
+            times[name].append(_timed(run))
+    return {k: float(np.median(v)) * 1e6 / calls[k][1] for k, v in times.items()}
+
+
+def _call(runner, mode: str, inputs: np.ndarray, st: Settings) -> tuple[Callable[[], None], int]:
+    if mode == "streaming":
+        xs = inputs[:st.steps]
+
+        def run() -> None:
+            for x in xs:
+                runner.stream(x)
+        return run, len(xs)
+    X = inputs[:st.frames]
+    return (lambda: runner.utterance(X)), len(X)
+
+
+def _runner(engine: str, qm: QModel, float_layers, B: int, threads: int):
+    D, H, P = qm.model.input_dim, qm.model.hidden, qm.model.proj
+    if engine == "torch-dense":
+        return TorchDense(D, H, P, B)
+    if engine == "torch-sparse-csr":
+        return TorchSparse(float_layers, B)
+    if engine == "scipy-csr":
+        return ScipySparse(float_layers, B)
+    return _Ours(Engine.from_qmodel(qm, engine.split("-")[1], threads=threads), B)
+
+
+def run_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, threads: int,
+             emitted: set, log: Callable[[str], None]) -> list[Row]:
+    """Rows of one model: PyTorch dense and each engine, per batch and mode, at ``threads``.
+
+    PyTorch dense is measured in every group, side by side with the others, and is the base of
+    that group's speed-ups; its row is emitted once per (batch, mode, threads)."""
+    from ese.runtime.engine import _dequantized
+    torch.set_num_threads(threads)
+    numba.set_num_threads(threads)
+    density = model_density(qm)
+    fl = _dequantized(qm)[0]
+    rng = np.random.default_rng(1)
+    engines = ["torch-dense", *[e for e in engines if e != "torch-dense"]]
+    rows = []
+    for B in st.batches:
+        feats = rng.standard_normal((max(st.steps, st.frames), B, qm.model.input_dim)).astype(np.float32)
+        for mode in st.modes:
+            runners = {e: _runner(e, qm, fl, B, threads) for e in engines}
+            calls = {e: _call(r, mode, r.eng.quantize_input(feats) if e == "ese-fixed" else feats, st)
+                     for e, r in runners.items()}
+            us = measure_side_by_side(calls, st.repeats)
+            base = us["torch-dense"]
+            for e, r in runners.items():
+                if e == "torch-dense":
+                    if (B, mode, threads) in emitted:
+                        continue
+                    emitted.add((B, mode, threads))
+                dens = 1.0 if e == "torch-dense" else density
+                rows.append(Row(e, mode, B, dens, threads, us[e], base / us[e], 1.0 / dens,
+                                B * 1e6 / us[e], r.weight_bytes(), "dense" if e == "torch-dense" else label))
+                log(f"{e:16s} {mode:9s} B={B:<3d} d={dens:.3f} T={threads} {us[e]:9.1f} us/step "
+                    f"x{base / us[e]:.2f}")
+    return rows
+
+
+def benchmark(model: Path = DEFAULT_MODEL, extra: list[Path] | None = None, quick: bool = False,
+              threads: int = 0, log: Callable[[str], None] = print) -> dict:
+    """Run the whole benchmark; returns {"rows": [...], "machine": {...}, "peak_rss_bytes", ...}.
+
+    ``threads``: the thread count of the main rows (0 = all cores); the scaling rows go 1 -> it.
+    """
+    st = Settings(steps=8, frames=32, repeats=3, sweep=False, scaling=False) if quick else Settings()
+    qm = load_qmodel(model)
+    n_all = min(threads or all_threads(), all_threads())
+    emitted: set = set()
+    rows = run_rows(qm, model.name, ENGINES, st, n_all, emitted, log)
+    if st.scaling:
+        for t in sorted({1, *(t for t in (2, 4, 8, 16, 32, 64) if t < n_all)} - {n_all}):
+            rows += run_rows(qm, model.name, ("ese-float", "ese-fixed"), st, t, emitted, log)
+    if st.sweep:
+        for dens in st.densities:
+            rows += run_rows(synthetic_qmodel(qm, dens), f"synthetic-{dens:g}",
+                             ("ese-float", "ese-fixed", "torch-sparse-csr"), st, n_all, emitted, log)
+    for path in extra or []:
+        rows += run_rows(_load_any(path, qm), path.name, ("ese-float", "ese-fixed"), st, n_all, emitted, log)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    return {"rows": [asdict(r) for r in rows], "machine": machine(), "peak_rss_bytes": peak,
+            "settings": asdict(st)}
+
+
+def _load_any(path: Path, template: QModel) -> QModel:
+    """A ``.qnpz`` as is; a float checkpoint requantized in ``template``'s formats (speed only:
+    the same sparsity pattern, not a calibrated model)."""
+    if path.suffix == ".qnpz":
+        return load_qmodel(path)
+    from ese.compress.fixedpoint import quantize
+    from ese.model.checkpoint import load_checkpoint
+    model, _ = load_checkpoint(path)
+    qm = copy.deepcopy(template)
+    for L, ml in zip(qm.layers, model.layers):
+        for name in ("w_x", "w_r", "w_ym"):
+            w = getattr(ml, name).detach().numpy()
+            q = quantize(w, L.formats[name])
+            q[(w != 0) & (q == 0)] = 1  # keep the pattern
+            setattr(L, name, q.astype(np.int64))
+    return qm
+
+
+def machine() -> dict:
+    cpu = ""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "numba_threads": all_threads(),
+            "torch": torch.__version__, "numba": numba.__version__}
+
+
+def markdown(result: dict) -> str:
+    """docs/performance.md's tables from a ``--json`` result (the doc is regenerated, not edited)."""
+    rows, m = result["rows"], result["machine"]
+    main_t = rows[0]["threads"] if rows else 0
+    main_model = next((r["model"] for r in rows if r["engine"] != "torch-dense"), "")
+    out = [(f"Machine: **{m['cpu']}**, {m['cores']} cores; numba {m['numba']}, torch {m['torch']}; "
+            f"peak RSS of the run {result['peak_rss_bytes'] / 2**20:.0f} MiB."), ""]
+    header = ("| engine | model | mode | batch | density % | threads | µs/step | frames/s "
+              "| × torch dense | 1/density | weights MiB |")
+
+    def table(title: str, sel: list[dict]) -> None:
+        out.extend([f"### {title}", "", header, "|" + "---|" * 11])
+        out.extend(f"| {r['engine']} | {r['model']} | {r['mode']} | {r['batch']} | {100 * r['density']:.1f} "
+                   f"| {r['threads']} | {r['us_per_step']:.1f} | {r['frames_per_s']:.0f} "
+                   f"| {r['speedup_vs_torch_dense']:.2f} | {r['density_limit']:.1f} "
+                   f"| {r['weight_bytes'] / 2**20:.2f} |" for r in sel)
+        out.append("")
+
+    def dense_or(model: str, r: dict) -> bool:
+        return r["model"] == model or r["engine"] == "torch-dense"
+
+    table(f"Shipped model ({main_model}), {main_t} thread(s)",
+          [r for r in rows if r["threads"] == main_t and dense_or(main_model, r)])
+    scaling = [r for r in rows if r["threads"] != main_t]
+    if scaling:
+        table("Thread scaling (shipped model)", scaling)
+    sweep = [r for r in rows if r["model"].startswith("synthetic")]
+    if sweep:
+        table("Density sweep (synthetic, uniformly random pruning; PyTorch dense as above)", sweep)
+    extra = [r for r in rows if not dense_or(main_model, r) and not r["model"].startswith("synthetic")]
+    if extra:
+        table("Other models (pattern of the checkpoint, requantized; PyTorch dense as above)", extra)
+    return "\n".join(out)
