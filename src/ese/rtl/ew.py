@@ -12,7 +12,7 @@ from ese.rtl.params import LaneImage, RtlParams
 
 
 class EwLane(wiring.Component):
-    """The element-wise stage of the cells of one PE, one cell per cycle, ``ew_latency`` deep.
+    """The element-wise stage of the cells of one PE for one layer, one cell per cycle, ``ew_latency`` deep.
 
     Stage 0: the four exact gate sums are rounded to Facc and saturated (PE output ``acc``), then
     z_i, z_f (with the peepholes on c_{t-1}) and z_g; their LUT addresses go to synchronous
@@ -31,8 +31,8 @@ class EwLane(wiring.Component):
     m_rd_cell : In;  m_rd_data : Out(signed A)   combinational read of the m buffer (broadcast)
     """
 
-    def __init__(self, *, params: RtlParams, image: LaneImage) -> None:
-        self.p, self.img = params, image
+    def __init__(self, *, params: RtlParams, image: LaneImage, layer: int = 0) -> None:
+        self.p, self.img, self.layer = params, image, layer
         P = params
         self.cells_eff = max(image.cells, 1)
         cell = range(self.cells_eff)
@@ -48,14 +48,17 @@ class EwLane(wiring.Component):
 
     def elaborate(self, platform) -> Module:
         P, img, m = self.p, self.img, Module()
-        A, f = P.act_bits, P.frac
+        lf = P.layer_formats[self.layer]
+        A, f = P.act_bits, lf.frac
         Fg, Fc = f["gate"], f["c"]
         n = self.cells_eff
         n_lut = len(P.sigmoid)
-        sig = m.submodules.sigmoid = Memory(shape=signed(A), depth=n_lut, init=list(P.sigmoid))
+        # tables as dual-port ROMs (one block RAM each): sigmoid for i, f; sigmoid for o; tanh for g, c
+        sig = m.submodules.sigmoid_if = Memory(shape=signed(A), depth=n_lut, init=list(P.sigmoid))
+        sig2 = m.submodules.sigmoid_o = Memory(shape=signed(A), depth=n_lut, init=list(P.sigmoid))
         tnh = m.submodules.tanh = Memory(shape=signed(A), depth=len(P.tanh), init=list(P.tanh))
-        sig_i, sig_f, sig_o = (sig.read_port() for _ in range(3))
-        tnh_g, tnh_c = (tnh.read_port() for _ in range(2))
+        sig_i, sig_f, sig_o = sig.read_port(), sig.read_port(), sig2.read_port()
+        tnh_g, tnh_c = tnh.read_port(), tnh.read_port()
         cmem = m.submodules.c = Memory(shape=signed(A), depth=n, init=[])
         c_rd, c_wr = cmem.read_port(domain="comb"), cmem.write_port()
         c_written = Signal(n)
@@ -68,7 +71,7 @@ class EwLane(wiring.Component):
 
         # ---- stage 0 -----------------------------------------------------------------------------
         def acc_of(v):
-            return saturate(align(v, P.f_sum - f["acc"]), P.acc_bits)
+            return saturate(align(v, lf.f_sum - f["acc"]), P.acc_bits)
 
         m.d.comb += c_rd.addr.eq(self.in_cell)
         c_prev = Mux(c_written.bit_select(self.in_cell, 1), c_rd.data, 0)

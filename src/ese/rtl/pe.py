@@ -34,14 +34,18 @@ class PE(wiring.Component):
         Channel pulse: one op has finished in every PE (decrements ``pending``).
     pending : Out(1)
         This PE has finished more ops than the channel has completed.
-    clear_gates, clear_proj : In(2)
-        Clear the written-flags of the gate / projection buffer of parity 0 / 1.
-    ew_cell (cell index), ew_par : In;  ew_acc_i, ew_acc_f, ew_acc_g, ew_acc_o : Out(signed gate width)
+    in_layer : In
+        The layer of the broadcast column (its op's accumulators, shifts and pointers).
+    clear_gates, clear_proj : In(2 * layers)
+        Clear the written-flags of the gate / projection buffer of (layer, parity), bit 2*layer+parity.
+    ew{l}_cell, ew{l}_par : In;  ew{l}_acc_i, _f, _g, _o : Out(signed gate width)     for each layer l
         Element-wise read of one cell's four gate sums (combinational).
-    yb_row, yb_par : In;  yb_acc : Out(signed proj width)     projection read for the broadcast
-    yo_row, yo_par : In;  yo_acc : Out(signed proj width)     projection read for the output
+    yb_layer, yb_row, yb_par : In;  yb_acc : Out(signed proj width)     projection read for the broadcast
+    yo_layer, yo_row, yo_par : In;  yo_acc : Out(signed proj width)     projection read for the output
     busy : Out(1)
         A column is being worked on this cycle (statistics).
+    pop : Out(1)
+        The head column is popped this cycle (the cycle model's ``s[p, c]``; observation only).
     """
 
     def __init__(self, *, params: RtlParams, image: PeImage) -> None:
@@ -51,39 +55,46 @@ class PE(wiring.Component):
         self.proj_eff = max(image.proj_rows, 1)
         self.n_ptr = len(image.ptr)
         self.n_words = max(len(image.words), 1)
-        super().__init__({
+        L = params.n_layers
+        ports = {
             "in_valid": In(1), "in_act": In(signed(P.act_bits)), "in_col": In(range(self.n_ptr)),
-            "in_role": In(2), "in_par": In(1), "in_last": In(1), "ready": Out(1),
+            "in_role": In(2), "in_layer": In(range(max(L, 2))), "in_par": In(1), "in_last": In(1), "ready": Out(1),
             "complete": In(1), "pending": Out(1),
-            "clear_gates": In(2), "clear_proj": In(2),
-            "ew_cell": In(range(self.cells_eff)), "ew_par": In(1),
-            "ew_acc_i": Out(signed(P.gate_acc_bits)), "ew_acc_f": Out(signed(P.gate_acc_bits)),
-            "ew_acc_g": Out(signed(P.gate_acc_bits)), "ew_acc_o": Out(signed(P.gate_acc_bits)),
-            "yb_row": In(range(self.proj_eff)), "yb_par": In(1), "yb_acc": Out(signed(P.proj_acc_bits)),
-            "yo_row": In(range(self.proj_eff)), "yo_par": In(1), "yo_acc": Out(signed(P.proj_acc_bits)),
-            "busy": Out(1),
-        })
+            "clear_gates": In(2 * L), "clear_proj": In(2 * L),
+            "yb_layer": In(range(max(L, 2))), "yb_row": In(range(self.proj_eff)), "yb_par": In(1),
+            "yb_acc": Out(signed(P.proj_acc_bits)),
+            "yo_layer": In(range(max(L, 2))), "yo_row": In(range(self.proj_eff)), "yo_par": In(1),
+            "yo_acc": Out(signed(P.proj_acc_bits)),
+            "busy": Out(1), "pop": Out(1),
+        }
+        for layer in range(L):
+            ports.update({f"ew{layer}_cell": In(range(self.cells_eff)), f"ew{layer}_par": In(1),
+                          **{f"ew{layer}_acc_{g}": Out(signed(P.gate_acc_bits)) for g in "ifgo"}})
+        super().__init__(ports)
 
     def elaborate(self, platform) -> Module:
         P, img, m = self.p, self.img, Module()
         A, W, Wg, Wp = P.act_bits, P.weight_bits, P.gate_acc_bits, P.proj_acc_bits
-        n_ptr_bits = len(self.in_col)
+        n_ptr_bits, lb, NL = len(self.in_col), len(self.in_layer), P.n_layers
         ncell, rows_g, rows_p = img.cells, 4 * self.cells_eff, self.proj_eff
 
         # ---- ActQueue ------------------------------------------------------------------------
-        fifo = m.submodules.queue = SyncFIFO(width=A + n_ptr_bits + 4, depth=P.queue_depth)
+        fifo = m.submodules.queue = SyncFIFO(width=A + n_ptr_bits + 4 + lb, depth=P.queue_depth)
         wr = Signal()
         m.d.comb += [fifo.w_en.eq(self.in_valid), self.ready.eq(fifo.w_rdy), wr.eq(self.in_valid & fifo.w_rdy),
-                     fifo.w_data.eq(Cat(self.in_act, self.in_col, self.in_role, self.in_par, self.in_last))]
+                     fifo.w_data.eq(Cat(self.in_act, self.in_col, self.in_role, self.in_par, self.in_last,
+                                        self.in_layer))]
         h_act = fifo.r_data[:A].as_signed()
         h_col = fifo.r_data[A:A + n_ptr_bits]
         h_role = fifo.r_data[A + n_ptr_bits:A + n_ptr_bits + 2]
         h_par = fifo.r_data[A + n_ptr_bits + 2]
         h_last = fifo.r_data[A + n_ptr_bits + 3]
+        h_layer = fifo.r_data[A + n_ptr_bits + 4:]
 
         # ---- pointer-read unit: ptr[col], ptr[col + 1] ------------------------------------------
         addr_bits = max(self.n_words.bit_length(), 1)
         ptr_mem = m.submodules.ptr = Memory(shape=addr_bits, depth=self.n_ptr, init=list(img.ptr))
+        assert self.n_ptr == P.n_ptr
         ptr_a, ptr_b = ptr_mem.read_port(domain="comb"), ptr_mem.read_port(domain="comb")
         m.d.comb += [ptr_a.addr.eq(h_col), ptr_b.addr.eq(h_col + 1)]
 
@@ -103,11 +114,12 @@ class PE(wiring.Component):
         in_ptr = Signal()
         r_addr, r_end = Signal(addr_bits), Signal(addr_bits)
         r_act, r_role, r_par, r_last, r_first = Signal(signed(A)), Signal(2), Signal(), Signal(), Signal()
+        r_layer, cur_layer = Signal(lb), Signal(lb)
         row_prev = Signal(range(max(rows_g, rows_p) + 1))
 
         pop = Signal()
         m.d.comb += pop.eq(~mac_phase & ~in_ptr & can_head)
-        m.d.comb += fifo.r_en.eq(pop)
+        m.d.comb += [fifo.r_en.eq(pop), self.pop.eq(pop)]
         m.d.sync += ripe.eq(ripe + arrive - (pop if P.pointer_prefetch else 0))
 
         # the issuing column this cycle: straight from the head on a prefetch pop, else registers
@@ -116,14 +128,16 @@ class PE(wiring.Component):
         direct = P.pointer_prefetch or P.pointer_latency == 0
         with m.If(mac_phase):
             m.d.comb += [cur_active.eq(1), cur_addr.eq(r_addr), cur_end.eq(r_end), cur_act.eq(r_act),
-                         cur_role.eq(r_role), cur_par.eq(r_par), cur_last.eq(r_last), cur_first.eq(r_first)]
+                         cur_role.eq(r_role), cur_par.eq(r_par), cur_last.eq(r_last), cur_first.eq(r_first),
+                         cur_layer.eq(r_layer)]
         with m.Elif(pop & direct):
             m.d.comb += [cur_active.eq(1), cur_addr.eq(ptr_a.data), cur_end.eq(ptr_b.data), cur_act.eq(h_act),
-                         cur_role.eq(h_role), cur_par.eq(h_par), cur_last.eq(h_last), cur_first.eq(1)]
+                         cur_role.eq(h_role), cur_par.eq(h_par), cur_last.eq(h_last), cur_first.eq(1),
+                         cur_layer.eq(h_layer)]
         if not direct:
             with m.If(pop):  # pointer read: pointer_latency cycles including this one
                 m.d.sync += [r_addr.eq(ptr_a.data), r_end.eq(ptr_b.data), r_act.eq(h_act), r_role.eq(h_role),
-                             r_par.eq(h_par), r_last.eq(h_last), r_first.eq(1)]
+                             r_par.eq(h_par), r_last.eq(h_last), r_first.eq(1), r_layer.eq(h_layer)]
                 if P.pointer_latency == 1:
                     m.d.sync += mac_phase.eq(1)
                 else:
@@ -150,6 +164,7 @@ class PE(wiring.Component):
         with m.If(cur_active):
             m.d.sync += [r_addr.eq(cur_addr + 1), r_end.eq(cur_end), r_act.eq(cur_act), r_role.eq(cur_role),
                          r_par.eq(cur_par), r_last.eq(cur_last), r_first.eq(0), row_prev.eq(row),
+                         r_layer.eq(cur_layer),
                          mac_phase.eq(~finish)]
 
         # ---- op completion bookkeeping --------------------------------------------------------------
@@ -161,35 +176,42 @@ class PE(wiring.Component):
         # ---- MAC pipeline: product, mac_latency register stages, then accumulate ----------------------
         prod = Signal(signed(W + A))
         m.d.comb += prod.eq(weight * cur_act)
-        stage = (has_entry, prod, cur_role, cur_par, row)
+        stage = (has_entry, prod, cur_role, cur_par, row, cur_layer)
         for k in range(P.mac_latency):
             regs = (Signal(name=f"mac{k}_v"), Signal(signed(W + A), name=f"mac{k}_p"), Signal(2, name=f"mac{k}_role"),
-                    Signal(name=f"mac{k}_par"), Signal(len(row), name=f"mac{k}_row"))
+                    Signal(name=f"mac{k}_par"), Signal(len(row), name=f"mac{k}_row"), Signal(lb, name=f"mac{k}_layer"))
             m.d.sync += [r.eq(s) for r, s in zip(regs, stage)]
             stage = regs
-        a_v, a_prod, a_role, a_par, a_row = stage
+        a_v, a_prod, a_role, a_par, a_row, a_layer = stage
 
-        # gate accumulators: rows [par * 4C + local row]; written-flags per row
-        gmem = m.submodules.gate_acc = Memory(shape=signed(Wg), depth=2 * rows_g, init=[])
+        # gate accumulators: rows [(2 * layer + par) * 4C + local row]; written-flags per row
+        gmem = m.submodules.gate_acc = Memory(shape=signed(Wg), depth=2 * NL * rows_g, init=[])
         gw, grd = gmem.write_port(), gmem.read_port(domain="comb")
-        gvalid = Signal(2 * rows_g)
-        bias_mem = m.submodules.bias = Memory(shape=signed(Wg), depth=rows_g, init=list(img.bias) or [0])
+        gvalid = Signal(2 * NL * rows_g)
+        bias_init = [v for lay in img.bias for v in (list(lay) + [0] * (rows_g - len(lay)))]
+        bias_mem = m.submodules.bias = Memory(shape=signed(Wg), depth=NL * rows_g, init=bias_init)
         b_mac = bias_mem.read_port(domain="comb")
-        pmem = m.submodules.proj_acc = Memory(shape=signed(Wp), depth=2 * rows_p, init=[])
+        pmem = m.submodules.proj_acc = Memory(shape=signed(Wp), depth=2 * NL * rows_p, init=[])
         pw, prd = pmem.write_port(), pmem.read_port(domain="comb")
-        pvalid = Signal(2 * rows_p)
+        pvalid = Signal(2 * NL * rows_p)
 
-        g_idx = Signal(range(2 * rows_g))
-        p_idx = Signal(range(2 * rows_p))
-        m.d.comb += [g_idx.eq(a_par * rows_g + a_row), p_idx.eq(a_par * rows_p + a_row),
-                     grd.addr.eq(g_idx), b_mac.addr.eq(a_row), prd.addr.eq(p_idx),
+        g_idx = Signal(range(2 * NL * rows_g))
+        p_idx = Signal(range(2 * NL * rows_p))
+        m.d.comb += [g_idx.eq((a_layer * 2 + a_par) * rows_g + a_row), p_idx.eq((a_layer * 2 + a_par) * rows_p + a_row),
+                     grd.addr.eq(g_idx), b_mac.addr.eq(a_layer * rows_g + a_row), prd.addr.eq(p_idx),
                      gw.addr.eq(g_idx), pw.addr.eq(p_idx)]
-        shifted = Mux(a_role == 0, a_prod << P.shift_x, a_prod << P.shift_r)
+        shifted = Signal(signed(Wg))
+        with m.Switch(Cat(a_role, a_layer)):
+            for lay, lf in enumerate(P.layer_formats):
+                with m.Case(0 | (lay << 2)):
+                    m.d.comb += shifted.eq(a_prod << lf.shift_x)
+                with m.Case(1 | (lay << 2)):
+                    m.d.comb += shifted.eq(a_prod << lf.shift_r)
         g_old = Mux(gvalid.bit_select(g_idx, 1), grd.data, b_mac.data)
         p_old = Mux(pvalid.bit_select(p_idx, 1), prd.data, 0)
         m.d.comb += [gw.data.eq(g_old + shifted), pw.data.eq(p_old + a_prod)]
-        gmask = Cat(~self.clear_gates[0].replicate(rows_g), ~self.clear_gates[1].replicate(rows_g))
-        pmask = Cat(~self.clear_proj[0].replicate(rows_p), ~self.clear_proj[1].replicate(rows_p))
+        gmask = Cat(*[~self.clear_gates[k].replicate(rows_g) for k in range(2 * NL)])
+        pmask = Cat(*[~self.clear_proj[k].replicate(rows_p) for k in range(2 * NL)])
         m.d.sync += [gvalid.eq(gvalid & gmask), pvalid.eq(pvalid & pmask)]
         with m.If(a_v):
             with m.If(a_role == ROLE_YM):
@@ -200,18 +222,21 @@ class PE(wiring.Component):
                 m.d.sync += gvalid.bit_select(g_idx, 1).eq(1)
 
         # ---- element-wise read of one cell: rows g * C + cell of the step's parity ----------------
-        for g, port in enumerate((self.ew_acc_i, self.ew_acc_f, self.ew_acc_g, self.ew_acc_o)):
-            rd = gmem.read_port(domain="comb")
-            brd = bias_mem.read_port(domain="comb")
-            local = Signal(range(rows_g), name=f"ew_row{g}")
-            idx = Signal(range(2 * rows_g), name=f"ew_idx{g}")
-            m.d.comb += [local.eq(g * ncell + self.ew_cell), idx.eq(self.ew_par * rows_g + local),
-                         rd.addr.eq(idx), brd.addr.eq(local),
-                         port.eq(Mux(gvalid.bit_select(idx, 1), rd.data, brd.data))]
+        for lay in range(NL):
+            cell, par = getattr(self, f"ew{lay}_cell"), getattr(self, f"ew{lay}_par")
+            for g, gate in enumerate("ifgo"):
+                rd = gmem.read_port(domain="comb")
+                brd = bias_mem.read_port(domain="comb")
+                local = Signal(range(rows_g), name=f"ew{lay}_row{g}")
+                idx = Signal(range(2 * NL * rows_g), name=f"ew{lay}_idx{g}")
+                m.d.comb += [local.eq(g * ncell + cell), idx.eq((2 * lay + par) * rows_g + local),
+                             rd.addr.eq(idx), brd.addr.eq(lay * rows_g + local),
+                             getattr(self, f"ew{lay}_acc_{gate}").eq(Mux(gvalid.bit_select(idx, 1), rd.data, brd.data))]
         # ---- projection reads (broadcast of y, output of y) -------------------------------------------
-        for row_in, par_in, out in ((self.yb_row, self.yb_par, self.yb_acc), (self.yo_row, self.yo_par, self.yo_acc)):
+        for lay_in, row_in, par_in, out in ((self.yb_layer, self.yb_row, self.yb_par, self.yb_acc),
+                                            (self.yo_layer, self.yo_row, self.yo_par, self.yo_acc)):
             rd = pmem.read_port(domain="comb")
-            idx = Signal(range(2 * rows_p))
-            m.d.comb += [idx.eq(par_in * rows_p + row_in), rd.addr.eq(idx),
+            idx = Signal(range(2 * NL * rows_p))
+            m.d.comb += [idx.eq((lay_in * 2 + par_in) * rows_p + row_in), rd.addr.eq(idx),
                          out.eq(Mux(pvalid.bit_select(idx, 1), rd.data, 0))]
         return m
