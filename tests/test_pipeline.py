@@ -13,7 +13,7 @@ from ese.pipeline import run
 def finished_run(tone_corpus, tmp_path_factory):
     cfg = Config.load(preset="tiny", overrides=["train.epochs=8"])
     workdir = tmp_path_factory.mktemp("run")
-    return cfg, workdir, run(cfg, workdir, corpus=tone_corpus, progress=False)
+    return cfg, workdir, run(cfg, workdir, corpus=tone_corpus, progress=False, rtl_frames=2)
 
 
 def test_run_writes_the_report_and_learns(finished_run):
@@ -36,6 +36,9 @@ def test_run_writes_the_report_and_learns(finished_run):
     assert sim["cycles_per_frame"] >= sim["ideal_cycles_per_frame"] > 0
     assert sum(sim["breakdown"].values()) == pytest.approx(sim["cycles_per_frame"])
     assert "cycles per frame" in (workdir / "report.md").read_text()
+    rtl = on_disk["rtl"]  # the RTL of that image on two test frames: bit- and cycle-exact
+    assert rtl["frames"] == 2 and rtl["match"] and rtl["cycles_match"] and rtl["columns_match"]
+    assert "## RTL" in (workdir / "report.md").read_text()
 
 
 def test_rerun_resumes_instead_of_retraining(finished_run, tone_corpus):

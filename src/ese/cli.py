@@ -45,15 +45,19 @@ def run(
     workdir: Annotated[Optional[Path], typer.Option(help="Work directory (default runs/<preset>).")] = None,
     corpus: Annotated[Optional[Path], typer.Option(help="Use this corpus instead of synthesizing one.")] = None,
     fresh: Annotated[bool, typer.Option("--fresh", help="Retrain from scratch instead of resuming.")] = False,
+    rtl: Annotated[bool, typer.Option("--rtl", help="Also simulate the RTL on a few test frames (minutes for large models).")] = False,
+    rtl_frames: Annotated[int, typer.Option("--rtl-frames", help="Test frames for --rtl.")] = 2,
     json_path: JsonOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """The whole flow on the embedded default: synthesize corpus, features, train, evaluate, report."""
+    """The whole flow on the embedded default: synthesize corpus, features, train, prune, quantize,
+    compile, simulate (and with --rtl the RTL), report."""
     from ese.pipeline import run as run_pipeline
 
     cfg = _config(preset, config, set_)
     workdir = workdir or Path("runs") / cfg.preset
-    report = run_pipeline(cfg, workdir, corpus=corpus, resume=not fresh, progress=not quiet)
+    report = run_pipeline(cfg, workdir, corpus=corpus, resume=not fresh, progress=not quiet,
+                          rtl_frames=rtl_frames if rtl else 0)
     comp = report["compression"]
     rows = [[split, s["per"], s["frame_acc"], comp["per"][split]["pruned"], comp["per"][split]["quantized"]]
             for split, s in report["per"].items()]

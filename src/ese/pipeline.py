@@ -43,8 +43,12 @@ class RunPaths:
 
 
 def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, resume: bool = True,
-        progress: bool = True, console: Console | None = None) -> dict[str, Any]:
-    """Run every stage and return the report (also written as JSON and Markdown in ``workdir``)."""
+        progress: bool = True, console: Console | None = None, rtl_frames: int = 0) -> dict[str, Any]:
+    """Run every stage and return the report (also written as JSON and Markdown in ``workdir``).
+
+    ``rtl_frames > 0`` adds the RTL check: the Amaranth design of the compiled program simulated
+    on that many frames of the first test utterance, against the reference and cycle models.
+    """
     from ese.compress.quantize import quantize_and_report
     from ese.compress.schedule import prune_checkpoint
     from ese.model.decode import evaluate
@@ -104,6 +108,13 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     from ese.accel.cycles import simulate_summary
     simulated = simulate_summary(program, cfg.hardware)
     timings["simulate_s"] = time.perf_counter() - t0
+
+    rtl = None
+    if rtl_frames > 0:
+        console.log(f"[bold]+ rtl[/] Amaranth simulation of the design on {rtl_frames} test frame(s)")
+        t0 = time.perf_counter()
+        rtl = rtl_stage(program, sets["test"], rtl_frames)
+        timings["rtl_s"] = time.perf_counter() - t0
     timings["total_s"] = time.perf_counter() - t_all
 
     report = {
@@ -123,6 +134,7 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
         "quantize": quantized,
         "compile": compiled,
         "simulate": simulated,
+        "rtl": rtl,
         "timings": timings,
     }
     write_report(report, paths)
@@ -141,6 +153,20 @@ def compile_stage(paths: RunPaths, cfg: Config) -> tuple[Any, dict[str, Any]]:
     report = compile_report(program, size)
     report["image"] = str(paths.image)
     return program, report
+
+
+def rtl_stage(program: Any, test: Any, frames: int) -> dict[str, Any]:
+    """The RTL on the first ``frames`` frames of the first test utterance (quantized on the host)."""
+    from ese.compress.reference import ReferenceModel
+    from ese.rtl.check import rtl_check
+
+    qm = program.to_qmodel()
+    feats = test.utterances[0].feats[:frames]
+    x_q = ReferenceModel(qm).quantize_input(feats)
+    result = rtl_check(program, x_q)
+    result["frames"] = int(len(x_q))
+    result["utterance"] = test.utterances[0].utt_id
+    return result
 
 
 def compression_summary(dense: dict[str, Any], pruned: dict[str, Any], quantized: dict[str, Any]) -> dict[str, Any]:
@@ -199,6 +225,18 @@ def _simulate_markdown(sim: dict[str, Any] | None) -> list[str]:
     ]
 
 
+def _rtl_markdown(rtl: dict[str, Any] | None) -> list[str]:
+    if not rtl:
+        return []
+    verdict = "every y_t equal to the integer reference model" if rtl["match"] else \
+        f"MISMATCH at (step, index) {rtl['first_mismatch']}"
+    return ["## RTL (Amaranth simulation, docs/hardware.md)",
+            f"{rtl['frames']} frame(s) of `{rtl['utterance']}`: {verdict}; {rtl['rtl_cycles']} cycles in the RTL "
+            f"against {rtl['model_cycles']} in the cycle model "
+            f"({'equal' if rtl['cycles_match'] else 'DIFFERENT'}; every broadcast and pop cycle "
+            f"{'equal' if rtl.get('columns_match') else 'not equal'})."]
+
+
 def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
     per = report["per"]
     rows = [[split, s["per"], s["sub"], s["del"], s["ins"], s["n_ref"], s["frame_acc"]]
@@ -227,6 +265,7 @@ def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
                        [[100 * st["density"], st["per_dev"], st["per_test"], st["imbalance_max_over_mean"]]
                         for st in report["prune"]["steps"]]),
         *_simulate_markdown(report.get("simulate")),
+        *_rtl_markdown(report.get("rtl")),
         "## Corpus",
         markdown_table(["split", "utterances", "frames", "minutes"], corpus_rows),
         "## Training",
