@@ -172,7 +172,7 @@ class Recognizer:
                 if B == 1:
                     D, P = L.input_dim, L.proj
                     xw_o = st.buffer("xw_o", (Tc, 4 * L.hidden), xw.dtype)  # frame-major
-                    xw_o[:, st.order[st.order >= 0]] = xw[st.order >= 0].T
+                    KL.frame_major(xw, st.order, xw_o)
                     xw = xw_o
                     st.zr[:P] = st.z[D:D + P]
                     for t in range(Tc):

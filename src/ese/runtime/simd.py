@@ -1,4 +1,6 @@
-"""A SIMD primitive numba does not vectorize on its own: a register-blocked sparse row x batch.
+"""SIMD primitives numba does not vectorize on its own: a register-blocked sparse row x batch
+(``axpy16``/``axpy32``, :func:`row_times_batch`) and a gathered SELL-16 slice x vector
+(:func:`sell_slice`, :func:`sell_rows`).
 
 ``axpy16(vals, cols, X, e0, e1, b0, out, o)`` (``axpy32``: 32 lanes) adds
 ``sum_{e0 <= e < e1} vals[e] * X[cols[e], b0:b0 + 16]`` to ``out.flat[o:o + 16]``, keeping the
@@ -15,6 +17,8 @@ from llvmlite import ir
 from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
+
+from ese.runtime.layout import LANES
 
 
 def _cast(builder, v, src, dst, ty):
@@ -90,3 +94,68 @@ def row_times_batch(vals, cols, X, e0, e1, out, o):
     for b in range(b0, B):
         for e in range(e0, e1):
             out[o + b] += vals[e] * X[cols[e], b]
+
+
+def _gather_codegen(context, builder, sig, args):
+    """LLVM IR of :func:`sell_slice` (see there)."""
+    va, ca, za, e0, e1, oa = args
+    tv, tc, tz, _, _, to = sig.args
+    W = LANES
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    fp = isinstance(to.dtype, types.Float)
+    acc_t = context.get_value_type(to.dtype)
+    z_t = context.get_value_type(tz.dtype)
+    vacc, vz = ir.VectorType(acc_t, W), ir.VectorType(z_t, W)
+    vptr = ir.VectorType(ir.PointerType(z_t), W)
+    V = context.make_array(tv)(context, builder, va).data
+    C = context.make_array(tc)(context, builder, ca).data
+    Z = context.make_array(tz)(context, builder, za).data
+    O = context.make_array(to)(context, builder, oa).data
+    gather_ty = ir.FunctionType(vz, [vptr, i32, ir.VectorType(ir.IntType(1), W), vz])
+    name = f"llvm.masked.gather.v{W}{z_t.intrinsic_name}.v{W}{vptr.element.intrinsic_name}"
+    gather = cgutils.get_or_insert_function(builder.module, gather_ty, name)
+    all_on = ir.Constant(ir.VectorType(ir.IntType(1), W), [1] * W)
+    align = ir.Constant(i32, context.get_abi_sizeof(z_t))
+    acc = cgutils.alloca_once(builder, vacc)
+    builder.store(ir.Constant(vacc, [0.0 if fp else 0] * W), acc)
+    vcol = ir.VectorType(context.get_value_type(tc.dtype), W)
+    vval = ir.VectorType(context.get_value_type(tv.dtype), W)
+    with cgutils.for_range_slice(builder, _i64(builder, e0), _i64(builder, e1), ir.Constant(i64, W)) as (e, _):
+        col = builder.load(builder.bitcast(builder.gep(C, [e]), vcol.as_pointer()), align=1)
+        col = builder.zext(col, ir.VectorType(i32, W)) if not tc.dtype.signed else builder.sext(col, ir.VectorType(i32, W))
+        ptrs = builder.gep(Z, [col], source_etype=z_t)
+        ptrs.type = vptr  # a GEP with a vector index yields a vector of pointers
+        zv = _cast(builder, builder.call(gather, [ptrs, align, all_on, ir.Constant(vz, None)]), tz.dtype, to.dtype, vacc)
+        wv = _cast(builder, builder.load(builder.bitcast(builder.gep(V, [e]), vval.as_pointer()), align=1),
+                   tv.dtype, to.dtype, vacc)
+        cur = builder.load(acc)
+        new = builder.fadd(cur, builder.fmul(zv, wv, flags=("fast",)), flags=("fast",)) if fp \
+            else builder.add(cur, builder.mul(zv, wv))
+        builder.store(new, acc)
+    builder.store(builder.load(acc), builder.bitcast(O, vacc.as_pointer()), align=1)
+    return context.get_dummy_value()
+
+
+@intrinsic
+def sell_slice(typingctx, vals, cols, z, e0, e1, out):
+    """``out[:16] = sum_k vals[e0 + 16k + lane] * z[cols[e0 + 16k + lane]]`` per lane: one SELL-16
+    slice with the 16 accumulators in vector registers and a hardware gather of ``z`` (numba's
+    own loop does 16 scalar loads and stores every accumulator back for each entry, since it
+    cannot prove ``out`` does not alias ``z``). ``vals`` and ``z`` are cast to ``out``'s type
+    (float: fp32 or fp64; integers sign-extended), so a float64 ``out`` sums integers exactly
+    while every partial sum stays below 2**53."""
+    return types.void(vals, cols, z, e0, e1, out), _gather_codegen
+
+
+@nb.njit(inline="always", cache=True, nogil=True)
+def sell_rows(ptr, cols, vals, rows, z, slices, out, a):
+    """``out[rows[i]] = (W z)[i]`` for the SELL-16 slices in ``slices`` (-1 ends the list); ``a``
+    (LANES,) is the thread's scratch and sets the accumulator type (the cast into ``out`` is exact
+    for integer-valued float64 sums)."""
+    for j in range(slices.shape[0]):
+        s = slices[j]
+        if s < 0:
+            break
+        sell_slice(vals, cols, z, ptr[s], ptr[s + 1], a)
+        for lane in range(LANES):
+            out[rows[s * LANES + lane]] = a[lane]
