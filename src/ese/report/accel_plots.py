@@ -23,13 +23,8 @@ def utilization_vs_pes(rows: Sequence[dict[str, Any]], path: str | Path, queue_d
                      if r["model"] == label and r["family"] == "pes_x_queue" and r["queue_depth"] == queue_depth)
         ax.plot([p for p, _ in pts], [u for _, u in pts], marker="o", label=label)
     ax.axhline(95, color="grey", linestyle=":", label="95%")
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("PEs per channel")
-    ax.set_ylabel("utilisation (%)")
-    ax.set_title(f"utilisation vs PEs (queue depth {queue_depth})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    return _finish(fig, ax, path, "PEs per channel", "utilisation (%)",
+                   f"utilisation vs PEs (queue depth {queue_depth})", log_y=False)
 
 
 def latency_vs_queue(rows: Sequence[dict[str, Any]], path: str | Path, label: str) -> Path:
@@ -38,14 +33,7 @@ def latency_vs_queue(rows: Sequence[dict[str, Any]], path: str | Path, label: st
     for n in sorted({r["pes"] for r in mine}):
         pts = sorted((r["queue_depth"], r["latency_us"]) for r in mine if r["pes"] == n)
         ax.plot([q for q, _ in pts], [t for _, t in pts], marker="o", label=f"{n} PEs")
-    ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("ActQueue depth")
-    ax.set_ylabel("latency per frame (us)")
-    ax.set_title(f"latency vs queue depth ({label})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return save_figure(fig, path)
+    return _finish(fig, ax, path, "ActQueue depth", "latency per frame (us)", f"latency vs queue depth ({label})")
 
 
 def pareto_latency_vs_pes(rows: Sequence[dict[str, Any]], path: str | Path) -> Path:
@@ -59,11 +47,17 @@ def pareto_latency_vs_pes(rows: Sequence[dict[str, Any]], path: str | Path) -> P
                 best = r["latency_us"]
                 front.append(r)
         ax.plot([r["pes"] for r in front], [r["latency_us"] for r in front], marker="o", label=f"{label} (Pareto)")
+    return _finish(fig, ax, path, "PEs per channel", "latency per frame (us)", "latency vs PE count")
+
+
+def _finish(fig, ax, path: str | Path, xlabel: str, ylabel: str, title: str, *, log_y: bool = True) -> Path:
+    """The axes every sweep plot shares: log2 x (PEs, depths), log y for latencies, grid, legend."""
     ax.set_xscale("log", base=2)
-    ax.set_yscale("log")
-    ax.set_xlabel("PEs per channel")
-    ax.set_ylabel("latency per frame (us)")
-    ax.set_title("latency vs PE count")
+    if log_y:
+        ax.set_yscale("log")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     return save_figure(fig, path)
