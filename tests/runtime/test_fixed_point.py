@@ -54,6 +54,19 @@ def test_streaming_many_streams_equals_the_reference_per_stream():
         np.testing.assert_array_equal(ys[:, b], ref.run(x).y)
 
 
+@pytest.mark.parametrize("peepholes", [True, False])
+@pytest.mark.parametrize("shift", [-2, 2])
+def test_wide_batches_are_exact_in_every_stream(peepholes, shift):
+    """37 streams (vector loops plus a tail) on 2 threads (each with its own rows of ``acc``)."""
+    qm = tiny_qmodel(H=48, layers=2, peepholes=peepholes, shift=shift, seed=11)
+    eng, ref = Engine.from_qmodel(qm, threads=2), ReferenceModel(qm)
+    xs = [int_input(qm, 5, s) for s in range(37)]
+    rec = eng.recognizer(len(xs))
+    ys = np.array([rec.step_layers(np.stack([x[t] for x in xs])).copy() for t in range(5)])
+    for b, x in enumerate(xs):
+        np.testing.assert_array_equal(ys[:, b], ref.run(x).y)
+
+
 def test_program_image_runs_like_its_qmodel():
     qm = tiny_qmodel(H=24, seed=5)
     prog = compile_qmodel(qm, HardwareConfig(pes=4))

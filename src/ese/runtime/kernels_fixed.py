@@ -104,20 +104,86 @@ def step_one(gp, gc, gv, gr, gslices, z, acc, bias, peep, has_peep, xw, col, use
         z[yo + r] = align(y, sh[SR])
 
 
+@nb.njit(inline="always", **_JIT)
+def cell_consts(sh):
+    """The cell stage's shifts and widths as one tuple of scalars, read once per kernel call:
+    re-reading ``sh`` inside the stream loop (LLVM cannot prove the stores to ``c``/``m`` leave
+    it alone) kept that loop scalar."""
+    return (sh[ABITS], sh[ZI], sh[ZF], sh[ZG], sh[ZO], sh[PI], sh[PF], sh[PO], sh[LI], sh[LF],
+            sh[LG], sh[LO], sh[LC], sh[CF], sh[CIG], sh[CC], sh[SM], sh[NSIG], sh[NTANH])
+
+
+@nb.njit(inline="always", **_JIT)
+def lut_index(z: int, s: int, n: int) -> int:
+    """The table index :func:`lut` reads (floor shift, clamped to the table)."""
+    return min(max(((z << max(-s, 0)) >> max(s, 0)) + n // 2, 0), n - 1)
+
+
+@nb.njit(inline="always", **_JIT)
+def lookup(table, idx, out):
+    """``out[b] = table[idx[b]]``: the lookups in a loop of their own, since an indirect load in
+    a loop that also stores keeps LLVM from vectorizing any of its arithmetic."""
+    for b in range(idx.shape[0]):
+        out[b] = table[idx[b]]
+
+
+@nb.njit(inline="always", **_JIT)
+def cells_streams(ai, af, ag, ao, c, m, pi, pf, po, q, lsig, ltanh, w):
+    """:func:`cell` of one cell for all B streams: ``ai``..``ao`` are the cell's four accumulator
+    rows, ``c``/``m`` its state rows (updated in place), ``pi``/``pf``/``po`` its peephole
+    weights (0 without peepholes: ``align(0, s) == 0``, so the sums are unchanged), ``w`` a
+    scratch of 6 B int64. The arithmetic runs in branch-free loops over b with loop-invariant
+    scalars (vectorized), the LUT lookups in separate loops (:func:`lookup`) between them."""
+    A, szi, szf, szg, szo, spi, spf, spo, sli, slf, slg, slo, slc, scf, scig, scc, ssm, ns, nt = q
+    B = c.shape[0]
+    x1, x2, x3, v1, v2, v3 = w[:B], w[B:2 * B], w[2 * B:3 * B], w[3 * B:4 * B], w[4 * B:5 * B], w[5 * B:6 * B]
+    for b in range(B):
+        cp = c[b]
+        x1[b] = lut_index(sat(align(ai[b], szi) + align(pi * cp, spi), A), sli, ns)
+        x2[b] = lut_index(sat(align(af[b], szf) + align(pf * cp, spf), A), slf, ns)
+        x3[b] = lut_index(sat(align(ag[b], szg), A), slg, nt)
+    lookup(lsig, x1, v1)  # i
+    lookup(lsig, x2, v2)  # f
+    lookup(ltanh, x3, v3)  # g
+    for b in range(B):
+        cn = sat(align(align(v2[b] * c[b], scf) + align(v1[b] * v3[b], scig), scc), A)
+        c[b] = cn
+        x1[b] = lut_index(sat(align(ao[b], szo) + align(po * cn, spo), A), slo, ns)
+        x2[b] = lut_index(cn, slc, nt)
+    lookup(lsig, x1, v1)  # o
+    lookup(ltanh, x2, v2)  # tanh(c)
+    for b in range(B):
+        m[b] = sat(align(v1[b] * v2[b], ssm), A)
+
+
+@nb.njit(inline="always", **_JIT)
+def gate_sums(a, bias_r, acc_r, B, sx, sr, sacc, ACC):
+    """``acc_r[b] = sat(align(align(W_x x) + align(W_r y) + bias))`` for all streams (``a`` holds
+    the two raw sums, x then y); scalar shifts so the loop vectorizes."""
+    for b in range(B):
+        total = align(a[b], sx) + align(a[B + b], sr) + bias_r
+        acc_r[b] = sat(align(total, sacc), ACC)
+
+
 @nb.njit(parallel=True, **_JIT)
 def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
               xp, xc, xv, rp, rc, rv, bias, peep, has_peep,
               c, m, acc, scratch, pp, pc, pv, y_out, acc_y, sh, lsig, ltanh):
-    """One step of B streams (state columns), CSR rows with the batch in the inner loop."""
+    """One step of B streams (state columns), CSR rows with the batch in the inner loop. Thread
+    t keeps its current cell group's saturated gate sums in rows [64 t, 64 t + 64) of ``acc``
+    (there are at most H / LANES threads), not at the rows' own places."""
     B = c.shape[1]
     ACC = sh[ACCBITS]
+    sx, sr, sacc, say, sy, A = sh[SX], sh[SR], sh[SACC], sh[SAY], sh[SY], sh[ABITS]
+    q = cell_consts(sh)
     for t in prange(groups.shape[0]):
         a = scratch[t]
+        blk = t * 4 * LANES  # the thread's 4 LANES rows of acc: a group's sums stay in L1
         for j in range(groups.shape[1]):
-            q = groups[t, j]
-            if q < 0:
+            g = groups[t, j]
+            if g < 0:
                 break
-            base = q * 4 * LANES
+            base = g * 4 * LANES
             for r in range(base, base + 4 * LANES):
                 if use_xw:
                     for b in range(B):
@@ -129,17 +195,14 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
                 for b in range(B):
                     a[B + b] = 0
                 row_times_batch(rv, rc, y_in, rp[r], rp[r + 1], a, B)
-                for b in range(B):
-                    total = align(a[b], sh[SX]) + align(a[B + b], sh[SR]) + bias[r]
-                    acc[r, b] = sat(align(total, sh[SACC]), ACC)
+                gate_sums(a, bias[r], acc[blk + r - base], B, sx, sr, sacc, ACC)
             for lane in range(LANES):
-                k = q * LANES + lane
-                for b in range(B):
-                    cn, mk = cell(acc[base + lane, b], acc[base + LANES + lane, b],
-                                  acc[base + 2 * LANES + lane, b], acc[base + 3 * LANES + lane, b],
-                                  c[k, b], k, peep, has_peep, sh, lsig, ltanh)
-                    c[k, b] = cn
-                    m[k, b] = mk
+                k = g * LANES + lane
+                pi = peep[0, k] if has_peep else 0
+                pf = peep[1, k] if has_peep else 0
+                po = peep[2, k] if has_peep else 0
+                cells_streams(acc[blk + lane], acc[blk + LANES + lane], acc[blk + 2 * LANES + lane],
+                              acc[blk + 3 * LANES + lane], c[k], m[k], pi, pf, po, q, lsig, ltanh, a)
     for t in prange(pgroups.shape[0]):
         a = scratch[t]
         for j in range(pgroups.shape[1]):
@@ -150,10 +213,11 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
                 for b in range(B):
                     a[b] = 0
                 row_times_batch(pv, pc, m, pp[r], pp[r + 1], a, 0)
+                ar, yr = acc_y[r], y_out[r]
                 for b in range(B):
-                    ay = sat(align(a[b], sh[SAY]), ACC)
-                    acc_y[r, b] = ay
-                    y_out[r, b] = sat(align(ay, sh[SY]), sh[ABITS])
+                    ay = sat(align(a[b], say), ACC)
+                    ar[b] = ay
+                    yr[b] = sat(align(ay, sy), A)
 
 
 @nb.njit(parallel=True, **_JIT)

@@ -50,11 +50,13 @@ class _State:
         self.cur = 0
         self.c = np.zeros((L.hp, B), dtype=wide)
         self.m = np.zeros((L.hp, B), dtype=act)
-        self.acc = np.zeros((4 * L.hp, B), dtype=wide)
+        self.acc = np.zeros((4 * L.hp, B), dtype=wide)  # fixed point: per-thread scratch rows
         self.acc_y = np.zeros((L.pp, B), dtype=wide)
         self.groups = thread_groups(L.hp // LANES, threads)
         self.pgroups = thread_groups(L.pp // LANES, threads)
-        self.scratch = np.zeros((max(len(self.groups), len(self.pgroups)), 2 * B), dtype=wide)
+        # per thread 2 B (the x and y gate sums); fixed point 6 B (kernels_fixed.cells_streams)
+        rows = max(len(self.groups), len(self.pgroups))
+        self.scratch = np.zeros((rows, (6 if fixed else 2) * B), dtype=wide)
 
     def buffer(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A scratch array reused across calls (utterance mode), reallocated only on a new shape."""
