@@ -66,6 +66,20 @@ def test_eval_and_transcribe_commands(finished_run, tone_corpus, tmp_path):
     assert phones and set(phones) <= {"aa", "iy", "uw", "m", "s", "sh"}
 
 
+def test_cpu_engine_flag_gives_the_same_scores(finished_run, tone_corpus, tmp_path):
+    """--engine ese-cpu: the pruned float model scores as under PyTorch (float rounding may move a
+    frame), the fixed-point model (--qmodel) exactly as the integer reference model scored it."""
+    cfg, workdir, report = finished_run
+    per = report["compression"]["per"]["test"]
+    for extra, expected, tol in (([], per["pruned"], 1.0),
+                                 (["--qmodel", str(workdir / "model.qnpz")], per["quantized"], 1e-9)):
+        out = tmp_path / "eval.json"
+        result = _ese("eval", str(workdir / "pruned.pt"), "--corpus", str(tone_corpus), "--split", "test",
+                      "--engine", "ese-cpu", *extra, "--json", str(out), "--quiet")
+        assert result.returncode == 0, result.stderr
+        assert json.loads(out.read_text())["per"]["test"]["per"] == pytest.approx(expected, abs=tol), extra
+
+
 def test_eval_refuses_a_corrupt_checkpoint(tmp_path, tone_corpus):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")
