@@ -164,7 +164,7 @@ def rtl_stage(program: Any, test: Any, frames: int) -> dict[str, Any]:
     feats = test.utterances[0].feats[:frames]
     x_q = ReferenceModel(qm).quantize_input(feats)
     result = rtl_check(program, x_q)
-    result["frames"] = int(len(x_q))
+    result["frames"] = len(x_q)
     result["utterance"] = test.utterances[0].utt_id
     return result
 

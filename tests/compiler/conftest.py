@@ -37,5 +37,3 @@ def pruned_qmodel(density: float = 0.3, seed: int = 0, peepholes: bool = True, l
 def small_qmodel():
     return pruned_qmodel()
 
-
-PAPER_QNPZ = "models/paper/paper-b32-d11-w12a16.qnpz"

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ese.compiler.encode import EncodingError, encode_matrix, padding_closed_form
 from ese.compiler.partition import matrix_partition

@@ -8,13 +8,18 @@ import struct
 
 import numpy as np
 import pytest
+from image_tools import resign, section, table
 
-from ese.compiler.image import (HEADER_STRUCT, ImageError, image_bytes, load_program, parse_image,
-                                save_program)
+from ese.compiler.image import (
+    HEADER_STRUCT,
+    ImageError,
+    image_bytes,
+    load_program,
+    parse_image,
+    save_program,
+)
 from ese.compiler.program import compile_qmodel
 from ese.config import HardwareConfig
-
-from image_tools import resign, section, table
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +124,7 @@ def test_write_is_atomic_on_failure(program, tmp_path, monkeypatch):
     path = tmp_path / "m.ese"
     save_program(path, program)
     before = path.read_bytes()
-    import ese.compiler.image as image
+    from ese.compiler import image
 
     def boom(_program):
         raise RuntimeError("disk full")

@@ -4,13 +4,13 @@ ImageError or a valid program, never another exception and never a hang."""
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from image_tools import resign
 
 from ese.compiler.image import ImageError, image_bytes, parse_image
 from ese.compiler.program import compile_qmodel
 from ese.config import HardwareConfig
-
-from image_tools import resign
 
 
 class _Image:

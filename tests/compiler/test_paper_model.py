@@ -3,6 +3,8 @@ computed straight from the image's entries equals the integer reference model's 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -14,7 +16,7 @@ from ese.compress.qmodel import load_qmodel
 from ese.compress.reference import ReferenceModel
 from ese.config import HardwareConfig
 
-from conftest import PAPER_QNPZ
+PAPER_QNPZ = Path(__file__).resolve().parents[2] / "models/paper/paper-b32-d11-w12a16.qnpz"
 
 
 @pytest.fixture(scope="module")

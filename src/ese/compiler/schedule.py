@@ -101,7 +101,7 @@ class Schedule:
             return max([done.get((d, step + dt), 0) for d, dt in op.deps if step + dt >= 0], default=0)
 
         for op_id, dt, t in items:
-            step = (0 if t < 0 else t) + dt
+            step = (max(t, 0)) + dt
             if not 0 <= step < steps:
                 continue
             op = self.ops[op_id]

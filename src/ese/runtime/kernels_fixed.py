@@ -13,6 +13,7 @@ import numba as nb
 import numpy as np
 from numba import prange
 
+from ese.runtime.kernels_float import input_products  # noqa: F401  (exact on integers: shared)
 from ese.runtime.layout import LANES
 from ese.runtime.simd import row_times_batch, sell_rows
 
@@ -219,18 +220,3 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
                     ar[b] = ay
                     yr[b] = sat(align(ay, sy), A)
 
-
-@nb.njit(parallel=True, **_JIT)
-def input_products(groups, xp, xc, xv, x, out):
-    """Exact ``out[r, n] = sum_e W_x[r, e] * x[e, n]`` (int64) for all frames n (utterance mode)."""
-    N = x.shape[1]
-    for t in prange(groups.shape[0]):
-        for j in range(groups.shape[1]):
-            q = groups[t, j]
-            if q < 0:
-                break
-            for r in range(q * 4 * LANES, (q + 1) * 4 * LANES):
-                o = out[r]
-                for n in range(N):
-                    o[n] = 0
-                row_times_batch(xv, xc, x, xp[r], xp[r + 1], o, 0)

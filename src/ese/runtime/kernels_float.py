@@ -41,6 +41,18 @@ def sigmoid(x: float) -> float:
     return np.float32(0.5) + np.float32(0.5) * tanh(np.float32(0.5) * x)
 
 
+@nb.njit(inline="always", **_JIT)
+def cell(zi, zf, zg, zo, cp, peep, k, has_peep):
+    """The LSTMP cell update of cell k from its four gate pre-activations: (c_t, m_t)."""
+    if has_peep:
+        zi += peep[0, k] * cp
+        zf += peep[1, k] * cp
+    cn = sigmoid(zf) * cp + sigmoid(zi) * tanh(zg)
+    if has_peep:
+        zo += peep[2, k] * cn
+    return cn, sigmoid(zo) * tanh(cn)
+
+
 @nb.njit(parallel=True, **_JIT)
 def step_one(gp, gc, gv, gr, gslices, z, acc, bias, peep, has_peep, xw, col, use_xw, c, m,
              cell_bounds, pp, pc, pv, pr, pslices, y_out, yo, scratch):
@@ -62,15 +74,7 @@ def step_one(gp, gc, gv, gr, gslices, z, acc, bias, peep, has_peep, xw, col, use
                 zf += xw[col, H + k]
                 zg += xw[col, 2 * H + k]
                 zo += xw[col, 3 * H + k]
-            cp = c[k]
-            if has_peep:
-                zi += peep[0, k] * cp
-                zf += peep[1, k] * cp
-            cn = sigmoid(zf) * cp + sigmoid(zi) * tanh(zg)
-            if has_peep:
-                zo += peep[2, k] * cn
-            c[k] = cn
-            m[k] = sigmoid(zo) * tanh(cn)
+            c[k], m[k] = cell(zi, zf, zg, zo, c[k], peep, k, has_peep)
     for t in prange(pslices.shape[0]):
         sell_rows(pp, pc, pv, pr, m, pslices[t], y_out, scratch[t])
     P = y_out.shape[0] - 1
@@ -109,15 +113,7 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
                     zf = acc[base + LANES + lane, b]
                     zg = acc[base + 2 * LANES + lane, b]
                     zo = acc[base + 3 * LANES + lane, b]
-                    cp = c[k, b]
-                    if has_peep:
-                        zi += peep[0, k] * cp
-                        zf += peep[1, k] * cp
-                    cn = sigmoid(zf) * cp + sigmoid(zi) * tanh(zg)
-                    if has_peep:
-                        zo += peep[2, k] * cn
-                    c[k, b] = cn
-                    m[k, b] = sigmoid(zo) * tanh(cn)
+                    c[k, b], m[k, b] = cell(zi, zf, zg, zo, c[k, b], peep, k, has_peep)
     for t in prange(pgroups.shape[0]):
         a = scratch[t]
         for j in range(pgroups.shape[1]):
@@ -134,7 +130,8 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
 
 @nb.njit(parallel=True, **_JIT)
 def input_products(groups, xp, xc, xv, x, out):
-    """``out[r, n] = sum_e W_x[r, e] * x[e, n]`` for all frames n at once (utterance mode)."""
+    """``out[r, n] = sum_e W_x[r, e] * x[e, n]`` for all frames n at once (utterance mode); exact
+    for integer arrays, so the fixed-point engine uses it too."""
     N = x.shape[1]
     for t in prange(groups.shape[0]):
         for j in range(groups.shape[1]):
@@ -144,7 +141,7 @@ def input_products(groups, xp, xc, xv, x, out):
             for r in range(q * 4 * LANES, (q + 1) * 4 * LANES):
                 o = out[r]
                 for n in range(N):
-                    o[n] = 0.0
+                    o[n] = 0
                 row_times_batch(xv, xc, x, xp[r], xp[r + 1], o, 0)
 
 
