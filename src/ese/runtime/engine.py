@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ese.runtime.recognizer import Recognizer
 
 MODES = ("float", "fixed")
-CHUNK = 256  # columns (frames x streams) per input-product batch in utterance mode: xw stays in cache
+CHUNK = 64  # frames per input-product batch in one-stream utterance mode: xw stays in cache
 
 
 @dataclass(eq=False)
@@ -174,7 +174,8 @@ class Engine:
 
     def run_layers(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Utterance mode: last-layer outputs (T_b, P) of input sequences (T_b, D) (already
-        in the engine's input type): W_x x_t batched over CHUNK // B frames, then the recurrence."""
+        in the engine's input type): one utterance batches W_x x_t over chunks of frames, then runs the
+        recurrence; several run as streams of one batch (``Recognizer.run_frames``)."""
         from ese.runtime.recognizer import Recognizer
         for k, x in enumerate(xs):
             if x.ndim != 2 or x.shape[1] != self.input_dim:
