@@ -167,7 +167,7 @@ def gate_sums(a, bias_r, acc_r, B, sx, sr, sacc, ACC):
 
 
 @nb.njit(parallel=True, **_JIT)
-def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
+def step_many(groups, pgroups, x, y_in,
               xp, xc, xv, rp, rc, rv, bias, peep, has_peep,
               c, m, acc, scratch, pp, pc, pv, y_out, acc_y, sh, lsig, ltanh):
     """One step of B streams (state columns), CSR rows with the batch in the inner loop. Thread
@@ -186,15 +186,9 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
                 break
             base = g * 4 * LANES
             for r in range(base, base + 4 * LANES):
-                if use_xw:
-                    for b in range(B):
-                        a[b] = xw[r, col + b]
-                else:
-                    for b in range(B):
-                        a[b] = 0
-                    row_times_batch(xv, xc, x, xp[r], xp[r + 1], a, 0)
-                for b in range(B):
-                    a[B + b] = 0
+                for b in range(2 * B):
+                    a[b] = 0
+                row_times_batch(xv, xc, x, xp[r], xp[r + 1], a, 0)
                 row_times_batch(rv, rc, y_in, rp[r], rp[r + 1], a, B)
                 gate_sums(a, bias[r], acc[blk + r - base], B, sx, sr, sacc, ACC)
             for lane in range(LANES):

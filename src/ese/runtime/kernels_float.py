@@ -83,7 +83,7 @@ def step_one(gp, gc, gv, gr, gslices, z, acc, bias, peep, has_peep, xw, col, use
 
 
 @nb.njit(parallel=True, **_JIT)
-def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
+def step_many(groups, pgroups, x, y_in,
               xp, xc, xv, rp, rc, rv, bias, peep, has_peep,
               c, m, acc, scratch, pp, pc, pv, y_out):
     """One step of B streams (state columns): CSR rows, the batch in the inner (SIMD) loop."""
@@ -96,13 +96,9 @@ def step_many(groups, pgroups, x, y_in, xw, col, use_xw,
                 break
             base = q * 4 * LANES
             for r in range(base, base + 4 * LANES):
-                if use_xw:
-                    for b in range(B):
-                        a[b] = bias[r] + xw[r, col + b]
-                else:
-                    for b in range(B):
-                        a[b] = bias[r]
-                    row_times_batch(xv, xc, x, xp[r], xp[r + 1], a, 0)
+                for b in range(B):
+                    a[b] = bias[r]
+                row_times_batch(xv, xc, x, xp[r], xp[r + 1], a, 0)
                 row_times_batch(rv, rc, y_in, rp[r], rp[r + 1], a, 0)
                 for b in range(B):
                     acc[r, b] = a[b]

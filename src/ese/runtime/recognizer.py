@@ -141,7 +141,7 @@ class Recognizer:
         self.x[...] = x.T
         h = self.x
         for k, (L, st) in enumerate(zip(self.engine.layers, self.states)):
-            h = self._step(L, st, h, st.no_xw, 0, False)
+            h = self._step(L, st, h)
             if record is not None:
                 record(k, st)
         return h.T[:, :self.engine.layers[-1].proj]
@@ -236,13 +236,12 @@ class Recognizer:
             self.K.step_one(*args)
         return st.y_out[:L.proj]
 
-    def _step(self, L: LayerWeights, st: _State, x: np.ndarray, xw: np.ndarray, col: int,
-              use_xw: bool) -> np.ndarray:
+    def _step(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
         mats = [getattr(m, f"csr_{a}") for m in (L.w_x, L.w_r) for a in ("ptr", "cols", "vals")]
         proj = [getattr(L.w_ym, f"csr_{a}") for a in ("ptr", "cols", "vals")]
         kern = self.K.step_many
         y_in, y_out = st.y[st.cur], st.y[1 - st.cur]
-        args = (st.groups, st.pgroups, x, y_in, xw, col, use_xw, *mats, L.bias, L.peephole,
+        args = (st.groups, st.pgroups, x, y_in, *mats, L.bias, L.peephole,
                 L.has_peep, st.c, st.m, st.acc, st.scratch, *proj, y_out)
         if self.fixed:
             kern(*args, st.acc_y, L.shifts, *self._luts)
