@@ -10,7 +10,8 @@ reference model points at the encoding or the data flow, not at arithmetic:
 * the gate SpMV is one sum over [x_t ; y_{t-1}]: the accumulators start at the bias and every
   product is shifted left to the common binary point Fsum (exact), as docs/fixed-point.md section 4
   defines the sum; only the complete sum is rounded to Facc and saturated;
-* the element-wise unit and the projection follow the same spec with the program's stored LUTs.
+* the element-wise unit is the spec's own function (``ese.compress.reference.elementwise``) on
+  the program's stored LUTs; the projection is a second broadcast SpMV.
 
 Result: a :class:`~ese.compress.reference.Trace` equal to ``ReferenceModel(program.to_qmodel())``
 on every signal of every step, saturation and LUT-clip counters included.
@@ -25,8 +26,8 @@ from ese.accel.errors import AccelError
 from ese.compiler.encode import EncodedMatrix, EncodingError
 from ese.compiler.program import LayerProgram, Program
 from ese.compress.fixedpoint import SaturationCounter, align, saturate
-from ese.compress.lut import lut_index, lut_specs
-from ese.compress.reference import TRACE_SIGNALS, Trace
+from ese.compress.lut import lut_specs
+from ese.compress.reference import TRACE_SIGNALS, Trace, elementwise
 
 
 @njit(cache=True, nogil=True)
@@ -129,15 +130,9 @@ class FunctionalModel:
         logits = (self.w_out @ h.T).T + self.b_out if len(h) else np.zeros((0, len(self.b_out)), np.int64)
         return Trace(layers, np.asarray(logits, dtype=np.int64), sat, clip)
 
-    def _lut(self, name: str, z: np.ndarray, frac: int, clip: SaturationCounter, key: str) -> np.ndarray:
-        idx, outside = lut_index(z, frac, self.specs[name])
-        clip.record(key, int(np.count_nonzero(outside)))
-        return self.luts[name][idx]
-
     def _run_layer(self, u: _LayerUnit, xs: np.ndarray, sat: SaturationCounter, clip: SaturationCounter,
                    tag: str) -> dict[str, np.ndarray]:
         T, H, A, f = xs.shape[0], u.H, self.A, u.f
-        Fg = f["gate"]
         rec = {s: np.zeros((T, H), dtype=np.int64) for s in TRACE_SIGNALS}
         rec["x"] = xs.copy()
         rec["acc"] = np.zeros((T, 4 * H), dtype=np.int64)
@@ -145,43 +140,22 @@ class FunctionalModel:
         rec["y"] = np.zeros((T, u.P), dtype=np.int64)
         y = np.zeros(u.P, dtype=np.int64)
         c = np.zeros(H, dtype=np.int64)
-        fs = max(Fg + f["c"], 2 * Fg)
         for t in range(T):
             # gate SpMV over [x_t ; y_{t-1}]: one accumulator per row, preloaded with the bias
             buf = u.w_x.buffer(u.bias_sum)
             u.w_x.run(buf, xs[t], u.shift_x)
             u.w_r.run(buf, y, u.shift_r)  # same rows, same partition: the same buffer
             acc = saturate(align(u.w_x.to_global(buf), u.f_sum, f["acc"]), self.acc_bits, sat, f"{tag}.acc")
-            a_i, a_f, a_g, a_o = acc[:H], acc[H:2 * H], acc[2 * H:3 * H], acc[3 * H:]
-            # element-wise unit
-            z_i, z_f = align(a_i, f["acc"], f["z_i"]), align(a_f, f["acc"], f["z_f"])
-            if u.peephole is not None:
-                z_i = z_i + align(u.peephole[0] * c, f["peephole"] + f["c"], f["z_i"])
-                z_f = z_f + align(u.peephole[1] * c, f["peephole"] + f["c"], f["z_f"])
-            z_i = saturate(z_i, A, sat, f"{tag}.z_i")
-            z_f = saturate(z_f, A, sat, f"{tag}.z_f")
-            z_g = saturate(align(a_g, f["acc"], f["z_g"]), A, sat, f"{tag}.z_g")
-            i = self._lut("sigmoid", z_i, f["z_i"], clip, f"{tag}.i")
-            g_f = self._lut("sigmoid", z_f, f["z_f"], clip, f"{tag}.f")
-            g = self._lut("tanh", z_g, f["z_g"], clip, f"{tag}.g")
-            c = saturate(align(align(g_f * c, Fg + f["c"], fs) + align(i * g, 2 * Fg, fs), fs, f["c"]),
-                         A, sat, f"{tag}.c")
-            z_o = align(a_o, f["acc"], f["z_o"])
-            if u.peephole is not None:
-                z_o = z_o + align(u.peephole[2] * c, f["peephole"] + f["c"], f["z_o"])
-            z_o = saturate(z_o, A, sat, f"{tag}.z_o")
-            o = self._lut("sigmoid", z_o, f["z_o"], clip, f"{tag}.o")
-            tanh_c = self._lut("tanh", c, f["c"], clip, f"{tag}.tanh_c")
-            m = saturate(align(o * tanh_c, 2 * Fg, f["m"]), A, sat, f"{tag}.m")
+            # element-wise unit: the spec's one implementation (ese.compress.reference.elementwise)
+            ew = elementwise(acc, c, u.peephole, f, A, self.luts, self.specs, sat, clip, tag)
+            c, m = ew["c"], ew["m"]
             # projection SpMV: m broadcast cell by cell
             buf_y = u.w_ym.buffer()
             u.w_ym.run(buf_y, m)
             acc_y = saturate(align(u.w_ym.to_global(buf_y), f["w_ym"] + f["m"], f["acc_y"]), self.acc_bits,
                              sat, f"{tag}.acc_y")
             y = saturate(align(acc_y, f["acc_y"], f["y"]), A, sat, f"{tag}.y")
-            for name, v in (("acc", acc), ("z_i", z_i), ("z_f", z_f), ("z_g", z_g), ("z_o", z_o), ("i", i),
-                            ("f", g_f), ("g", g), ("o", o), ("c", c), ("tanh_c", tanh_c), ("m", m),
-                            ("acc_y", acc_y), ("y", y)):
+            for name, v in (("acc", acc), *ew.items(), ("acc_y", acc_y), ("y", y)):
                 rec[name][t] = v
         return rec
 

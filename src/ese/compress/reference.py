@@ -188,60 +188,73 @@ def _run_layer(L: _Layer, x: np.ndarray, lengths: np.ndarray, sat: SaturationCou
     B, T, D = x.shape
     H, A, f = L.H, L.A, L.f
     P = L.w_ym.shape[0]
-    Fg = f["gate"]
     xw = L.w_x.rmul(x.reshape(B * T, D)).reshape(B, T, 4 * H)  # W_x x_t for every t: exact, frac Fwx+Fx
     y = np.zeros((B, P), dtype=np.int64)
     c = np.zeros((B, H), dtype=np.int64)
     ys = np.zeros((B, T, P), dtype=np.int64)
-    p = L.peephole
-    sig, tnh = L.specs["sigmoid"], L.specs["tanh"]
-
-    def lut(name: str, z: np.ndarray, frac: int, signal: str, rows: np.ndarray) -> np.ndarray:
-        k, outside = lut_index(z, frac, sig if name == "sigmoid" else tnh)
-        clip.record(f"{tag}.{signal}", int(np.count_nonzero(outside[rows])))
-        return L.luts[name][k]
-
     for t in range(T):
         rows = t < lengths  # (B,) real frames of this step
         ar = L.w_r.rmul(y)  # W_r y_{t-1}: (B, 4H), frac Fwr+Fy
         exact = align(xw[:, t], f["w_x"] + f["x"], L.f_sum) + align(ar, f["w_r"] + f["y"], L.f_sum) + L.bias_sum
         acc = saturate(align(exact, L.f_sum, f["acc"]), L.acc_bits, sat, f"{tag}.acc", rows)  # PE output (B, 4H)
-        a_i, a_f, a_g, a_o = (acc[:, k * H:(k + 1) * H] for k in range(4))  # each (B, H)
-
-        z_i = align(a_i, f["acc"], f["z_i"])
-        z_f = align(a_f, f["acc"], f["z_f"])
-        if p is not None:
-            z_i = z_i + align(p[0] * c, f["peephole"] + f["c"], f["z_i"])  # w_ic * c_{t-1}
-            z_f = z_f + align(p[1] * c, f["peephole"] + f["c"], f["z_f"])  # w_fc * c_{t-1}
-        z_i = saturate(z_i, A, sat, f"{tag}.z_i", rows)
-        z_f = saturate(z_f, A, sat, f"{tag}.z_f", rows)
-        z_g = saturate(align(a_g, f["acc"], f["z_g"]), A, sat, f"{tag}.z_g", rows)
-        i = lut("sigmoid", z_i, f["z_i"], "i", rows)
-        fg = lut("sigmoid", z_f, f["z_f"], "f", rows)
-        g = lut("tanh", z_g, f["z_g"], "g", rows)
-
-        fs = max(Fg + f["c"], 2 * Fg)  # exact common binary point of the two products
-        c_sum = align(fg * c, Fg + f["c"], fs) + align(i * g, 2 * Fg, fs)
-        c = saturate(align(c_sum, fs, f["c"]), A, sat, f"{tag}.c", rows)  # c_t
-
-        z_o = align(a_o, f["acc"], f["z_o"])
-        if p is not None:
-            z_o = z_o + align(p[2] * c, f["peephole"] + f["c"], f["z_o"])  # w_oc * c_t
-        z_o = saturate(z_o, A, sat, f"{tag}.z_o", rows)
-        o = lut("sigmoid", z_o, f["z_o"], "o", rows)
-        tanh_c = lut("tanh", c, f["c"], "tanh_c", rows)
-        m = saturate(align(o * tanh_c, 2 * Fg, f["m"]), A, sat, f"{tag}.m", rows)  # (B, H)
+        ew = elementwise(acc, c, L.peephole, f, A, L.luts, L.specs, sat, clip, tag, rows)
+        c, m = ew["c"], ew["m"]  # (B, H)
 
         acc_y = saturate(align(L.w_ym.rmul(m), f["w_ym"] + f["m"], f["acc_y"]), L.acc_bits, sat,
                          f"{tag}.acc_y", rows)  # (B, P)
         y = saturate(align(acc_y, f["acc_y"], f["y"]), A, sat, f"{tag}.y", rows)
         ys[:, t] = y
         if rec is not None:
-            for name, v in (("x", x[:, t]), ("acc", acc), ("z_i", z_i), ("z_f", z_f), ("z_g", z_g),
-                            ("z_o", z_o), ("i", i), ("f", fg), ("g", g), ("o", o), ("c", c), ("tanh_c", tanh_c),
-                            ("m", m), ("acc_y", acc_y), ("y", y)):
+            for name, v in (("x", x[:, t]), ("acc", acc), *ew.items(), ("acc_y", acc_y), ("y", y)):
                 rec[name].append(v.copy())
     return ys
+
+
+def elementwise(acc: np.ndarray, c_prev: np.ndarray, peephole: np.ndarray | None, f: dict[str, int], A: int,
+                luts: dict[str, np.ndarray], specs: dict, sat: SaturationCounter, clip: SaturationCounter,
+                tag: str, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """The element-wise stage of one step (module docstring, from ``acc`` to ``m``).
+
+    ``acc`` (..., 4H) saturated gate accumulators in gate order i, f, g, o, ``c_prev`` (..., H),
+    ``f`` the layer's binary points. Returns z_i, z_f, z_g, z_o, i, f, g, o, c, tanh_c, m (each
+    (..., H), in TRACE_SIGNALS order); saturations and LUT clips are counted under ``tag``, only on
+    the leading-axis ``rows`` when given (real frames of a padded batch). Every executor of the
+    spec in numpy (this model, the functional accelerator model) runs this one function.
+    """
+    H = c_prev.shape[-1]
+    Fg = f["gate"]
+    a_i, a_f, a_g, a_o = (acc[..., k * H:(k + 1) * H] for k in range(4))
+
+    def lut(name: str, z: np.ndarray, frac: int, signal: str) -> np.ndarray:
+        k, outside = lut_index(z, frac, specs[name])
+        clip.record(f"{tag}.{signal}", int(np.count_nonzero(outside if rows is None else outside[rows])))
+        return luts[name][k]
+
+    z_i = align(a_i, f["acc"], f["z_i"])
+    z_f = align(a_f, f["acc"], f["z_f"])
+    if peephole is not None:
+        z_i = z_i + align(peephole[0] * c_prev, f["peephole"] + f["c"], f["z_i"])  # w_ic * c_{t-1}
+        z_f = z_f + align(peephole[1] * c_prev, f["peephole"] + f["c"], f["z_f"])  # w_fc * c_{t-1}
+    z_i = saturate(z_i, A, sat, f"{tag}.z_i", rows)
+    z_f = saturate(z_f, A, sat, f"{tag}.z_f", rows)
+    z_g = saturate(align(a_g, f["acc"], f["z_g"]), A, sat, f"{tag}.z_g", rows)
+    i = lut("sigmoid", z_i, f["z_i"], "i")
+    fg = lut("sigmoid", z_f, f["z_f"], "f")
+    g = lut("tanh", z_g, f["z_g"], "g")
+
+    fs = max(Fg + f["c"], 2 * Fg)  # exact common binary point of the two products
+    c_sum = align(fg * c_prev, Fg + f["c"], fs) + align(i * g, 2 * Fg, fs)
+    c = saturate(align(c_sum, fs, f["c"]), A, sat, f"{tag}.c", rows)  # c_t
+
+    z_o = align(a_o, f["acc"], f["z_o"])
+    if peephole is not None:
+        z_o = z_o + align(peephole[2] * c, f["peephole"] + f["c"], f["z_o"])  # w_oc * c_t
+    z_o = saturate(z_o, A, sat, f"{tag}.z_o", rows)
+    o = lut("sigmoid", z_o, f["z_o"], "o")
+    tanh_c = lut("tanh", c, f["c"], "tanh_c")
+    m = saturate(align(o * tanh_c, 2 * Fg, f["m"]), A, sat, f"{tag}.m", rows)
+    return {"z_i": z_i, "z_f": z_f, "z_g": z_g, "z_o": z_o, "i": i, "f": fg, "g": g, "o": o, "c": c,
+            "tanh_c": tanh_c, "m": m}
 
 
 def exact_sum_bits(qm: QModel) -> list[dict[str, int]]:
