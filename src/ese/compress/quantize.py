@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -26,7 +26,8 @@ from ese.config import Config, QuantConfig
 from ese.data.dataset import FeatureSet
 from ese.data.phones import PHONES_48
 from ese.model.lstmp import AcousticModel
-from ese.model.scoring import frame_counts, frames_to_phones, per_counts, ref_phones, score
+from ese.model.decode import pad_for_delay
+from ese.model.scoring import score_utterances
 
 CALIBRATED = ("x", "acc", "z_i", "z_f", "z_g", "z_o", "c", "y")  # activations whose range is measured
 
@@ -174,12 +175,6 @@ def dequantized_model(qm: QModel) -> AcousticModel:
 
 
 # ---- evaluation with the integer reference model ------------------------------------------------
-def _pad_for_delay(feats: np.ndarray, delay: int) -> np.ndarray:
-    if delay == 0 or len(feats) == 0:
-        return feats
-    return np.concatenate([feats, np.repeat(feats[-1:], delay, axis=0)], axis=0)
-
-
 def quantized_logits(ref: ReferenceModel, feats: list[np.ndarray], *, batch_size: int = 16,
                      saturation: SaturationCounter | None = None, lut_clipped: SaturationCounter | None = None,
                      progress: bool = False, label: str = "reference") -> Iterable[tuple[int, np.ndarray]]:
@@ -197,7 +192,7 @@ def quantized_logits(ref: ReferenceModel, feats: list[np.ndarray], *, batch_size
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             sat = SaturationCounter()
-            xs = [ref.quantize_input(_pad_for_delay(feats[k], d), sat) for k in idx]
+            xs = [ref.quantize_input(pad_for_delay(feats[k], d), sat) for k in idx]
             logits, sat_run, clip = ref.run_batch(xs)
             if saturation is not None:
                 saturation.update(sat)
@@ -224,34 +219,24 @@ def evaluate_quantized(qmodel: QModel, fset: FeatureSet, *, batch_size: int = 16
             raise QuantError(f"utterance {u.utt_id!r} has feature shape {tuple(u.feats.shape)}, but the "
                              f"fixed-point model expects (frames, {D})")
     feats = [np.asarray(u.feats, dtype=np.float64) for u in fset.utterances]
-    hyps: list[list[str]] = [[] for _ in feats]
     sat, clip = SaturationCounter(), SaturationCounter()
-    nll, correct, total = 0.0, 0, 0
     logit_frac = qmodel.output_formats["logits"].frac
-    for k, logits in quantized_logits(ref, feats, batch_size=batch_size, saturation=sat, lut_clipped=clip,
-                                      progress=progress, label=f"fixed point {fset.name}"):
-        labels = np.asarray(fset.utterances[k].labels, dtype=np.int64)
-        pred = logits.argmax(axis=1)  # integer argmax: first index of the maximum
-        z = dequantize(logits, logit_frac)  # host-side float only for the loss
-        logp = z - z.max(axis=1, keepdims=True)
-        logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
-        keep = labels >= 0
-        nll -= float(logp[np.nonzero(keep)[0], labels[keep]].sum())
-        cc, nn = frame_counts(pred, labels)
-        correct, total = correct + cc, total + nn
-        hyps[k] = frames_to_phones(pred)
-    refs = [ref_phones(u.phones) for u in fset.utterances]
-    result: dict[str, Any] = score(refs, hyps, frames_correct=correct, frames_total=total)
-    result["loss"] = nll / total if total else float("nan")
+
+    def outputs() -> Iterator[tuple[int, np.ndarray, float]]:
+        for k, logits in quantized_logits(ref, feats, batch_size=batch_size, saturation=sat, lut_clipped=clip,
+                                          progress=progress, label=f"fixed point {fset.name}"):
+            labels = np.asarray(fset.utterances[k].labels, dtype=np.int64)
+            z = dequantize(logits, logit_frac)  # host-side float only for the loss
+            logp = z - z.max(axis=1, keepdims=True)
+            logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+            keep = labels >= 0
+            # the prediction is the integer argmax (first index of the maximum), not the float one
+            yield k, logits.argmax(axis=1), -float(logp[np.nonzero(keep)[0], labels[keep]].sum())
+
+    result = score_utterances(fset.utterances, outputs(), return_hyps=return_hyps)
     result["saturation"] = _by_signal(sat)
     result["saturation_detail"] = dict(sorted(sat.items()))
     result["lut_clipped"] = _by_signal(clip)
-    if return_hyps:
-        result["utterances"] = []
-        for u, r, h in zip(fset.utterances, refs, hyps):
-            cnt = per_counts(r, h)
-            result["utterances"].append({"utt_id": u.utt_id, "ref": r, "hyp": h, "sub": cnt.sub,
-                                         "del": cnt.dele, "ins": cnt.ins, "n_ref": cnt.n_ref})
     return result
 
 

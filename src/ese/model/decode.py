@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from ese.data.dataset import FeatureSet
 from ese.errors import FeatureError
 from ese.model.lstmp import AcousticModel
-from ese.model.scoring import frame_counts, frames_to_phones, per_counts, ref_phones, score
+from ese.model.scoring import frames_to_phones, score_utterances
 
 
 def pad_for_delay(feats: np.ndarray, delay: int) -> np.ndarray:
@@ -95,26 +95,11 @@ def evaluate(model: AcousticModel, fset: FeatureSet, output_delay: int, *, batch
     """
     for u in fset.utterances:
         _check_feats(model, u.feats, f"utterance {u.utt_id!r}")
-    feats = [u.feats for u in fset.utterances]
-    hyps: list[list[str]] = [[] for _ in feats]
-    nll = 0.0
-    correct = total = 0
-    for k, logp in batched_log_probs(model, feats, output_delay, batch_size):
-        labels = torch.from_numpy(np.asarray(fset.utterances[k].labels, dtype=np.int64))
-        if (labels >= 0).any():
-            nll += float(F.nll_loss(logp, labels, ignore_index=-1, reduction="sum"))
-        pred = logp.argmax(dim=1).numpy()
-        c, n = frame_counts(pred, labels.numpy())
-        correct, total = correct + c, total + n
-        hyps[k] = frames_to_phones(pred)
-    refs = [ref_phones(u.phones) for u in fset.utterances]
-    result: dict[str, Any] = score(refs, hyps, frames_correct=correct, frames_total=total)
-    result["loss"] = nll / total if total else float("nan")
-    if return_hyps:
-        result["utterances"] = []
-        for u, ref, hyp in zip(fset.utterances, refs, hyps):
-            counts = per_counts(ref, hyp)
-            result["utterances"].append({
-                "utt_id": u.utt_id, "ref": ref, "hyp": hyp, "sub": counts.sub,
-                "del": counts.dele, "ins": counts.ins, "n_ref": counts.n_ref})
-    return result
+
+    def outputs() -> Iterator[tuple[int, np.ndarray, float]]:
+        for k, logp in batched_log_probs(model, [u.feats for u in fset.utterances], output_delay, batch_size):
+            labels = torch.from_numpy(np.asarray(fset.utterances[k].labels, dtype=np.int64))
+            nll = float(F.nll_loss(logp, labels, ignore_index=-1, reduction="sum")) if (labels >= 0).any() else 0.0
+            yield k, logp.argmax(dim=1).numpy(), nll
+
+    return score_utterances(fset.utterances, outputs(), return_hyps=return_hyps)

@@ -124,3 +124,33 @@ def score(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]], *,
         "frame_acc": _percent(frames_correct, frames_total),
         "frames": frames_total,
     }
+
+
+def score_utterances(utterances: Sequence, outputs: Iterable[tuple[int, np.ndarray, float]], *,
+                     return_hyps: bool = False) -> dict:
+    """PER, frame accuracy and mean loss of frame predictions, however they were computed.
+
+    ``utterances`` have ``labels`` (48-class, -1 unlabelled), ``phones`` (61-set) and ``utt_id``;
+    ``outputs`` yields ``(k, pred48 (T,), nll_k)`` once per utterance k, in any order, with
+    ``nll_k`` the summed negative log-likelihood of its labelled frames. One scorer for every
+    engine (PyTorch, the integer reference model, the CPU engine), so their figures compare.
+    ``loss`` is the summed nll over labelled frames; with ``return_hyps``, ``utterances`` lists
+    per utterance its id, reference, hypothesis and edit counts.
+    """
+    hyps: list[list[str]] = [[] for _ in utterances]
+    nll = 0.0
+    correct = total = 0
+    for k, pred, nll_k in outputs:
+        c, n = frame_counts(pred, utterances[k].labels)
+        correct, total, nll = correct + c, total + n, nll + nll_k
+        hyps[k] = frames_to_phones(pred)
+    refs = [ref_phones(u.phones) for u in utterances]
+    result: dict = score(refs, hyps, frames_correct=correct, frames_total=total)
+    result["loss"] = nll / total if total else float("nan")
+    if return_hyps:
+        result["utterances"] = []
+        for u, ref, hyp in zip(utterances, refs, hyps):
+            counts = per_counts(ref, hyp)
+            result["utterances"].append({"utt_id": u.utt_id, "ref": ref, "hyp": hyp, "sub": counts.sub,
+                                         "del": counts.dele, "ins": counts.ins, "n_ref": counts.n_ref})
+    return result

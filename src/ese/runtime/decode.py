@@ -6,14 +6,14 @@ Mirrors :func:`ese.model.decode.evaluate` / ``transcribe``, with posteriors from
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from ese.data.dataset import FeatureSet
-from ese.model.scoring import frame_counts, frames_to_phones, ref_phones, score
+from ese.model.scoring import frames_to_phones, score_utterances
 from ese.runtime.engine import Engine
 
 ENGINES = ("torch", "ese-cpu")
@@ -31,22 +31,16 @@ def evaluate_engine(engine: Engine, fset: FeatureSet, *, batch_size: int = 16) -
     """PER, frame accuracy and mean cross-entropy of ``engine`` on ``fset``."""
     utts = fset.utterances
     order = sorted(range(len(utts)), key=lambda k: len(utts[k].feats))
-    hyps: list[list[str]] = [[] for _ in utts]
-    nll, correct, total = 0.0, 0, 0
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        for k, logp in zip(idx, engine.posteriors_batch([np.asarray(utts[k].feats) for k in idx])):
-            labels = np.asarray(utts[k].labels, dtype=np.int64)
-            ok = labels >= 0
-            nll -= float(logp[np.flatnonzero(ok), labels[ok]].sum())
-            pred = logp.argmax(axis=1)
-            c, n = frame_counts(pred, labels)
-            correct, total = correct + c, total + n
-            hyps[k] = frames_to_phones(pred)
-    result: dict[str, Any] = score([ref_phones(u.phones) for u in utts], hyps,
-                                   frames_correct=correct, frames_total=total)
-    result["loss"] = nll / total if total else float("nan")
-    return result
+
+    def outputs() -> Iterator[tuple[int, np.ndarray, float]]:
+        for start in range(0, len(order), batch_size):
+            idx = order[start:start + batch_size]
+            for k, logp in zip(idx, engine.posteriors_batch([np.asarray(utts[k].feats) for k in idx])):
+                labels = np.asarray(utts[k].labels, dtype=np.int64)
+                ok = labels >= 0
+                yield k, logp.argmax(axis=1), -float(logp[np.flatnonzero(ok), labels[ok]].sum())
+
+    return score_utterances(utts, outputs())
 
 
 def transcribe_engine(engine: Engine, feats: np.ndarray) -> list[str]:
