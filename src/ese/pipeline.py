@@ -157,12 +157,10 @@ def compile_stage(paths: RunPaths, cfg: Config) -> tuple[Any, dict[str, Any]]:
 
 def rtl_stage(program: Any, test: Any, frames: int) -> dict[str, Any]:
     """The RTL on the first ``frames`` frames of the first test utterance (quantized on the host)."""
-    from ese.compress.reference import ReferenceModel
+    from ese.compress.fixedpoint import quantize
     from ese.rtl.check import rtl_check
 
-    qm = program.to_qmodel()
-    feats = test.utterances[0].feats[:frames]
-    x_q = ReferenceModel(qm).quantize_input(feats)
+    x_q = quantize(test.utterances[0].feats[:frames], program.layers[0].formats["x"])  # host side
     result = rtl_check(program, x_q)
     result["frames"] = len(x_q)
     result["utterance"] = test.utterances[0].utt_id

@@ -2,9 +2,9 @@
 
 :func:`workload_from_program` reads them from a compiled program's encoding (exact by definition).
 :func:`workload_from_qmodel` is the sweep's analytic shortcut: it counts the same entries straight
-from the fixed-point weights (non-zeros per PE-column plus one padding entry per ``2**index_bits``
-zeros of every gap, the encoder's closed form) without packing words or building a program, so a
-design-space sweep over PE counts and index widths skips compilation. The two agree exactly
+from the fixed-point weights (``ese.compiler.encode.column_entries``: the encoder's own counting,
+without packing words or building a program), so a design-space sweep over PE counts and index
+widths skips compilation. The two agree exactly
 (``tests/accel/test_workload.py``).
 """
 
@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ese.compiler.partition import LAYER_MATRICES, matrix_partition
+from ese.compiler.encode import column_entries
+from ese.compiler.partition import LAYER_MATRICES
 from ese.compress.qmodel import QModel
 
 
@@ -82,22 +83,6 @@ def workload_from_program(program) -> Workload:
                        for name, m in L.matrices().items()})
     hw = program.hardware
     return Workload(hw.pes, hw.index_bits, program.quant.weight_bits, tuple(layers))
-
-
-def column_entries(name: str, w: np.ndarray, n_pes: int, index_bits: int) -> tuple[np.ndarray, int]:
-    """(entries (N, K), padding) of matrix ``w`` encoded for ``n_pes`` PEs, without encoding it."""
-    R, K = w.shape
-    part = matrix_partition(name, R, n_pes)
-    n_local = max(int(part.rows_per_pe.max()), 1)
-    local = np.zeros((n_pes * n_local, K), dtype=bool)
-    local[part.pe_of_row * n_local + part.local_index] = w != 0
-    pe, col, row = np.nonzero(local.reshape(n_pes, n_local, K).transpose(0, 2, 1))  # sorted by pe, col, row
-    first = np.ones(len(row), dtype=bool)
-    first[1:] = (pe[1:] != pe[:-1]) | (col[1:] != col[:-1])
-    prev = np.where(first, -1, np.concatenate([[-1], row[:-1]]))
-    pads = (row - prev - 1) >> index_bits  # one padding entry per 2**index_bits skipped zeros
-    entries = np.bincount(pe * K + col, weights=1 + pads, minlength=n_pes * K).astype(np.int64)
-    return entries.reshape(n_pes, K), int(pads.sum())
 
 
 def workload_from_qmodel(qm: QModel, n_pes: int, index_bits: int) -> Workload:

@@ -58,13 +58,11 @@ def inspect(
 ) -> None:
     """Validate an image (checksums, sections, pointers) and print its header and statistics."""
     from ese.atomic import write_json
-    from ese.compiler.image import load_program, read_header
+    from ese.compiler.image import load_image
     from ese.compiler.stats import compile_report
 
-    data = image.read_bytes() if image.is_file() else b""
-    program = load_program(image)  # validates everything (ImageError otherwise)
-    header = read_header(data, str(image))
-    report = compile_report(program, len(data))
+    header, program = load_image(image)  # validates everything (ImageError otherwise)
+    report = compile_report(program, header["file_length"])
     report["header"] = header
     report["hardware"] = _asdict(program.hardware)
     report["model_config"] = _asdict(program.model)

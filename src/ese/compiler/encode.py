@@ -18,7 +18,7 @@ Entries of all PEs are stored back to back (PE 0 first); ``entry_start[p]`` is w
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
@@ -62,7 +62,6 @@ class EncodedMatrix:
     ptr: np.ndarray  # (N, K+1) int64, per PE, relative to entry_start[p]
     entry_start: np.ndarray  # (N+1,) int64
     words: np.ndarray  # (E,) unsigned
-    _cache: dict = field(default_factory=dict, repr=False)
 
     # ---- unpacked views -------------------------------------------------------------------
     @cached_property
@@ -144,27 +143,20 @@ class EncodedMatrix:
     # ---- decoding -------------------------------------------------------------------------
     def decode(self) -> np.ndarray:
         """The exact integer matrix (R, K) int64 (EncodingError if the streams are inconsistent)."""
-        self.validate()
         out = np.zeros((self.n_rows, self.n_cols), dtype=np.int64)
         real = ~self.padding_mask
-        part = self.partition
-        pes, rows, cols = self.pe_of_entry[real], self.local_row[real], self.column_of_entry[real]
-        global_rows = np.empty(len(rows), dtype=np.int64)
-        for p in range(self.n_pes):
-            sel = pes == p
-            global_rows[sel] = part.rows_of_pe[p][rows[sel]]
-        out[global_rows, cols] = self.weight[real]
+        out[self.global_row[real], self.column_of_entry[real]] = self.weight[real]
         return out
 
     @cached_property
     def global_row(self) -> np.ndarray:
-        """(E,) int64 global matrix row of every entry (padding entries included)."""
-        out = np.empty(self.n_entries, dtype=np.int64)
-        for p in range(self.n_pes):
-            sl = self.pe_slice(p)
-            out[sl] = self.partition.rows_of_pe[p][np.minimum(self.local_row[sl], max(len(self.partition.rows_of_pe[p]) - 1, 0))] \
-                if sl.stop > sl.start else 0
-        return out
+        """(E,) int64 global matrix row of every entry (padding entries included); validates the
+        streams first, since a corrupt index would point outside its PE's rows."""
+        self.validate()
+        rows = self.partition.rows_of_pe
+        first = np.concatenate([[0], np.cumsum([len(r) for r in rows])[:-1]]).astype(np.int64)
+        flat = np.concatenate(rows) if rows else np.zeros(0, np.int64)  # every PE's rows, PE by PE
+        return flat[first[self.pe_of_entry] + self.local_row]
 
     def spmv(self, a: np.ndarray) -> np.ndarray:
         """Exact ``W @ a`` (int64) straight from the entries: every entry adds weight * a[column]
@@ -212,6 +204,33 @@ def padding_closed_form(w: np.ndarray, part: Partition, index_bits: int) -> int:
     return total
 
 
+def _encoding_order(name: str, w: np.ndarray, n_pes: int, index_bits: int):
+    """The non-zeros of ``w`` in encoding order (PE, column, ascending local row) with, for each,
+    its PE, column, value, the padding entries before it and its relative index. The encoder and
+    :func:`column_entries` both count from here, so they cannot disagree."""
+    R, K = w.shape
+    part = matrix_partition(name, R, n_pes)
+    n_local = max(int(part.rows_per_pe.max()), 1)
+    local = np.zeros((n_pes * n_local, K), dtype=np.int64)
+    local[part.pe_of_row * n_local + part.local_index] = w
+    cube = local.reshape(n_pes, n_local, K).transpose(0, 2, 1)  # (N, K, local rows)
+    pe, col, row = np.nonzero(cube)  # sorted by PE, then column, then local row
+    first = np.ones(len(row), dtype=bool)
+    first[1:] = (pe[1:] != pe[:-1]) | (col[1:] != col[:-1])
+    prev = np.where(first, -1, np.concatenate([[-1], row[:-1]]))
+    gap = row - prev - 1  # zero rows skipped since the previous entry of the column
+    pads = gap >> index_bits  # one padding entry per 2**index_bits of them
+    return pe, col, cube[pe, col, row], pads, gap - (pads << index_bits)
+
+
+def column_entries(name: str, w: np.ndarray, n_pes: int, index_bits: int) -> tuple[np.ndarray, int]:
+    """(entries (N, K) int64, padding) that :func:`encode_matrix` would store, without packing words."""
+    pe, col, _, pads, _ = _encoding_order(name, np.asarray(w) != 0, n_pes, index_bits)
+    K = w.shape[1]
+    entries = np.bincount(pe * K + col, weights=pads + 1, minlength=n_pes * K).astype(np.int64)
+    return entries.reshape(n_pes, K), int(pads.sum())
+
+
 def encode_matrix(name: str, w: np.ndarray, n_pes: int, index_bits: int, weight_bits: int) -> EncodedMatrix:
     """Encode integer matrix ``w`` (R, K) for ``n_pes`` PEs (partition by ``name``: ``...w_x`` etc.)."""
     check_widths(index_bits, weight_bits)
@@ -222,31 +241,15 @@ def encode_matrix(name: str, w: np.ndarray, n_pes: int, index_bits: int, weight_
     if w.size and (w.min() < lo or w.max() > hi):
         raise EncodingError(f"{name}: weights outside the {weight_bits}-bit range [{lo}, {hi}]")
     R, K = w.shape
-    part = matrix_partition(name, R, n_pes)
-    span = 1 << index_bits
-    mask = (1 << weight_bits) - 1
+    pe, col, vals, pads, rel = _encoding_order(name, w, n_pes, index_bits)
+    counts = pads + 1  # the padding entries, then the non-zero itself
+    e_rel = np.full(int(counts.sum()), (1 << index_bits) - 1, dtype=np.int64)
+    e_w = np.zeros(len(e_rel), dtype=np.int64)
+    real = np.cumsum(counts) - 1
+    e_rel[real], e_w[real] = rel, vals
+    words = ((e_rel << weight_bits) | (e_w & ((1 << weight_bits) - 1))).astype(word_dtype(index_bits, weight_bits))
+    per_column = np.bincount(pe * K + col, weights=counts, minlength=n_pes * K).astype(np.int64).reshape(n_pes, K)
     ptr = np.zeros((n_pes, K + 1), dtype=np.int64)
-    pieces: list[np.ndarray] = []
-    starts = [0]
-    for p, rows in enumerate(part.rows_of_pe):
-        sub = w[rows].astype(np.int64)  # (n_p, K) local order
-        cols, lrows = np.nonzero(sub.T)  # column-major, ascending local row within a column
-        vals = sub[lrows, cols]
-        first = np.ones(len(cols), dtype=bool)
-        first[1:] = cols[1:] != cols[:-1]
-        prev = np.where(first, -1, np.concatenate([[-1], lrows[:-1]]))
-        gap = lrows - prev - 1
-        pads = gap // span
-        rel = gap - pads * span
-        counts = pads + 1
-        total = int(counts.sum())
-        e_rel = np.full(total, span - 1, dtype=np.int64)
-        e_w = np.zeros(total, dtype=np.int64)
-        real = np.cumsum(counts) - 1
-        e_rel[real] = rel
-        e_w[real] = vals
-        pieces.append(((e_rel << weight_bits) | (e_w & mask)).astype(word_dtype(index_bits, weight_bits)))
-        ptr[p, 1:] = np.cumsum(np.bincount(cols, weights=counts, minlength=K).astype(np.int64))
-        starts.append(starts[-1] + total)
-    words = np.concatenate(pieces) if pieces else np.zeros(0, word_dtype(index_bits, weight_bits))
-    return EncodedMatrix(name, R, K, n_pes, index_bits, weight_bits, ptr, np.array(starts, dtype=np.int64), words)
+    ptr[:, 1:] = np.cumsum(per_column, axis=1)
+    entry_start = np.concatenate([[0], np.cumsum(ptr[:, -1])]).astype(np.int64)
+    return EncodedMatrix(name, R, K, n_pes, index_bits, weight_bits, ptr, entry_start, words)

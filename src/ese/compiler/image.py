@@ -157,6 +157,11 @@ def _aligned(n: int) -> int:
 # ---- reading -------------------------------------------------------------------------------
 def load_program(path: str | Path) -> Program:
     """Read and validate an image file (ImageError on anything unexpected)."""
+    return load_image(path)[1]
+
+
+def load_image(path: str | Path) -> tuple[dict[str, int], Program]:
+    """(header, program) of an image file, read and validated once (``ese inspect`` shows both)."""
     path = Path(path)
     if not path.is_file():
         raise ImageError(f"program image {str(path)!r} does not exist")
@@ -164,18 +169,22 @@ def load_program(path: str | Path) -> Program:
         data = path.read_bytes()
     except OSError as exc:
         raise ImageError(f"program image {str(path)!r} is unreadable ({exc.strerror})") from None
-    return parse_image(data, where=str(path))
+    return _parse(data, str(path))
 
 
 def parse_image(data: bytes, *, where: str = "the image") -> Program:
     """Validate and decode image bytes (see the module docstring for the order of checks)."""
+    return _parse(data, where)[1]
+
+
+def _parse(data: bytes, where: str) -> tuple[dict[str, int], Program]:
     header = read_header(data, where)
     sections = _read_sections(data, header, where)
     try:
         meta = json.loads(data[header["meta_offset"]:header["meta_offset"] + header["meta_length"]].decode("utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("metadata is not a JSON object")
-        return _build_program(meta, sections)
+        return header, _build_program(meta, sections)
     except ImageError as exc:
         raise ImageError(f"{where}: {exc}") from None
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,

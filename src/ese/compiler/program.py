@@ -81,11 +81,6 @@ class Program:
         validate_qmodel(qm, where="the decoded program")
         return qm
 
-    def stats(self) -> dict[str, Any]:
-        """Non-zeros and padding per matrix and PE (the compile report's core)."""
-        from ese.compiler.stats import program_stats
-        return program_stats(self)
-
 
 def compile_qmodel(qm: QModel, hardware: HardwareConfig | None = None) -> Program:
     """Encode every LSTM matrix of ``qm`` for ``hardware.pes`` PEs and schedule one step."""
