@@ -112,6 +112,13 @@ class MagnitudePruner:
         return {"kind": "magnitude", "density": self.density}
 
 
+def _positive_int(what: str, value: object) -> int:
+    """``value`` if it is an int >= 1 (bools refused), else ConfigError quoting it."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{what} must be a positive integer, not {value!r}")
+    return value
+
+
 class BalancedPruner(MagnitudePruner):
     """Load-balance-aware: every PE's sub-matrix keeps the same number of weights (±1).
 
@@ -124,9 +131,7 @@ class BalancedPruner(MagnitudePruner):
 
     def __init__(self, density: float = 0.11, n_pes: int = 32) -> None:
         super().__init__(density)
-        if isinstance(n_pes, bool) or not isinstance(n_pes, int) or n_pes < 1:
-            raise ConfigError(f"n_pes must be a positive integer, not {n_pes!r}")
-        self.n_pes = n_pes
+        self.n_pes = _positive_int("n_pes", n_pes)
 
     def update_mask(self, name: str, weight: torch.Tensor, density: float | None = None, *,
                     prev: torch.Tensor | None = None) -> torch.Tensor:
@@ -162,9 +167,7 @@ class RowBalancedPruner(MagnitudePruner):
 
     def __init__(self, density: float = 0.11, group: int = 16) -> None:
         super().__init__(density)
-        if isinstance(group, bool) or not isinstance(group, int) or group < 1:
-            raise ConfigError(f"group must be a positive integer, not {group!r}")
-        self.group = group
+        self.group = _positive_int("group", group)
 
     def update_mask(self, name: str, weight: torch.Tensor, density: float | None = None, *,
                     prev: torch.Tensor | None = None) -> torch.Tensor:
