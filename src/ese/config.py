@@ -111,6 +111,12 @@ class PruneConfig:
     per_matrix: str = "uniform"  # uniform | sensitivity (densities chosen from a sensitivity scan)
     sensitivity_densities: tuple[float, ...] = (1.0, 0.5, 0.3, 0.2, 0.1, 0.05)
     report_pes: int = 32  # PEs for the per-PE statistics when balance = "none"
+    recipe: str = "ese"  # ese: prune -> retrain per step | gradual: cubic density ramp in one run
+    ramp_epochs: int = 4  # gradual: epochs over which the density falls from 1 to the target
+    finetune_epochs: int = 6  # gradual: most epochs at the target (early stopping on dev loss)
+    updates_per_epoch: int = 8  # gradual: mask recomputations per ramp epoch
+    distill: float = 0.0  # weight of distillation from the dense model's posteriors (0 = off)
+    distill_temperature: float = 1.0
 
 
 @dataclass(frozen=True)

@@ -28,15 +28,20 @@ def _floats(text: str, what: str) -> tuple[float, ...]:
         raise ConfigError(f"{what} must be comma-separated numbers like 0.5,0.3,0.2, not {text!r}") from None
 
 
-def _checkpoint_config(checkpoint: Path, changes: dict[str, Any]):
+def _checkpoint_config(checkpoint: Path, changes: dict[str, Any], overrides: list[str] | None = None,
+                       seed: int | None = None):
     """The config stored in ``checkpoint`` (model config from the checkpoint itself), with
-    ``changes`` applied to its prune section."""
+    ``section.key=value`` ``overrides``, then ``changes`` applied to its prune section and
+    ``seed`` to ``train.seed`` (the retraining's shuffling and dropout of chunks)."""
     from ese.model.checkpoint import checkpoint_config, load_checkpoint
 
     _, meta = load_checkpoint(checkpoint)
-    cfg = checkpoint_config(meta)
+    cfg = checkpoint_config(meta, overrides)
     changes = {k: v for k, v in changes.items() if v is not None}
-    return dataclasses.replace(cfg, prune=dataclasses.replace(cfg.prune, **changes))
+    cfg = dataclasses.replace(cfg, prune=dataclasses.replace(cfg.prune, **changes))
+    if seed is not None:
+        cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
+    return cfg
 
 
 def _load_sets(corpus: Path, cfg, cache_dir: Path, splits: tuple[str, ...], quiet: bool) -> dict:
@@ -63,6 +68,10 @@ def register(app: typer.Typer) -> None:
         retrain_epochs: Annotated[Optional[int], typer.Option(help="Masked retraining epochs after each step (default prune.retrain_epochs).")] = None,
         retrain_lr: Annotated[Optional[float], typer.Option(help="Learning rate of the retraining (default prune.retrain_lr).")] = None,
         per_matrix: Annotated[Optional[str], typer.Option(help="uniform, or sensitivity: per-matrix densities from a sensitivity scan.")] = None,
+        recipe: Annotated[Optional[str], typer.Option(help="ese (prune -> retrain per step, the paper's) or gradual (cubic density ramp during one run) (default prune.recipe).")] = None,
+        distill: Annotated[Optional[float], typer.Option(help="Weight in [0, 1] of distillation from the dense model's posteriors during retraining; 0 = off (default prune.distill).")] = None,
+        seed: Annotated[Optional[int], typer.Option(help="Seed of the retraining (default train.seed of the checkpoint).")] = None,
+        set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: section.key=value, e.g. prune.ramp_epochs=6.")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run for the same --out.")] = False,
         cache_dir: CacheOpt = None,
         json_path: JsonOpt = None,
@@ -73,8 +82,9 @@ def register(app: typer.Typer) -> None:
 
         cfg = _checkpoint_config(checkpoint, {
             "density": density, "balance": balance, "retrain_epochs": retrain_epochs,
-            "retrain_lr": retrain_lr, "per_matrix": per_matrix,
-            "steps": None if steps is None else _floats(steps, "--steps")})
+            "retrain_lr": retrain_lr, "per_matrix": per_matrix, "recipe": recipe,
+            "distill": distill,
+            "steps": None if steps is None else _floats(steps, "--steps")}, set_, seed)
         sets = _load_sets(corpus, cfg, cache_dir or checkpoint.parent / "features",
                           ("train", "dev", "test"), quiet)
         report = prune_checkpoint(checkpoint, cfg, sets, out, resume=resume, progress=not quiet,

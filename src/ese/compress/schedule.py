@@ -27,6 +27,7 @@ from typing import Any, Callable
 import torch
 
 from ese.atomic import atomic_path, write_json
+from ese.compress.gradual import GradualPruning
 from ese.compress.prune import (apply_masks, check_density, make_pruner, mask_stats,
                                 parse_balance, prunable_names)
 from ese.compress.sensitivity import allocate_densities, sensitivity_table
@@ -36,12 +37,13 @@ from ese.errors import CheckpointError, ConfigError, FeatureError
 from ese.model.checkpoint import load_checkpoint, save_checkpoint
 from ese.model.decode import evaluate
 from ese.model.lstmp import AcousticModel
-from ese.model.train import train_model
+from ese.model.train import Distillation, train_model
 
 log = logging.getLogger(__name__)
 
 STATE_VERSION = 1
 PER_MATRIX = ("uniform", "sensitivity")
+RECIPES = ("ese", "gradual")
 
 
 def validate_prune_config(pcfg: PruneConfig) -> None:
@@ -61,6 +63,16 @@ def validate_prune_config(pcfg: PruneConfig) -> None:
                           f"not {pcfg.per_matrix!r}")
     if pcfg.report_pes < 1:
         raise ConfigError(f"prune.report_pes must be >= 1, not {pcfg.report_pes!r}")
+    if pcfg.recipe not in RECIPES:
+        raise ConfigError(f"prune.recipe must be one of {', '.join(RECIPES)}, not {pcfg.recipe!r}")
+    for name in ("ramp_epochs", "finetune_epochs", "updates_per_epoch"):
+        if getattr(pcfg, name) < 1:
+            raise ConfigError(f"prune.{name} must be >= 1, not {getattr(pcfg, name)!r}")
+    if not 0.0 <= pcfg.distill <= 1.0:
+        raise ConfigError(f"prune.distill must be in [0, 1], not {pcfg.distill!r}")
+    if not pcfg.distill_temperature > 0:
+        raise ConfigError(f"prune.distill_temperature must be > 0, not "
+                          f"{pcfg.distill_temperature!r}")
 
 
 def step_densities(pcfg: PruneConfig) -> list[float]:
@@ -158,21 +170,45 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
     model = AcousticModel(cfg.model)
     model.load_state_dict(state["weights"])
     masks = state["masks"]
-    retrain_cfg = dataclasses.replace(cfg, train=dataclasses.replace(
-        cfg.train, epochs=max(pcfg.retrain_epochs, 1), lr=pcfg.retrain_lr))
-    for k, overall in enumerate(step_densities(pcfg)):
+
+    def allocate(overall: float) -> dict[str, float]:
+        return (allocate_densities(table, overall) if table is not None
+                else {n: overall for n in prunable_names(model)})
+
+    distill = (Distillation(dense, pcfg.distill, pcfg.distill_temperature)
+               if pcfg.distill > 0 else None)
+    n_train = sets["train"].num_frames
+    if pcfg.recipe == "gradual":
+        targets = [pcfg.density]
+        gradual_cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+            cfg.train, epochs=pcfg.ramp_epochs + pcfg.finetune_epochs, lr=pcfg.retrain_lr))
+    else:
+        targets = step_densities(pcfg)
+        retrain_cfg = dataclasses.replace(cfg, train=dataclasses.replace(
+            cfg.train, epochs=max(pcfg.retrain_epochs, 1), lr=pcfg.retrain_lr))
+    for k, overall in enumerate(targets):
         if k < len(state["steps"]):
             continue
-        densities = (allocate_densities(table, overall) if table is not None
-                     else {n: overall for n in prunable_names(model)})
-        masks = pruner.compute_masks(model, densities, prev=masks)
-        apply_masks(model, masks)
-        say_(f"step {k + 1}: density {overall:.3f}, retraining {pcfg.retrain_epochs} epoch(s)")
-        if pcfg.retrain_epochs > 0:
-            res = train_model(retrain_cfg, sets["train"], sets["dev"], work / f"step{k}.pt",
+        history: list[dict[str, Any]] = []
+        if pcfg.recipe == "gradual":
+            say_(f"gradual: density 1 -> {overall:.3f} over {pcfg.ramp_epochs} epoch(s), then "
+                 f"up to {pcfg.finetune_epochs} at the target"
+                 + (f", distillation {pcfg.distill:g}" if distill else ""))
+            ramp = GradualPruning(pruner, overall, pcfg.ramp_epochs, pcfg.updates_per_epoch,
+                                  allocate=allocate)
+            res = train_model(gradual_cfg, sets["train"], sets["dev"], work / "gradual.pt",
                               resume=resume, progress=progress, init_weights=model.state_dict(),
-                              masks=masks)
-            model = res.model
+                              masks=masks, mask_schedule=ramp, distill=distill)
+            model, masks, history = res.model, res.masks, res.history
+        else:
+            masks = pruner.compute_masks(model, allocate(overall), prev=masks)
+            apply_masks(model, masks)
+            say_(f"step {k + 1}: density {overall:.3f}, retraining {pcfg.retrain_epochs} epoch(s)")
+            if pcfg.retrain_epochs > 0:
+                res = train_model(retrain_cfg, sets["train"], sets["dev"], work / f"step{k}.pt",
+                                  resume=resume, progress=progress,
+                                  init_weights=model.state_dict(), masks=masks, distill=distill)
+                model, history = res.model, res.history
         model.eval()
         per = {s: evaluate(model, sets[s], delay)["per"] for s in splits}
         st = mask_stats(masks, n_stats)
@@ -180,6 +216,7 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
                                "densities": {n: m["density"] for n, m in st["matrices"].items()},
                                "imbalance_max_over_mean": st["imbalance_max_over_mean"],
                                "per_dev": per.get("dev"), "per_test": per.get("test")})
+        state.setdefault("compute", []).append(_compute_cost(history, n_train))
         state["weights"], state["masks"] = model.state_dict(), masks
         _save_state(work / "state.pt", state)
         say_(f"step {k + 1}: density {st['density']:.3f}  dev PER {per['dev']:.2f}%  "
@@ -198,10 +235,23 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
         "per_dense_dev": state["dense_per"].get("dev"),
         "per_dense_test": state["dense_per"].get("test"),
         "steps": state["steps"], "sensitivity": table, "recipe": recipe,
+        "method": pcfg.recipe, "distill": pcfg.distill,
+        "compute": _total_cost(state.get("compute", [])),
     }
     save_pruned_checkpoint(out_path, model, masks, report, cfg=cfg, meta=meta)
     shutil.rmtree(work, ignore_errors=True)
     return report
+
+
+def _compute_cost(history: list[dict[str, Any]], train_frames: int) -> dict[str, float]:
+    """Training compute of one step: epochs, frames seen (epochs x train frames), seconds."""
+    return {"epochs": len(history), "frames": len(history) * train_frames,
+            "seconds": float(sum(row["seconds"] for row in history))}
+
+
+def _total_cost(costs: list[dict[str, float]]) -> dict[str, float]:
+    """The steps' compute summed (seconds are wall time of the training epochs only)."""
+    return {key: sum(c[key] for c in costs) for key in ("epochs", "frames", "seconds")}
 
 
 def save_pruned_checkpoint(path: Path, model: AcousticModel, masks: dict[str, torch.Tensor],

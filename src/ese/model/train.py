@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -47,6 +47,7 @@ class TrainResult:
     stopped_early: bool = False
     ckpt_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+    masks: dict[str, torch.Tensor] | None = None  # the final masks (masked or gradual runs)
 
 
 class PlateauSchedule:
@@ -117,6 +118,82 @@ class _Chunks:
             y[row, :end - start] = self.y[k][start:end]
         return torch.from_numpy(x), torch.from_numpy(y)
 
+    def teacher_logits(self, teacher: AcousticModel, batch_size: int = 16) -> list[np.ndarray]:
+        """The teacher's logits for every (delay-padded) utterance, run whole: (T + d, C) each."""
+        out: list[np.ndarray] = [np.empty(0)] * len(self.x)
+        order = sorted(range(len(self.x)), key=lambda k: len(self.x[k]))
+        was_training = teacher.training
+        teacher.eval()
+        with torch.no_grad():
+            for start in range(0, len(order), batch_size):
+                idx = order[start:start + batch_size]
+                longest = max(len(self.x[k]) for k in idx)
+                x = np.zeros((len(idx), longest, self.x[0].shape[1]), dtype=np.float32)
+                for row, k in enumerate(idx):
+                    x[row, :len(self.x[k])] = self.x[k]
+                logits, _ = teacher(torch.from_numpy(x))  # causal: end padding changes nothing
+                for row, k in enumerate(idx):
+                    out[k] = logits[row, :len(self.x[k])].numpy().copy()
+        teacher.train(was_training)
+        return out
+
+    def teacher_batch(self, ids: np.ndarray, cached: list[np.ndarray]) -> torch.Tensor:
+        """The cached teacher logits of chunks ``ids`` as (B, T, C), zero-padded."""
+        spans = [self.spans[i] for i in ids]
+        longest = max(end - start for _, start, end in spans)
+        t = np.zeros((len(spans), longest, cached[0].shape[1]), dtype=np.float32)
+        for row, (k, start, end) in enumerate(spans):
+            t[row, :end - start] = cached[k][start:end]
+        return torch.from_numpy(t)
+
+
+def frame_loss(logits: torch.Tensor, y: torch.Tensor,
+               teacher_logits: torch.Tensor | None = None,
+               distill: Distillation | None = None) -> tuple[torch.Tensor, int]:
+    """Mean loss per labelled frame (cross-entropy, plus distillation when given), and the count."""
+    flat = logits.reshape(-1, logits.shape[-1])
+    labels = y.reshape(-1)
+    n = int((labels >= 0).sum())
+    ce = F.cross_entropy(flat, labels, ignore_index=-1, reduction="sum") / max(n, 1)
+    if distill is None or teacher_logits is None or distill.weight == 0:
+        return ce, n
+    keep = labels >= 0
+    temp = distill.temperature
+    student = F.log_softmax(flat[keep] / temp, dim=-1)
+    target = F.log_softmax(teacher_logits.reshape(-1, flat.shape[-1])[keep] / temp, dim=-1)
+    kl = F.kl_div(student, target, log_target=True, reduction="sum") / max(n, 1)
+    return (1 - distill.weight) * ce + distill.weight * temp * temp * kl, n
+
+
+class MaskSchedule(Protocol):
+    """Masks that change during training (gradual pruning); see ``ese.compress.gradual``.
+
+    ``update`` is called before every minibatch with the 1-based epoch and the batch index; it
+    returns new masks when it is time to prune further, else None. Its answer may depend only
+    on those indices and the current weights, so a resumed run updates at the same points.
+    ``at_target(epoch)`` says whether the masks are final during that epoch: only such epochs
+    are candidates for the best model and count towards learning-rate decay and early stopping.
+    """
+
+    def update(self, model: AcousticModel, masks: dict[str, torch.Tensor] | None, epoch: int,
+               batch: int, n_batches: int) -> dict[str, torch.Tensor] | None: ...
+
+    def at_target(self, epoch: int) -> bool: ...
+
+
+@dataclass(frozen=True)
+class Distillation:
+    """Knowledge distillation from a teacher's frame posteriors (Hinton et al. 2015).
+
+    The loss is ``(1 - weight) * CE(labels) + weight * T^2 * KL(teacher_T || student_T)`` per
+    labelled frame, with both posteriors softened by temperature ``T``. The teacher sees each
+    whole utterance once (its outputs are cached), so it costs one forward pass per run.
+    """
+
+    teacher: AcousticModel
+    weight: float = 0.5
+    temperature: float = 1.0
+
 
 def _make_optimizer(model: AcousticModel, tcfg: TrainConfig) -> torch.optim.Optimizer:
     if tcfg.optimizer == "adam":
@@ -125,6 +202,15 @@ def _make_optimizer(model: AcousticModel, tcfg: TrainConfig) -> torch.optim.Opti
         return torch.optim.SGD(model.parameters(), lr=tcfg.lr, momentum=tcfg.momentum,
                                weight_decay=tcfg.weight_decay)
     raise ConfigError(f"train.optimizer must be 'adam' or 'sgd', not {tcfg.optimizer!r}")
+
+
+def _validate_distill(distill: Distillation | None) -> None:
+    if distill is None:
+        return
+    if not 0.0 <= distill.weight <= 1.0:
+        raise ConfigError(f"distillation weight must be in [0, 1], not {distill.weight!r}")
+    if not distill.temperature > 0:
+        raise ConfigError(f"distillation temperature must be > 0, not {distill.temperature!r}")
 
 
 def _validate(tcfg: TrainConfig) -> None:
@@ -145,7 +231,9 @@ def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path
                 resume: bool = False, progress: bool = True,
                 extra: dict[str, Any] | None = None,
                 init_weights: dict[str, torch.Tensor] | None = None,
-                masks: dict[str, torch.Tensor] | None = None) -> TrainResult:
+                masks: dict[str, torch.Tensor] | None = None,
+                mask_schedule: MaskSchedule | None = None,
+                distill: Distillation | None = None) -> TrainResult:
     """Train ``cfg.model`` on ``train``, select on ``dev``, checkpoint to ``ckpt_path`` each epoch.
 
     With ``resume`` and an existing checkpoint, training continues after its last epoch (a run
@@ -157,9 +245,14 @@ def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path
     model). ``masks`` (bool tensors keyed by parameter name) hold weights at exactly zero: their
     gradients are masked before clipping and the weights re-masked after every optimizer step.
     The masks are saved in the training state, so a resumed run keeps them.
+
+    ``mask_schedule`` makes the masks evolve during the run (gradual pruning): it starts from
+    ``masks`` (None = dense) and only epochs at the target density are selected on.
+    ``distill`` adds a distillation term from a teacher model's posteriors to the loss.
     """
     tcfg = cfg.train
     _validate(tcfg)
+    _validate_distill(distill)
     if len(train) == 0 or len(dev) == 0:
         raise FeatureError(f"training needs utterances in both sets (train {len(train)}, "
                            f"dev {len(dev)})")
@@ -168,7 +261,8 @@ def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path
         torch.set_num_threads(tcfg.threads)
     try:
         return _train(cfg, train, dev, Path(ckpt_path), resume=resume, progress=progress,
-                      extra=extra, init_weights=init_weights, masks=masks)
+                      extra=extra, init_weights=init_weights, masks=masks,
+                      mask_schedule=mask_schedule, distill=distill)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -195,7 +289,9 @@ def _apply_masks(model: AcousticModel, masks: dict[str, torch.Tensor], *, grads:
 def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, resume: bool,
            progress: bool, extra: dict[str, Any] | None,
            init_weights: dict[str, torch.Tensor] | None = None,
-           masks: dict[str, torch.Tensor] | None = None) -> TrainResult:
+           masks: dict[str, torch.Tensor] | None = None,
+           mask_schedule: MaskSchedule | None = None,
+           distill: Distillation | None = None) -> TrainResult:
     tcfg = cfg.train
     torch.manual_seed(tcfg.seed)
     rng = np.random.default_rng(tcfg.seed)
@@ -235,7 +331,7 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
         torch.set_rng_state(ts["rng_torch"])
         rng.bit_generator.state = ts["rng_numpy"]
         stored_masks = ts.get("masks")
-        if masks is not None and (stored_masks is None or set(stored_masks) != set(masks) or not all(
+        if masks is not None and mask_schedule is None and (stored_masks is None or set(stored_masks) != set(masks) or not all(
                 torch.equal(stored_masks[k], masks[k]) for k in masks)):
             raise CheckpointError(f"cannot resume {str(ckpt_path)!r}: it was trained with other "
                                   "pruning masks; retrain to a new path or without resume")
@@ -248,6 +344,8 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
         log.info("no checkpoint at %s; training from scratch", ckpt_path)
 
     chunks = _Chunks(train, tcfg.output_delay, tcfg.chunk_frames, cfg.model.input_dim)
+    teacher_cache = (chunks.teacher_logits(distill.teacher, tcfg.batch_size)
+                     if distill is not None and distill.weight > 0 and not stopped else None)
     n_batches = math.ceil(len(chunks.spans) / tcfg.batch_size)
     progress_bar = Progress(TextColumn("[bold]epoch {task.fields[epoch]}"), BarColumn(),
                             MofNCompleteColumn(), TextColumn("loss {task.fields[loss]:.3f}"),
@@ -265,14 +363,19 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
             loss_sum, frames = 0.0, 0
             order = rng.permutation(len(chunks.spans))
             for b in range(n_batches):
-                x, y = chunks.batch(order[b * tcfg.batch_size:(b + 1) * tcfg.batch_size])
-                n = int((y >= 0).sum())
-                if n == 0:
+                if mask_schedule is not None:
+                    new_masks = mask_schedule.update(model, masks, epoch, b, n_batches)
+                    if new_masks is not None:
+                        masks = _check_masks(model, new_masks)
+                        _apply_masks(model, masks, grads=False)
+                ids = order[b * tcfg.batch_size:(b + 1) * tcfg.batch_size]
+                x, y = chunks.batch(ids)
+                if int((y >= 0).sum()) == 0:
                     progress_bar.advance(task)
                     continue
                 logits, _ = model(x)  # (B, T, C)
-                loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), y.reshape(-1),
-                                       ignore_index=-1, reduction="sum") / n
+                soft = None if teacher_cache is None else chunks.teacher_batch(ids, teacher_cache)
+                loss, n = frame_loss(logits, y, soft, distill)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if masks is not None:
@@ -294,7 +397,8 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
             if dev_res["frames"] == 0:
                 raise FeatureError(f"the dev set {dev.name!r} has no labelled frames to select on")
             lr_used = schedule.lr
-            if schedule.step(dev_res["loss"]):
+            selectable = mask_schedule is None or mask_schedule.at_target(epoch)
+            if selectable and schedule.step(dev_res["loss"]):
                 best_state, best_epoch = _state_copy(model), epoch
             stopped = schedule.should_stop
             row = {"epoch": epoch, "train_loss": train_loss, "dev_loss": dev_res["loss"],
@@ -323,4 +427,4 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
     best_loss = history[best_epoch - 1]["dev_loss"] if best_epoch else float("nan")
     return TrainResult(history=history, best_epoch=best_epoch, model=best_model,
                        best_dev_loss=best_loss, stopped_early=stopped, ckpt_path=ckpt_path,
-                       extra=dict(extra or {}))
+                       extra=dict(extra or {}), masks=masks)
