@@ -97,6 +97,7 @@ class TrainConfig:
     min_lr: float = 1e-5
     seed: int = 0
     threads: int = 0  # 0 = torch default
+    precision: str = "fp32"  # fp32 | bf16 (autocast of the forward pass; weights stay fp32)
 
 
 @dataclass(frozen=True)

@@ -33,6 +33,7 @@ from ese.model.lstmp import AcousticModel
 
 log = logging.getLogger(__name__)
 
+PRECISIONS = ("fp32", "bf16")  # bf16: autocast forward (AVX-512 BF16 CPUs train ~2x faster)
 _IMPROVEMENT = 1e-6  # relative dev-loss drop that counts as an improvement
 
 
@@ -217,7 +218,8 @@ def _validate(tcfg: TrainConfig) -> None:
     checks = [("epochs", tcfg.epochs >= 1), ("batch_size", tcfg.batch_size >= 1),
               ("chunk_frames", tcfg.chunk_frames >= 1), ("output_delay", tcfg.output_delay >= 0),
               ("lr", tcfg.lr > 0), ("lr_decay", 0 < tcfg.lr_decay <= 1),
-              ("patience", tcfg.patience >= 1), ("grad_clip", tcfg.grad_clip >= 0)]
+              ("patience", tcfg.patience >= 1), ("grad_clip", tcfg.grad_clip >= 0),
+              ("precision", tcfg.precision in PRECISIONS)]
     for name, ok in checks:
         if not ok:
             raise ConfigError(f"train.{name} has an invalid value {getattr(tcfg, name)!r}")
@@ -373,7 +375,10 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
                 if int((y >= 0).sum()) == 0:
                     progress_bar.advance(task)
                     continue
-                logits, _ = model(x)  # (B, T, C)
+                with torch.autocast("cpu", dtype=torch.bfloat16,
+                                    enabled=tcfg.precision == "bf16"):
+                    logits, _ = model(x)  # (B, T, C)
+                logits = logits.float()
                 soft = None if teacher_cache is None else chunks.teacher_batch(ids, teacher_cache)
                 loss, n = frame_loss(logits, y, soft, distill)
                 optimizer.zero_grad(set_to_none=True)
