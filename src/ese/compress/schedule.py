@@ -237,6 +237,7 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
         "steps": state["steps"], "sensitivity": table, "recipe": recipe,
         "method": pcfg.recipe, "distill": pcfg.distill,
         "compute": _total_cost(state.get("compute", [])),
+        "compute_steps": state.get("compute", []),
     }
     save_pruned_checkpoint(out_path, model, masks, report, cfg=cfg, meta=meta)
     shutil.rmtree(work, ignore_errors=True)
@@ -244,9 +245,12 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
 
 
 def _compute_cost(history: list[dict[str, Any]], train_frames: int) -> dict[str, float]:
-    """Training compute of one step: epochs, frames seen (epochs x train frames), seconds."""
+    """Training compute of one step: epochs, frames seen (epochs x train frames), seconds, and
+    the per-epoch learning curve (to see where a recipe stops paying)."""
     return {"epochs": len(history), "frames": len(history) * train_frames,
-            "seconds": float(sum(row["seconds"] for row in history))}
+            "seconds": float(sum(row["seconds"] for row in history)),
+            "history": [{k: row[k] for k in ("epoch", "train_loss", "dev_loss", "dev_per", "lr")}
+                        for row in history]}
 
 
 def _total_cost(costs: list[dict[str, float]]) -> dict[str, float]:
