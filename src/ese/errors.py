@@ -32,3 +32,11 @@ class CheckpointError(EseError):
 
 class ToolMissingError(EseError):
     """A required system tool (festival, espeak-ng, ...) is not installed."""
+
+
+class OutputError(EseError):
+    """An output location cannot be written (read-only, full, no permission, not a directory)."""
+
+
+class LockError(EseError):
+    """Another process is already working in the same directory."""

@@ -7,12 +7,15 @@ from typing import Annotated
 
 import typer
 
+from ese.outputs import writes
+
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to ``app``."""
     app.command("bench")(bench)
 
 
+@writes("json_path")
 def bench(
     model: Annotated[Path, typer.Option(help="Fixed-point model (.qnpz) of the paper preset.")] = Path("models/paper/paper-b32-d11-w12a16.qnpz"),
     extra: Annotated[list[Path] | None, typer.Option(help="More models to time (ours only): .qnpz, or a pruned checkpoint (its pattern, requantized).")] = None,

@@ -7,6 +7,8 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ese.outputs import writes
+
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to ``app``."""
@@ -14,6 +16,7 @@ def register(app: typer.Typer) -> None:
     app.command("inspect")(inspect)
 
 
+@writes("out", "json_path", "dot", "gantt", all_or_none=True)
 def compile_(
     model: Annotated[Path, typer.Argument(help="Fixed-point model (.qnpz from ese quantize).")],
     out: Annotated[Path, typer.Option("--out", help="Program image to write (.ese).")] = Path("model.ese"),
@@ -52,6 +55,7 @@ def compile_(
     print_compile_report(report)
 
 
+@writes("json_path")
 def inspect(
     image: Annotated[Path, typer.Argument(help="Program image (.ese).")],
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Write header and statistics as JSON.")] = None,

@@ -7,12 +7,15 @@ from typing import Annotated, Optional
 
 import typer
 
+from ese.outputs import writes
+
 
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to ``app``."""
     app.command("quantize")(quantize)
 
 
+@writes("out", "json_path", dirs=("cache_dir",))
 def quantize(
     checkpoint: Annotated[Path, typer.Argument(help="A float checkpoint (dense or pruned).")],
     corpus: Annotated[Path, typer.Option("--corpus", help="Corpus root in TIMIT layout (train calibrates; dev and test are scored).")],
@@ -20,7 +23,7 @@ def quantize(
     weight_bits: Annotated[Optional[int], typer.Option("--weight-bits", help="Weight width (overrides quant.weight_bits).")] = None,
     act_bits: Annotated[Optional[int], typer.Option("--act-bits", help="Activation width (overrides quant.act_bits).")] = None,
     sweep: Annotated[str, typer.Option("--sweep", help="Comma-separated weight widths to sweep, e.g. 8,10,12,16 ('' for none).")] = "8,10,12,16",
-    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache directory.")] = None,
+    cache_dir: Annotated[Optional[Path], typer.Option(help="Feature cache directory (default: features/ next to --out).")] = None,
     set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: quant.key=value.")] = None,
     json_path: Annotated[Optional[Path], typer.Option("--json", help="Report JSON (default: --out with .json).")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="No progress bars.")] = False,

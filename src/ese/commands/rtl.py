@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ese.errors import ConfigError
+from ese.outputs import writes
 
 ModelArg = Annotated[Path, typer.Argument(help="A program image (.ese) or a fixed-point model (.qnpz).")]
 OutOpt = Annotated[Path, typer.Option("--out", help="Output directory.")]
@@ -65,6 +66,7 @@ def load_program_for_rtl(model: Path, pes: Optional[int] = None, queue_depth: Op
     return compile_qmodel(qm, hw)
 
 
+@writes(dirs=("out",))
 def export(model: ModelArg, out: OutOpt = Path("build/rtl"), pes: PesOpt = None, queue_depth: QueueOpt = None,
            crop: CropOpt = None, frames: FramesOpt = 4, seed: SeedOpt = 0, lint: Annotated[bool, typer.Option(
                "--lint/--no-lint", help="Run verilator --lint-only on the export.")] = True) -> None:
@@ -88,6 +90,7 @@ def export(model: ModelArg, out: OutOpt = Path("build/rtl"), pes: PesOpt = None,
             raise typer.Exit(1)
 
 
+@writes("json_path", dirs=("out",))
 def sim(model: ModelArg, frames: FramesOpt = 4, seed: SeedOpt = 0, pes: PesOpt = None,
         queue_depth: QueueOpt = None, crop: CropOpt = None,
         simulator: Annotated[str, typer.Option("--simulator", help="amaranth or iverilog.")] = "amaranth",
@@ -114,13 +117,14 @@ def sim(model: ModelArg, frames: FramesOpt = 4, seed: SeedOpt = 0, pes: PesOpt =
         raise typer.Exit(1)
 
 
+@writes(dirs=("out",), all_or_none=True)
 def synth(model: Annotated[Optional[Path], typer.Argument(help="Model whose first layer is cropped for the "
                                                                   "channel (default: the shipped paper model).")] = None,
           crop: Annotated[str, typer.Option("--crop", help="Channel model shape H,P,D.")] = "64,32,32",
           pes: Annotated[str, typer.Option("--pes", help="PE counts of the channel sweep.")] = "4,8,16,32",
           out: OutOpt = Path("build/rtl/synth")) -> None:
     """yosys synth_xilinx: LUT / FF / BRAM / DSP and logic depth of a PE, a lane and channels."""
-    from ese.atomic import write_json
+    from ese.atomic import atomic_open, write_json
     from ese.cli import console
     from ese.compiler.program import compile_qmodel
     from ese.compress.qmodel import load_qmodel
@@ -142,6 +146,7 @@ def synth(model: Annotated[Optional[Path], typer.Argument(help="Model whose firs
     result: dict[str, Any] = {"model": str(src), "shape": {"hidden": cut[0], "proj": cut[1], "input_dim": qm.model.input_dim},
                               "family": "xcu", "blocks": rows}
     write_json(out / "synth.json", result)
-    (out / "synth.md").write_text(markdown_table(rows))
+    with atomic_open(out / "synth.md") as fh:
+        fh.write(markdown_table(rows))
     console.print(markdown_table(rows))
     console.print(f"wrote {out / 'synth.json'} and {out / 'synth.md'}")
