@@ -11,7 +11,7 @@ import torch
 from ese.config import Config, ModelConfig
 from ese.data.phones import PHONES_48
 from ese.errors import CheckpointError
-from ese.model.checkpoint import load_checkpoint, save_checkpoint
+from ese.model.checkpoint import load_checkpoint, save_checkpoint, write_checked
 
 CFG = ModelConfig(input_dim=6, hidden=8, proj=4, layers=2, num_classes=48)
 
@@ -93,7 +93,7 @@ def test_weights_that_do_not_fit_the_config_are_refused(saved: tuple[Path, torch
     path, _ = saved
     state = torch.load(path, weights_only=True)
     state["model_config"]["hidden"] = 9
-    torch.save(state, path)
+    write_checked(path, state)  # a consistent file (its checksum updated) holding misfit weights
     with pytest.raises(CheckpointError, match=r"do not fit the model config"):
         load_checkpoint(path)
 

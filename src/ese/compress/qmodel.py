@@ -38,6 +38,7 @@ from ese.compress.fixedpoint import (FIXED_POINT_SPEC_VERSION, FRAC_MAX, FRAC_MI
 from ese.compress.lut import LutSpec, lut_specs
 from ese.config import ModelConfig, QuantConfig, from_dict
 from ese.errors import ConfigError
+from ese.filekind import describe_file
 
 FORMAT = "ese-fixed-point"
 GATES = ("i", "f", "g", "o")
@@ -138,11 +139,14 @@ def load_qmodel(path: str | Path) -> QModel:
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
-    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as exc:
-        raise QuantError(f"fixed-point model {where!r} is unreadable or truncated "
-                         f"({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no detail'})") from None
+    except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError):
+        # never repeat numpy's advice to load unsafely: say what the file is instead
+        kind = describe_file(path)
+        if kind.startswith(("a damaged", "a NumPy", "a ZIP", "a text", "binary data", "an empty")):
+            raise QuantError(f"fixed-point model {where!r} is unreadable or truncated ({kind})") from None
+        raise QuantError(f"{where!r} is not a fixed-point model (.qnpz from ese quantize): it is {kind}") from None
     if "header" not in arrays:
-        raise QuantError(f"{where!r} is not an ese fixed-point model (no header)")
+        raise QuantError(f"{where!r} is not an ese fixed-point model (no header): it is {describe_file(path)}")
     try:
         header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:

@@ -12,25 +12,37 @@ with ``torch.load(weights_only=True)``. Layout (``FORMAT_VERSION`` 1)::
     history               per-epoch metric dicts
     extra                 caller metadata (feature statistics, ...)
     train_state           only while training: last weights, optimizer, scheduler, RNG states
+    checksum              {"algorithm": "sha256-entries-v1", "keys": [...], "sha256": hex}: a SHA-256
+                          over every covered entry (tensor bytes, dtypes, shapes and plain values)
+
+``.ese`` images carry a SHA-256 and ``.qnpz`` files the zip CRC; the zip PyTorch writes is not
+checked on load, so a flipped bit in a weight (0.1007 -> 3.4e37) or in the optimizer state would
+be used silently: the checksum is verified by every load. Checkpoints written before it existed
+have no ``checksum`` entry and still load. Entries added after ``save_checkpoint`` (not in
+``keys``) are not covered; pass them as ``entries`` to cover them.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import io
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
-from ese.atomic import atomic_path
+from ese.atomic import write_bytes
 from ese.config import Config, ModelConfig, from_dict
 from ese.data.phones import PHONES_48
 from ese.errors import CheckpointError, ConfigError
+from ese.filekind import describe_file
 from ese.model.lstmp import AcousticModel
 
 FORMAT = "ese-checkpoint"
 FORMAT_VERSION = 1
+CHECKSUM_ALGORITHM = "sha256-entries-v1"
 
 
 def save_checkpoint(path: str | Path, model: AcousticModel, *,
@@ -39,11 +51,13 @@ def save_checkpoint(path: str | Path, model: AcousticModel, *,
                     epoch: int = 0, best_epoch: int | None = None,
                     history: list[dict[str, Any]] | None = None,
                     extra: dict[str, Any] | None = None,
-                    train_state: dict[str, Any] | None = None) -> None:
+                    train_state: dict[str, Any] | None = None,
+                    entries: dict[str, Any] | None = None) -> None:
     """Write ``model`` (or ``weights``, a state dict for its config) and metadata atomically.
 
     numpy arrays inside ``extra`` are stored as tensors (they come back as tensors) so that the
-    file stays loadable with ``weights_only=True``.
+    file stays loadable with ``weights_only=True``. ``entries`` adds more top-level entries
+    (e.g. a pruned checkpoint's ``masks``); every entry is covered by the checksum.
     """
     state = {
         "format": FORMAT,
@@ -59,28 +73,93 @@ def save_checkpoint(path: str | Path, model: AcousticModel, *,
     }
     if train_state is not None:
         state["train_state"] = train_state
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    for key, value in (entries or {}).items():
+        if key in state or key == "checksum":
+            raise ValueError(f"checkpoint entry {key!r} is reserved")
+        state[key] = value
+    write_checked(path, state)
+
+
+def write_checked(path: str | Path, state: dict[str, Any]) -> None:
+    """``torch.save`` of ``state`` plus a ``checksum`` entry over all of it, written atomically.
+
+    Serialised in memory and written with plain Python I/O, so a full disk is an OutputError
+    naming the file (torch's own writer says only ``basic_ios::clear: iostream error``).
+    """
+    state = {k: v for k, v in state.items() if k != "checksum"}
+    keys = list(state)
+    state["checksum"] = {"algorithm": CHECKSUM_ALGORITHM, "keys": keys, "sha256": state_digest(state, keys)}
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    write_bytes(path, buf.getbuffer())
+
+
+def state_digest(state: dict[str, Any], keys: list[str]) -> str:
+    """SHA-256 over the entries ``keys`` of ``state``: every tensor's dtype, shape and bytes and
+    every plain value, each under its path, in order."""
+    h = hashlib.sha256()
+    for key in keys:
+        _hash_value(h, repr(key), state.get(key))
+    return h.hexdigest()
+
+
+def _hash_value(h: Any, where: str, value: Any) -> None:
+    if isinstance(value, torch.Tensor):
+        t = value.detach().to("cpu").contiguous()
+        h.update(f"{where}|tensor|{t.dtype}|{tuple(t.shape)}|".encode())
+        if t.numel():
+            h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    elif isinstance(value, dict):
+        h.update(f"{where}|dict|{len(value)}|".encode())
+        for k, v in value.items():
+            _hash_value(h, f"{where}/{k!r}", v)
+    elif isinstance(value, (list, tuple)):
+        h.update(f"{where}|{type(value).__name__}|{len(value)}|".encode())
+        for i, v in enumerate(value):
+            _hash_value(h, f"{where}/{i}", v)
+    else:
+        h.update(f"{where}|{type(value).__name__}|{value!r}|".encode())
+
+
+def _verify(path: Path, state: dict[str, Any]) -> None:
+    """CheckpointError unless the checksum matches (no checksum: an older checkpoint, accepted)."""
+    if "checksum" not in state:
+        return
+    check = state["checksum"]
+    ok_form = (isinstance(check, dict) and check.get("algorithm") == CHECKSUM_ALGORITHM
+               and isinstance(check.get("keys"), list) and isinstance(check.get("sha256"), str))
+    if not ok_form:
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its checksum entry is damaged")
+    if state_digest(state, check["keys"]) != check["sha256"]:
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its SHA-256 does not match its "
+                              "contents (a flipped bit or a damaged copy); use an intact copy or retrain")
 
 
 def read_checkpoint(path: str | Path) -> dict[str, Any]:
     """The raw checkpoint dict after format, version and finiteness checks."""
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for truncated or foreign files
-        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable or corrupt "
-                              f"({type(exc).__name__}: {_first_line(exc)})") from None
+    except Exception:  # torch raises many types for truncated or foreign files; none helps a user
+        kind = describe_file(path)
+        detail = ("truncated or damaged" if kind in ("a PyTorch file", "a damaged or truncated ZIP archive")
+                  else f"it is {kind}, not a checkpoint written by ese")
+        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable or corrupt: {detail}") from None
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not an ese checkpoint")
     if state.get("version") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {str(path)!r} has format version "
                               f"{state.get('version')!r}; this ese reads version {FORMAT_VERSION}")
+    _verify(path, state)
     for key in ("model_config", "model"):
         if key not in state:
             raise CheckpointError(f"checkpoint {str(path)!r} lacks {key!r}")
+    if not isinstance(state["model"], dict) or not all(isinstance(t, torch.Tensor) for t in state["model"].values()):
+        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its weights are not tensors")
     bad = [name for name, t in state["model"].items()
            if torch.is_floating_point(t) and not torch.isfinite(t).all()]
     if bad:
@@ -104,7 +183,7 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None
     if expect is not None:
         check_model_config(cfg, expect, where=str(path))
     model = build_model(cfg, state["model"], where=str(path))
-    meta = {k: v for k, v in state.items() if k != "model"}
+    meta = {k: v for k, v in state.items() if k not in ("model", "checksum")}
     meta["model_config"] = cfg
     return model, meta
 
@@ -118,11 +197,10 @@ def checkpoint_config(meta: dict[str, Any], overrides: list[str] | None = None) 
 def build_model(cfg: ModelConfig, weights: dict[str, torch.Tensor], *, where: str) -> AcousticModel:
     """An AcousticModel for ``cfg`` holding ``weights`` (CheckpointError if they do not fit)."""
     model = AcousticModel(cfg)
-    try:
-        model.load_state_dict(weights)
-    except RuntimeError as exc:
-        raise CheckpointError(f"weights in {where!r} do not fit the model config: "
-                              f"{_first_line(exc)}") from None
+    problems = _misfits(model.state_dict(), weights)
+    if problems:
+        raise CheckpointError(f"weights in {where!r} do not fit the model config: {problems}")
+    model.load_state_dict(weights)
     model.eval()
     return model
 
@@ -154,6 +232,10 @@ def _plain(obj: Any) -> Any:
     return obj
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else "no detail"
+def _misfits(expected: dict[str, torch.Tensor], got: dict[str, torch.Tensor]) -> str:
+    """'' if ``got`` fits ``expected`` name by name and shape by shape, else the first few misfits."""
+    out = [f"{k} is missing" for k in expected if k not in got]
+    out += [f"{k} is not part of the model" for k in got if k not in expected]
+    out += [f"{k} has shape {tuple(got[k].shape)}, expected {tuple(v.shape)}"
+            for k, v in expected.items() if k in got and tuple(got[k].shape) != tuple(v.shape)]
+    return "; ".join(out[:3]) + (f"; and {len(out) - 3} more" if len(out) > 3 else "")
