@@ -53,6 +53,18 @@ def fbank(samples: np.ndarray, cfg: FeatureConfig) -> np.ndarray:
     return np.stack([computer.get_frame(i) for i in range(n)]).astype(np.float32)
 
 
+def static_features(samples: np.ndarray, cfg: FeatureConfig, what: str) -> np.ndarray:
+    """:func:`fbank` of one file's samples, refusing audio shorter than one analysis window and
+    non-finite results: the corpus reader and ``ese transcribe`` (both engines) share it."""
+    static = fbank(samples, cfg)
+    if static.shape[0] == 0:
+        win = int(round(cfg.sample_rate * cfg.frame_length_ms / 1000))
+        raise FeatureError(f"{what}: audio shorter than one analysis window ({len(samples)} samples; "
+                           f"at least {win} needed, {cfg.frame_length_ms:g} ms at {cfg.sample_rate} Hz)")
+    check_finite(static, what)
+    return static
+
+
 def delta_kernels(order: int, window: int) -> list[np.ndarray]:
     """Kaldi's delta scales: order 0 is [1]; each next order convolves with the regression window."""
     base = np.arange(-window, window + 1, dtype=np.float64)

@@ -39,10 +39,7 @@ def extract_utterance(rec: UttRecord, cfg: FeatureConfig) -> Utterance:
     """Static features (before deltas and CMVN) and frame labels of one utterance."""
     samples = read_audio(rec.wav, cfg.sample_rate)
     segments = read_phn(rec.phn, num_samples=len(samples))
-    static = F.fbank(samples, cfg)
-    if static.shape[0] == 0:
-        raise FeatureError(f"{rec.wav}: audio shorter than one analysis window")
-    F.check_finite(static, str(rec.wav))
+    static = F.static_features(samples, cfg, str(rec.wav))
     labels = F.frame_labels(segments, static.shape[0], cfg)
     return Utterance(rec.utt_id, rec.speaker, static, labels, tuple(s.phone for s in segments))
 

@@ -73,6 +73,9 @@ def list_utterances(root: str | Path, split_dir: str) -> list[UttRecord]:
             for wav in sorted(spk.iterdir()):
                 if wav.suffix.lower() != ".wav" or wav.name.startswith("."):
                     continue
+                if not wav.is_file():  # a dangling link, or a directory named *.wav
+                    what = "a dangling link" if wav.is_symlink() and not wav.exists() else "not a file"
+                    raise CorpusError(f"{wav}: {what}; remove it or point it at the audio")
                 phn = _sibling(wav, ".phn")
                 if phn is None:
                     raise CorpusError(f"{wav}: no .PHN file next to the audio")
@@ -102,6 +105,7 @@ def split_records(root: str | Path, split: str) -> list[UttRecord]:
     source = "TRAIN" if split == "train" else "TEST"
     records = list_utterances(root, source)
     if lists is not None:
+        _check_listed(root, source, records, lists)
         wanted = lists[split]
         records = [r for r in records if r.speaker in wanted]
     else:  # real TIMIT: standard lists, SA (dialect) sentences excluded as in every recipe
@@ -114,9 +118,25 @@ def split_records(root: str | Path, split: str) -> list[UttRecord]:
     return records
 
 
+def _check_listed(root: str | Path, source: str, records: list[UttRecord], lists: dict[str, set[str]]) -> None:
+    """CorpusError for speakers under ``source`` that splits.json puts in none of their splits
+    (they would be dropped from every split without a word)."""
+    allowed = lists["train"] if source == "TRAIN" else lists["dev"] | lists["test"]
+    orphans = sorted({r.speaker for r in records} - allowed)
+    if orphans:
+        where = "train" if source == "TRAIN" else "dev or test"
+        shown = ", ".join(orphans[:5]) + (f" and {len(orphans) - 5} more" if len(orphans) > 5 else "")
+        raise CorpusError(f"{Path(root) / 'splits.json'}: speaker(s) {shown} under {source} are in no "
+                          f"split; list them under {where} or remove their folders")
+
+
 def read_audio(path: str | Path, expected_rate: int) -> np.ndarray:
     """Mono float32 samples in [-1, 1); wrong rate, channels or a broken file is an AudioError."""
     path = Path(path)
+    if not path.exists():
+        raise AudioError(f"{path}: no such file" + (" (a dangling link)" if path.is_symlink() else ""))
+    if path.is_dir():
+        raise AudioError(f"{path}: is a directory, not an audio file")
     try:
         with sf.SoundFile(str(path)) as fh:
             rate, channels = fh.samplerate, fh.channels
