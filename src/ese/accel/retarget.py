@@ -9,9 +9,11 @@ decoded to its fixed-point model (exact) and compiled again.
 from __future__ import annotations
 
 import dataclasses
+import math
 from pathlib import Path
 
 from ese.accel.errors import AccelError
+from ese.compiler.partition import check_pes
 from ese.compiler.program import Program, compile_qmodel
 from ese.compiler.schedule import build_schedule
 from ese.config import HardwareConfig
@@ -22,6 +24,10 @@ ENCODING_FIELDS = ("pes", "index_bits")
 
 def check_hardware(hw: HardwareConfig) -> None:
     """Refuse timing parameters the cycle model cannot mean (ConfigError quoting the value)."""
+    check_pes(hw.pes, "HardwareConfig.pes")
+    for name in ("clock_mhz", "memory_gbytes_per_s"):  # inf passes "> 0" and then divides by zero
+        if not math.isfinite(getattr(hw, name)):
+            raise ConfigError(f"HardwareConfig.{name} must be a finite number, not {getattr(hw, name)!r}")
     rules = [("pes", hw.pes >= 1, "a positive integer"), ("index_bits", 1 <= hw.index_bits <= 16, "in [1, 16]"),
              ("channels", hw.channels >= 1, "at least 1"), ("clock_mhz", hw.clock_mhz > 0, "positive"),
              ("queue_depth", hw.queue_depth >= 1, "at least 1"),

@@ -76,11 +76,29 @@ class Partition:
                            minlength=self.n_pes).astype(np.int64)
 
 
+# The paper's channel has 32 PEs. 4096 (128x that) is as many rows as the paper model's largest
+# matrices have (4 x 1024 cells), so beyond it every PE holds at most one row of any model of
+# that size, and the cycle model's per-PE arrays (PEs x columns) reach gigabytes: 100 000 PEs
+# took 6.8 GB. Larger counts are refused rather than run for minutes.
+MAX_PES = 4096
+
+
+def check_pes(n_pes: object, what: str = "the PE count") -> int:
+    """``n_pes`` as an int in [1, MAX_PES]; ConfigError otherwise."""
+    if isinstance(n_pes, bool) or not isinstance(n_pes, (int, np.integer)) or n_pes < 1:
+        raise ConfigError(f"{what} must be a positive integer, not {n_pes!r}")
+    if n_pes > MAX_PES:
+        raise ConfigError(f"{what} {n_pes} is more than {MAX_PES}, the most this model of the "
+                          f"accelerator takes (128x the paper's 32 PEs)")
+    return int(n_pes)
+
+
 def partition_rows(n_rows: int, n_pes: int, *, gate_blocks: int = 1) -> Partition:
     """The partition of a matrix of ``n_rows`` rows (``gate_blocks`` stacked blocks) over ``n_pes``.
 
     Raises ConfigError for a non-positive row or PE count, or rows not divisible into the blocks.
     """
+    check_pes(n_pes, "partition n_pes")
     for what, value in (("n_rows", n_rows), ("n_pes", n_pes), ("gate_blocks", gate_blocks)):
         if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
             raise ConfigError(f"partition {what} must be a positive integer, not {value!r}")

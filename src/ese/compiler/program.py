@@ -86,7 +86,10 @@ def compile_qmodel(qm: QModel, hardware: HardwareConfig | None = None) -> Progra
     """Encode every LSTM matrix of ``qm`` for ``hardware.pes`` PEs and schedule one step."""
     from ese.compiler.schedule import build_schedule
 
+    from ese.compiler.partition import check_pes
+
     hw = hardware or HardwareConfig()
+    check_pes(hw.pes, "HardwareConfig.pes")
     validate_qmodel(qm, where="the model to compile")
     wb = qm.quant.weight_bits
     layers = []
