@@ -85,3 +85,12 @@ def test_eval_refuses_a_corrupt_checkpoint(tmp_path, tone_corpus):
     bad.write_bytes(b"not a checkpoint")
     result = _ese("eval", str(bad), "--corpus", str(tone_corpus))
     assert result.returncode == 1 and "bad.pt" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_report_has_the_keys_docs_cli_md_documents(finished_run):
+    from doc_keys import documented_keys, missing
+
+    _, workdir, _ = finished_run
+    on_disk = json.loads((workdir / "report.json").read_text())
+    lacking = [m for key in documented_keys()["ese run"] for m in missing(on_disk, key)]
+    assert not lacking, f"report.json lacks keys docs/cli.md documents: {lacking}"

@@ -201,7 +201,7 @@ class CycleReport:
             "breakdown": {k: float(v) for k, v in self.breakdown.items()},
             "breakdown_fraction": {k: float(v / self.cycles_per_frame) for k, v in self.breakdown.items()},
             "per_op_cycles_per_frame": self.per_op_cycles,
-            "pe": {"busy": self.pe_busy.tolist(), "idle": self.pe_idle.tolist(), "stalled": self.pe_stalled.tolist(),
+            "per_pe": {"busy": self.pe_busy.tolist(), "idle": self.pe_idle.tolist(), "stalled": self.pe_stalled.tolist(),
                    "busy_spread": spread(self.pe_busy), "idle_spread": spread(self.pe_idle),
                    "stalled_spread": spread(self.pe_stalled)},
             "n_frames": self.n_frames,
@@ -279,8 +279,8 @@ def simulate_summary(program: Program, hardware: HardwareConfig | None = None,
                      n_frames: int = DEFAULT_FRAMES) -> dict[str, Any]:
     """The JSON of :func:`simulate` without the per-PE lists: what ``ese run`` puts in its report."""
     out = simulate(program, hardware, n_frames).to_json()
-    pe = out.pop("pe")
-    out["pe"] = {k: v for k, v in pe.items() if k.endswith("_spread")}
+    pe = out.pop("per_pe")
+    out["per_pe"] = {k: v for k, v in pe.items() if k.endswith("_spread")}
     return out
 
 

@@ -8,6 +8,8 @@ from typing import Annotated, Optional
 
 import typer
 
+from ese.outputs import writes
+
 FramesOpt = Annotated[int, typer.Option("--frames", help="Frames per simulated utterance.")]
 
 
@@ -37,6 +39,7 @@ def _int_list(text: str, option: str) -> list[int]:
     return values
 
 
+@writes("json_path", "trace", all_or_none=True)
 def simulate(
     model: Annotated[Path, typer.Argument(help="Program image (.ese) or fixed-point model (.qnpz, compiled here).")],
     pes: Annotated[Optional[int], typer.Option("--pes", help="PEs per channel (re-encodes the model).")] = None,
@@ -84,7 +87,7 @@ def simulate(
                  ["limited by", out["limited_by"]]], console)
     print_table("where the cycles of a frame go", ["term", "cycles/frame", "% of total"],
                 [[k, v, 100 * v / total] for k, v in out["breakdown"].items()] + [["total", total, 100.0]], console)
-    pe = out["pe"]
+    pe = out["per_pe"]
     print_table("per PE, cycles per frame", ["", "min", "mean", "max"],
                 [[k, pe[f"{k}_spread"]["min"], pe[f"{k}_spread"]["mean"], pe[f"{k}_spread"]["max"]]
                  for k in ("busy", "idle", "stalled")], console)
@@ -126,6 +129,7 @@ def _trace(program, path: Path, features: Optional[Path], frames: int, check: bo
     return result
 
 
+@writes(dirs=("out",), all_or_none=True)
 def sweep(
     models: Annotated[list[Path], typer.Argument(help="Fixed-point models (.qnpz), e.g. balanced and unbalanced.")],
     out: Annotated[Path, typer.Option("--out", help="Directory for sweep.json, sweep.md and the plots.")] = Path("runs/sweep"),

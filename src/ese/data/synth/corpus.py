@@ -457,6 +457,8 @@ def _summarise(results: list[dict], seconds: float, jobs: int) -> dict:
         unmapped.update(res["unmapped"])
     hours = {s: round(samples[s] / perturb.SAMPLE_RATE / 3600, 4) for s in SPLITS}
     return {
+        "splits": {s: {"utterances": utts[s], "speakers": spks[s], "hours": hours[s]} for s in SPLITS},
+        # the per-key maps below predate "splits"; ese run's report (corpus.synth) keeps them
         "utterances": {s: utts[s] for s in SPLITS},
         "speakers": {s: spks[s] for s in SPLITS},
         "hours": hours,
