@@ -10,9 +10,11 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from ese import __version__
 from ese.atomic import write_json
 from ese.config import Config
 from ese.errors import EseError
+from ese.outputs import check_writable, writes
 from ese.report.tables import print_table
 
 app = typer.Typer(help="ESE in Python: train, compress, compile and accelerate a sparse LSTM acoustic model.",
@@ -21,8 +23,8 @@ data_app = typer.Typer(help="Corpora: synthesize a TIMIT-layout corpus, inspect 
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-console = Console()
-err_console = Console(stderr=True, soft_wrap=True)  # never break a path across lines
+console = Console(log_path=False)  # log lines for people: no source-file locations
+err_console = Console(stderr=True, soft_wrap=True, log_path=False)  # never break a path across lines
 
 PresetOpt = Annotated[str, typer.Option("--preset", help="Configuration preset: default, paper or tiny.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file overriding the preset.")]
@@ -30,7 +32,22 @@ SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")]
 CorpusOpt = Annotated[Path, typer.Option("--corpus", help="Corpus root in TIMIT layout (real TIMIT or synthetic).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
-CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache directory.")]
+CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache directory (default: none, "
+                                                                    "features are recomputed).")]
+CacheBesideOutOpt = Annotated[Optional[Path], typer.Option(
+    "--cache-dir", help="Feature cache directory (default: features/ next to --out).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"ese {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                                help="Print the version and exit.")] = False) -> None:
+    """ESE in Python: train, compress, compile and accelerate a sparse LSTM acoustic model."""
 
 
 def _config(preset: str, config: Optional[Path], overrides: Optional[list[str]]) -> Config:
@@ -54,10 +71,14 @@ def run(
     compile, simulate (and with --rtl the RTL), report."""
     from ese.pipeline import run as run_pipeline
 
+    from ese.lock import work_lock
+
     cfg = _config(preset, config, set_)
     workdir = workdir or Path("runs") / cfg.preset
-    report = run_pipeline(cfg, workdir, corpus=corpus, resume=not fresh, progress=not quiet,
-                          rtl_frames=rtl_frames if rtl else 0)
+    check_writable([json_path], [workdir])
+    with work_lock(workdir, "ese run"):
+        report = run_pipeline(cfg, workdir, corpus=corpus, resume=not fresh, progress=not quiet,
+                              rtl_frames=rtl_frames if rtl else 0, console=Console(stderr=True, log_path=False))
     comp = report["compression"]
     rows = [[split, s["per"], s["frame_acc"], comp["per"][split]["pruned"], comp["per"][split]["quantized"]]
             for split, s in report["per"].items()]
@@ -70,6 +91,7 @@ def run(
 
 
 @data_app.command("synth")
+@writes("json_path", dirs=("out",))
 def data_synth(
     out: Annotated[Path, typer.Argument(help="Directory to write the corpus into (resumes if present).")],
     hours: Annotated[Optional[float], typer.Option(help="Total hours of audio (overrides synth.hours).")] = None,
@@ -90,14 +112,14 @@ def data_synth(
             overrides.append(f"synth.{key}={value}")
     cfg = _config(preset, config, overrides)
     summary = synthesize_corpus(out, cfg.synth, progress=not quiet)
-    rows = [[split, summary["utterances"][split], summary["speakers"][split], summary["hours"][split]]
-            for split in summary["utterances"]]
+    rows = [[split, s["utterances"], s["speakers"], s["hours"]] for split, s in summary["splits"].items()]
     print_table(f"synthetic corpus {out}", ["split", "utterances", "speakers", "hours"], rows, console)
     if json_path:
         write_json(json_path, summary)
 
 
 @data_app.command("info")
+@writes("json_path")
 def data_info(
     corpus: Annotated[Path, typer.Argument(help="Corpus root in TIMIT layout.")],
     json_path: JsonOpt = None,
@@ -119,6 +141,7 @@ def data_info(
 
 
 @data_app.command("features")
+@writes("json_path", dirs=("cache_dir",))
 def data_features(
     corpus: CorpusOpt,
     split: Annotated[str, typer.Option(help="train, dev or test.")] = "train",
@@ -144,11 +167,12 @@ def data_features(
 
 
 @app.command()
+@writes("out", "json_path", dirs=("cache_dir",))
 def train(
     corpus: CorpusOpt,
     out: Annotated[Path, typer.Option(help="Checkpoint to write (updated after every epoch).")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
-    cache_dir: CacheOpt = None,
+    cache_dir: CacheBesideOutOpt = None,
     preset: PresetOpt = "default",
     config: ConfigOpt = None,
     set_: SetOpt = None,
@@ -160,6 +184,9 @@ def train(
     from ese.model.train import train_model
 
     cfg = _config(preset, config, set_)
+    if resume and not out.exists():
+        err_console.print(f"[yellow]warning:[/] --resume: there is no checkpoint {str(out)!r} yet; "
+                          "training from scratch")
     cache_dir = cache_dir or out.parent / "features"
     sets = {s: load_split(corpus, s, cfg.features, cache_dir=cache_dir, progress=not quiet) for s in ("train", "dev")}
     result = train_model(cfg, sets["train"], sets["dev"], out, resume=resume, progress=not quiet,
@@ -172,6 +199,7 @@ def train(
 
 
 @app.command("eval")
+@writes("json_path", dirs=("cache_dir",))
 def eval_(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by ese train / ese run.")],
     corpus: CorpusOpt,
@@ -202,14 +230,20 @@ def eval_(
 
 
 @app.command()
+@writes("json_path")
 def transcribe(
     checkpoint: Annotated[Path, typer.Argument(help="A checkpoint written by ese train / ese run.")],
     audio: Annotated[list[Path], typer.Argument(help="16 kHz mono WAV or NIST SPHERE files.")],
     json_path: JsonOpt = None,
     engine: Annotated[str, typer.Option(help="torch, or ese-cpu (the numba CPU engine, ese.runtime).")] = "torch",
     qmodel: Annotated[Optional[Path], typer.Option(help="ese-cpu: run this fixed-point model (.qnpz) bit-exactly instead of the checkpoint's float weights.")] = None,
+    quiet: QuietOpt = False,
 ) -> None:
-    """Print the recognised phone string (39-set) of each audio file (CMVN over the file itself)."""
+    """Print the recognised phone string (39-set) of each audio file (CMVN over the file itself).
+
+    Audio shorter than one analysis window (25 ms) is refused, as the corpus reader refuses it."""
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
     from ese.data import features as F
     from ese.data.store import finish_features
     from ese.data.timit import read_audio
@@ -222,13 +256,19 @@ def transcribe(
     run = engine_runner(engine, qmodel, model, cfg.train.output_delay)
     out = {}
     feat_cfg = cfg.features if cfg.features.cmvn == "none" else _replace(cfg.features, cmvn="utterance")
-    for path in audio:
-        static = F.fbank(read_audio(path, cfg.features.sample_rate), cfg.features)
-        F.check_finite(static, str(path))
-        feats = finish_features([static], [str(path)], feat_cfg)[0]
-        phones = decode_phones(model, feats, cfg.train.output_delay) if run is None else run[1](feats)
-        out[str(path)] = " ".join(phones)
-        console.print(f"{path}: {out[str(path)]}")
+    columns = (SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True,
+                  disable=quiet or not err_console.is_terminal) as bar:
+        for k, path in enumerate(audio):
+            samples = read_audio(path, cfg.features.sample_rate)
+            task = bar.add_task(f"transcribing {path} ({k + 1}/{len(audio)}, "
+                                f"{len(samples) / cfg.features.sample_rate:.0f} s of audio)")
+            static = F.static_features(samples, cfg.features, str(path))
+            feats = finish_features([static], [str(path)], feat_cfg)[0]
+            phones = decode_phones(model, feats, cfg.train.output_delay) if run is None else run[1](feats)
+            out[str(path)] = " ".join(phones)
+            bar.remove_task(task)
+            console.print(f"{path}: {out[str(path)]}")
     if json_path:
         write_json(json_path, out)
 
@@ -254,15 +294,37 @@ for _name in ("prune", "quantize", "compile", "simulate", "bench", "rtl"):
 
 
 def main() -> None:
-    """Entry point: project errors become one red line and a non-zero exit code."""
+    """Entry point: project errors become one red line and a non-zero exit code.
+
+    A write that fails outside ``ese.atomic`` (a full or read-only disk under a tool's output
+    directory) is reported the same way, naming the file and the cause.
+    """
+    from ese.atomic import WRITE_ERRNOS, describe_write_error
+
+    _log_warnings()
     try:
         app()
     except EseError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        if exc.errno not in WRITE_ERRNOS or not exc.filename:
+            raise
+        err_console.print(f"[bold red]error:[/] {describe_write_error(exc.filename, exc)}", highlight=False)
+        sys.exit(1)
     except KeyboardInterrupt:
         err_console.print("interrupted; re-run the same command to resume")
         sys.exit(130)
+
+
+def _log_warnings() -> None:
+    """Warnings logged by ese's modules reach the user as one plain line each."""
+    import logging
+
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("warning: %(message)s"))
+    handler.setLevel(logging.WARNING)
+    logging.getLogger("ese").addHandler(handler)
 
 
 if __name__ == "__main__":
