@@ -15,7 +15,7 @@ from ese.compress.prune import BalancedPruner
 from ese.compress.schedule import prune_checkpoint, step_densities
 from ese.config import PruneConfig
 from ese.errors import CheckpointError, ConfigError
-from ese.model.checkpoint import load_checkpoint
+from ese.model.checkpoint import load_checkpoint, write_checked
 from ese.model.train import train_model
 
 from prune_toys import toy_config, toy_sets, train_dense
@@ -171,6 +171,6 @@ def test_nan_checkpoint_is_refused(dense, tmp_path: Path) -> None:
     cfg, sets, path = dense
     state = torch.load(path, weights_only=True)
     state["model"]["layers.0.w_r"][0, 0] = float("nan")
-    torch.save(state, tmp_path / "nan.pt")
+    write_checked(tmp_path / "nan.pt", state)  # as a diverged run writes it: checksum consistent
     with pytest.raises(CheckpointError, match=r"non-finite \(NaN/inf\) weights in layers.0.w_r"):
         prune_checkpoint(tmp_path / "nan.pt", cfg, sets, tmp_path / "n.pt", progress=False)

@@ -142,3 +142,18 @@ def test_foreign_files_say_what_they_are(tmp_path, blob, kind):
     with pytest.raises(CheckpointError) as info:
         load_checkpoint(path)
     assert f"it is {kind}" in str(info.value) and "EOFError" not in str(info.value)
+
+
+def test_other_checked_files_are_verified_too(tmp_path):
+    """A pruning state (or any dict) written with write_checked is verified by read_checked."""
+    from ese.model.checkpoint import read_checked, write_checked
+
+    path = tmp_path / "state.pt"
+    write_checked(path, {"version": 7, "weights": torch.full((16,), 0.5)})
+    assert torch.equal(read_checked(path, "pruning state")["weights"], torch.full((16,), 0.5))
+    blob = bytearray(path.read_bytes())
+    off = next(iter(_data_offsets(bytes(blob)).values()))
+    blob[off + 3] ^= 0x01
+    path.write_bytes(bytes(blob))
+    with pytest.raises(CheckpointError, match=r"^pruning state '.*state\.pt' is corrupt: its SHA-256"):
+        read_checked(path, "pruning state")

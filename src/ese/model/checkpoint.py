@@ -121,7 +121,7 @@ def _hash_value(h: Any, where: str, value: Any) -> None:
         h.update(f"{where}|{type(value).__name__}|{value!r}|".encode())
 
 
-def _verify(path: Path, state: dict[str, Any]) -> None:
+def _verify(path: Path, state: dict[str, Any], what: str = "checkpoint") -> None:
     """CheckpointError unless the checksum matches (no checksum: an older checkpoint, accepted)."""
     if "checksum" not in state:
         return
@@ -129,26 +129,40 @@ def _verify(path: Path, state: dict[str, Any]) -> None:
     ok_form = (isinstance(check, dict) and check.get("algorithm") == CHECKSUM_ALGORITHM
                and isinstance(check.get("keys"), list) and isinstance(check.get("sha256"), str))
     if not ok_form:
-        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its checksum entry is damaged")
+        raise CheckpointError(f"{what} {str(path)!r} is corrupt: its checksum entry is damaged")
     if state_digest(state, check["keys"]) != check["sha256"]:
-        raise CheckpointError(f"checkpoint {str(path)!r} is corrupt: its SHA-256 does not match its "
+        raise CheckpointError(f"{what} {str(path)!r} is corrupt: its SHA-256 does not match its "
                               "contents (a flipped bit or a damaged copy); use an intact copy or retrain")
 
 
-def read_checkpoint(path: str | Path) -> dict[str, Any]:
-    """The raw checkpoint dict after format, version and finiteness checks."""
-    path = Path(path)
+def read_checked(path: str | Path, what: str = "checkpoint") -> dict[str, Any]:
+    """Any dict written by :func:`write_checked` (a checkpoint, a pruning state), loaded with
+    ``weights_only`` and its checksum verified; one-line CheckpointError naming ``what``."""
+    state = _load_raw(Path(path), what)
+    if isinstance(state, dict):
+        _verify(Path(path), state, what)
+    return state
+
+
+def _load_raw(path: Path, what: str) -> Any:
     if not path.exists():
-        raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+        raise CheckpointError(f"{what} {str(path)!r} does not exist")
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {str(path)!r} is a directory, not a file")
+        raise CheckpointError(f"{what} {str(path)!r} is a directory, not a file")
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception:  # torch raises many types for truncated or foreign files; none helps a user
         kind = describe_file(path)
         detail = ("truncated or damaged" if kind in ("a PyTorch file", "a damaged or truncated ZIP archive")
-                  else f"it is {kind}, not a checkpoint written by ese")
-        raise CheckpointError(f"checkpoint {str(path)!r} is unreadable or corrupt: {detail}") from None
+                  else f"it is {kind}, not a file written by ese")
+        raise CheckpointError(f"{what} {str(path)!r} is unreadable or corrupt: {detail}") from None
+    return state
+
+
+def read_checkpoint(path: str | Path) -> dict[str, Any]:
+    """The raw checkpoint dict after format, version, checksum and finiteness checks."""
+    path = Path(path)
+    state = _load_raw(path, "checkpoint")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         raise CheckpointError(f"{str(path)!r} is not an ese checkpoint")
     if state.get("version") != FORMAT_VERSION:
