@@ -56,7 +56,7 @@ def quantize(
     sets = {s: load_split(corpus, s, cfg.features, cache_dir=cache_dir, progress=not quiet)
             for s in ("train", "dev", "test")}
     report = quantize_and_report(checkpoint, cfg, sets, out, progress=not quiet, sweep=widths,
-                                 json_path=json_path, console=None if quiet else Console(stderr=True))
+                                 json_path=json_path, console=None if quiet else Console(stderr=True, log_path=False))
     splits = list(report["per_float"])
     print_table(f"float vs fixed point ({report['weight_bits']}-bit weights, {report['act_bits']}-bit activations)",
                 ["split", "PER float %", "PER fixed %", "delta"],
