@@ -39,7 +39,7 @@ def _int_list(text: str, option: str) -> list[int]:
     return values
 
 
-@writes("json_path", "trace", all_or_none=True)
+@writes("json_path", "trace")  # not all-or-none: a --check mismatch keeps its trace
 def simulate(
     model: Annotated[Path, typer.Argument(help="Program image (.ese) or fixed-point model (.qnpz, compiled here).")],
     pes: Annotated[Optional[int], typer.Option("--pes", help="PEs per channel (re-encodes the model).")] = None,
