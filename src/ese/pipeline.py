@@ -54,7 +54,7 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     from ese.model.decode import evaluate
     from ese.model.train import train_model
 
-    console = console or Console(stderr=True)
+    console = console or Console(stderr=True, log_path=False)
     workdir = Path(workdir)
     paths = RunPaths(workdir, Path(corpus) if corpus else workdir / "corpus")
     timings: dict[str, float] = {}

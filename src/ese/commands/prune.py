@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ese.errors import ConfigError
+from ese.outputs import writes
 
 CkptArg = Annotated[Path, typer.Argument(help="A dense checkpoint written by ese train / ese run.")]
 CorpusOpt = Annotated[Path, typer.Option("--corpus", help="Corpus root in TIMIT layout (the one the model was trained on).")]
@@ -58,6 +59,7 @@ def register(app: typer.Typer) -> None:
     from ese.report.tables import print_table
 
     @app.command()
+    @writes("out", "json_path", dirs=("cache_dir",))
     def prune(
         checkpoint: CkptArg,
         corpus: CorpusOpt,
@@ -85,6 +87,9 @@ def register(app: typer.Typer) -> None:
             "retrain_lr": retrain_lr, "per_matrix": per_matrix, "recipe": recipe,
             "distill": distill,
             "steps": None if steps is None else _floats(steps, "--steps")}, set_, seed)
+        if steps is not None:
+            from ese.compress.steps import check_explicit_steps
+            check_explicit_steps(cfg.prune.steps, cfg.prune.density)
         sets = _load_sets(corpus, cfg, cache_dir or checkpoint.parent / "features",
                           ("train", "dev", "test"), quiet)
         report = prune_checkpoint(checkpoint, cfg, sets, out, resume=resume, progress=not quiet,
@@ -105,6 +110,7 @@ def register(app: typer.Typer) -> None:
             write_json(json_path, {k: v for k, v in report.items() if k != "recipe"})
 
     @app.command()
+    @writes("json_path", dirs=("out", "cache_dir"))
     def sensitivity(
         checkpoint: CkptArg,
         corpus: CorpusOpt,

@@ -26,7 +26,7 @@ from typing import Any, Callable
 
 import torch
 
-from ese.atomic import atomic_path, write_json
+from ese.atomic import write_json
 from ese.compress.gradual import GradualPruning
 from ese.compress.prune import (apply_masks, check_density, make_pruner, mask_stats,
                                 parse_balance, prunable_names)
@@ -34,7 +34,8 @@ from ese.compress.sensitivity import allocate_densities, sensitivity_table
 from ese.config import Config, PruneConfig
 from ese.data.dataset import FeatureSet
 from ese.errors import CheckpointError, ConfigError, FeatureError
-from ese.model.checkpoint import load_checkpoint, save_checkpoint
+from ese.lock import work_lock
+from ese.model.checkpoint import load_checkpoint, read_checked, save_checkpoint, write_checked
 from ese.model.decode import evaluate
 from ese.model.lstmp import AcousticModel
 from ese.model.train import Distillation, train_model
@@ -122,7 +123,8 @@ def prune_checkpoint(ckpt_path: str | Path, cfg: Config, sets: dict[str, Feature
     if cfg.train.threads > 0:  # the scoring and scans too, not only the retraining
         torch.set_num_threads(cfg.train.threads)
     try:
-        return _prune(ckpt_path, cfg, sets, out_path, resume=resume, progress=progress, say=say)
+        with work_lock(Path(out_path).parent, "ese prune", name=f".{Path(out_path).name}.lock"):
+            return _prune(ckpt_path, cfg, sets, out_path, resume=resume, progress=progress, say=say)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -261,14 +263,10 @@ def _total_cost(costs: list[dict[str, float]]) -> dict[str, float]:
 def save_pruned_checkpoint(path: Path, model: AcousticModel, masks: dict[str, torch.Tensor],
                            report: dict[str, Any], *, cfg: Config, meta: dict[str, Any]) -> None:
     """An ordinary checkpoint plus ``masks`` and ``prune`` entries, written atomically."""
-    with atomic_path(path) as tmp:
-        save_checkpoint(tmp, model, config=cfg.to_dict(), epoch=meta.get("epoch", 0),
-                        best_epoch=meta.get("best_epoch"), history=meta.get("history"),
-                        extra=meta.get("extra"))
-        state = torch.load(tmp, map_location="cpu", weights_only=True)
-        state["masks"] = {k: v.to(torch.bool).clone() for k, v in masks.items()}
-        state["prune"] = report
-        torch.save(state, tmp)
+    save_checkpoint(path, model, config=cfg.to_dict(), epoch=meta.get("epoch", 0),
+                    best_epoch=meta.get("best_epoch"), history=meta.get("history"), extra=meta.get("extra"),
+                    entries={"masks": {k: v.to(torch.bool).clone() for k, v in masks.items()},
+                             "prune": report})
 
 
 def load_masks(meta: dict[str, Any], model: AcousticModel, where: str) -> dict[str, torch.Tensor]:
@@ -287,10 +285,9 @@ def _load_state(path: Path, recipe: dict[str, Any]) -> dict[str, Any] | None:
     if not path.exists():
         return None
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises many types for a truncated file
-        raise CheckpointError(f"pruning state {str(path)!r} is unreadable ({type(exc).__name__}); "
-                              "run without --resume to start over") from None
+        state = read_checked(path, "pruning state")
+    except CheckpointError as exc:
+        raise CheckpointError(f"{exc}; run without --resume to start over") from None
     if state.get("version") != STATE_VERSION or state.get("recipe") != recipe:
         raise CheckpointError(f"pruning state {str(path)!r} was made from another checkpoint or "
                               "with other settings; run without --resume to start over")
@@ -298,8 +295,7 @@ def _load_state(path: Path, recipe: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
-    with atomic_path(path) as tmp:
-        torch.save(state, tmp)
+    write_checked(path, state)
 
 
 def _cached_sensitivity(path: Path, dense: AcousticModel, dev: FeatureSet, delay: int, pruner,
