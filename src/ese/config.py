@@ -116,6 +116,8 @@ class PruneConfig:
     ramp_epochs: int = 4  # gradual: epochs over which the density falls from 1 to the target
     finetune_epochs: int = 6  # gradual: most epochs at the target (early stopping on dev loss)
     updates_per_epoch: int = 8  # gradual: mask recomputations per ramp epoch
+    init: str = "dense"  # gradual: start from the dense model | "scratch" (random init, one run)
+    dense_epochs: int = 4  # gradual from scratch: dense epochs before the ramp starts
     distill: float = 0.0  # weight of distillation from the dense model's posteriors (0 = off)
     distill_temperature: float = 1.0
 

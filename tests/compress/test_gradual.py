@@ -150,3 +150,21 @@ def test_bad_recipe_settings_are_refused(dense, tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="prune.finetune_epochs"):
         prune_checkpoint(path, _gradual(cfg, finetune_epochs=0), sets, tmp_path / "x.pt",
                          progress=False)
+
+
+def test_gradual_from_scratch_trains_dense_first_then_ramps(dense, tmp_path: Path) -> None:
+    cfg, sets, path = dense
+    ramp = GradualPruning(BalancedPruner(0.3, 4), 0.3, ramp_epochs=2, updates_per_epoch=2,
+                          dense_epochs=2)
+    assert [ramp.density_at(e, 0, 4) is not None for e in (1, 2, 3, 4, 5)] == [
+        False, False, True, True, False]
+    assert [ramp.at_target(e) for e in (3, 4)] == [False, True]
+    cfg = _gradual(cfg, init="scratch", dense_epochs=1, ramp_epochs=1, finetune_epochs=2)
+    report = prune_checkpoint(path, cfg, sets, tmp_path / "s.pt", progress=False)
+    assert report["density"] == pytest.approx(0.3, abs=0.01)
+    assert report["compute"]["epochs"] >= 2
+    history = report["compute_steps"][0]["history"]
+    assert history[0]["lr"] == cfg.train.lr  # from scratch: the dense learning rate
+    assert report["per_dev"] < 50.0  # it learned the toy task from a random start
+    with pytest.raises(ConfigError, match="prune.init"):
+        prune_checkpoint(path, _gradual(cfg, init="warm"), sets, tmp_path / "x.pt", progress=False)

@@ -7,6 +7,11 @@ configured pruner (PE-balanced, row-balanced or plain magnitude) every ``1 / upd
 of an epoch over ``ramp_epochs`` epochs, never reviving a pruned weight, so every intermediate
 mask is as balanced as the final one. The run then continues at the target density, selected
 on dev loss with the usual learning-rate decay and early stopping (``ese.model.train``).
+
+The ramp usually starts from the trained dense model. With ``prune.init = "scratch"`` it starts
+from a random initialisation after ``prune.dense_epochs`` epochs of dense training, so that one
+run replaces dense training and retraining (the dense model is then only the reference and,
+with distillation, the teacher).
 """
 
 from __future__ import annotations
@@ -32,7 +37,8 @@ class GradualPruning:
 
     def __init__(self, pruner: MagnitudePruner, target: float, ramp_epochs: int,
                  updates_per_epoch: int = 8,
-                 allocate: Callable[[float], dict[str, float]] | None = None) -> None:
+                 allocate: Callable[[float], dict[str, float]] | None = None,
+                 dense_epochs: int = 0) -> None:
         self.pruner = pruner
         self.allocate = allocate  # overall density -> per-matrix densities (default: uniform)
         self.target = check_density(target, "prune.density")
@@ -40,12 +46,16 @@ class GradualPruning:
             raise ConfigError(f"prune.ramp_epochs must be >= 1, not {ramp_epochs!r}")
         if updates_per_epoch < 1:
             raise ConfigError(f"prune.updates_per_epoch must be >= 1, not {updates_per_epoch!r}")
+        if dense_epochs < 0:
+            raise ConfigError(f"prune.dense_epochs must be >= 0, not {dense_epochs!r}")
         self.ramp_epochs = ramp_epochs
         self.updates_per_epoch = updates_per_epoch
+        self.dense_epochs = dense_epochs  # epochs of dense training before the ramp (from scratch)
 
     def density_at(self, epoch: int, batch: int, n_batches: int) -> float | None:
         """The density of the update before ``batch`` of ``epoch``, or None when none is due."""
-        if epoch > self.ramp_epochs:
+        epoch -= self.dense_epochs
+        if not 1 <= epoch <= self.ramp_epochs:
             return None
         every = max(1, math.ceil(n_batches / self.updates_per_epoch))
         if batch % every:
@@ -63,4 +73,4 @@ class GradualPruning:
         return self.pruner.compute_masks(model, densities, prev=masks)
 
     def at_target(self, epoch: int) -> bool:
-        return epoch >= self.ramp_epochs
+        return epoch >= self.dense_epochs + self.ramp_epochs

@@ -66,6 +66,10 @@ def validate_prune_config(pcfg: PruneConfig) -> None:
         raise ConfigError(f"prune.report_pes must be >= 1, not {pcfg.report_pes!r}")
     if pcfg.recipe not in RECIPES:
         raise ConfigError(f"prune.recipe must be one of {', '.join(RECIPES)}, not {pcfg.recipe!r}")
+    if pcfg.init not in ("dense", "scratch"):
+        raise ConfigError(f"prune.init must be 'dense' or 'scratch', not {pcfg.init!r}")
+    if pcfg.dense_epochs < 0:
+        raise ConfigError(f"prune.dense_epochs must be >= 0, not {pcfg.dense_epochs!r}")
     for name in ("ramp_epochs", "finetune_epochs", "updates_per_epoch"):
         if getattr(pcfg, name) < 1:
             raise ConfigError(f"prune.{name} must be >= 1, not {getattr(pcfg, name)!r}")
@@ -182,8 +186,10 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
     n_train = sets["train"].num_frames
     if pcfg.recipe == "gradual":
         targets = [pcfg.density]
+        scratch = pcfg.init == "scratch"
         gradual_cfg = dataclasses.replace(cfg, train=dataclasses.replace(
-            cfg.train, epochs=pcfg.ramp_epochs + pcfg.finetune_epochs, lr=pcfg.retrain_lr))
+            cfg.train, epochs=pcfg.dense_epochs * scratch + pcfg.ramp_epochs + pcfg.finetune_epochs,
+            lr=cfg.train.lr if scratch else pcfg.retrain_lr))
     else:
         targets = step_densities(pcfg)
         retrain_cfg = dataclasses.replace(cfg, train=dataclasses.replace(
@@ -193,13 +199,14 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
             continue
         history: list[dict[str, Any]] = []
         if pcfg.recipe == "gradual":
-            say_(f"gradual: density 1 -> {overall:.3f} over {pcfg.ramp_epochs} epoch(s), then "
-                 f"up to {pcfg.finetune_epochs} at the target"
+            say_(f"gradual{' from scratch' if scratch else ''}: density 1 -> {overall:.3f} over "
+                 f"{pcfg.ramp_epochs} epoch(s), then up to {pcfg.finetune_epochs} at the target"
                  + (f", distillation {pcfg.distill:g}" if distill else ""))
             ramp = GradualPruning(pruner, overall, pcfg.ramp_epochs, pcfg.updates_per_epoch,
-                                  allocate=allocate)
+                                  allocate=allocate, dense_epochs=pcfg.dense_epochs * scratch)
             res = train_model(gradual_cfg, sets["train"], sets["dev"], work / "gradual.pt",
-                              resume=resume, progress=progress, init_weights=model.state_dict(),
+                              resume=resume, progress=progress,
+                              init_weights=None if scratch else model.state_dict(),
                               masks=masks, mask_schedule=ramp, distill=distill)
             model, masks, history = res.model, res.masks, res.history
         else:
