@@ -1,11 +1,14 @@
 """Assemble a shipped compressed model directory (e.g. models/paper/) from the stage reports.
 
     python scripts/package_model.py --balanced B.json --unbalanced U.json --quantize Q.json \
-        --qmodel model.qnpz --out models/paper [--per-matrix-densities]
+        --qmodel model.qnpz --out models/paper [--seed P1.json:Q1.json --seed P2.json:Q2.json ...]
 
 B.json / U.json are `ese prune --json` reports (balanced and unbalanced pruning of the same dense
-checkpoint), Q.json the `ese quantize --json` report of the balanced one. Writes OUT/report.json
-(rates in percent) and copies the fixed-point model next to it.
+checkpoint), Q.json the `ese quantize --json` report of the balanced one. Each ``--seed`` names
+the prune and quantize reports of one more seed of the same recipe (the shipped run counts as a
+seed too); ``seeds`` then holds one row per seed and ``seed_summary`` the mean and standard
+deviation of each PER and of the loss (quantized - dense). Writes OUT/report.json (rates in
+percent) and copies the fixed-point model next to it.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import shutil
+import statistics
 from pathlib import Path
 
 from ese.atomic import write_json
@@ -36,6 +40,7 @@ def package(balanced: dict, unbalanced: dict | None, quant: dict) -> dict:
         "steps": balanced["steps"],
         "matrices": balanced["matrices"],
         "width_sweep": quant["sweep"],
+        "recipe": recipe_of(balanced),
     }
     if unbalanced is not None:
         report["unbalanced"] = {
@@ -47,6 +52,42 @@ def package(balanced: dict, unbalanced: dict | None, quant: dict) -> dict:
     return report
 
 
+def recipe_of(prune: dict) -> dict:
+    """The settings that made a pruned model (from the prune report's ``recipe``) and its cost."""
+    rec = prune.get("recipe") or {}
+    pcfg, tcfg = rec.get("prune", {}), rec.get("train", {})
+    keys = ("recipe", "density", "balance", "steps", "retrain_epochs", "retrain_lr", "ramp_epochs",
+            "finetune_epochs", "updates_per_epoch", "init", "distill", "distill_temperature")
+    return {"method": prune.get("method", pcfg.get("recipe", "ese")),
+            "prune": {k: pcfg[k] for k in keys if k in pcfg},
+            "train": {k: tcfg[k] for k in ("seed", "batch_size", "chunk_frames", "precision",
+                                           "patience", "lr_decay") if k in tcfg},
+            "compute": prune.get("compute")}
+
+
+def seed_row(prune: dict, quant: dict) -> dict:
+    """One seed: its dense, pruned and quantized PER (dev and test) and the loss."""
+    seed = (prune.get("recipe") or {}).get("train", {}).get("seed")
+    dense = {"dev": prune["per_dense_dev"], "test": prune["per_dense_test"]}
+    qper = quant["per_quantized"]
+    return {"seed": seed, "per_dense": dense,
+            "per_pruned": {"dev": prune["per_dev"], "test": prune["per_test"]},
+            "per_quantized": {"dev": qper["dev"], "test": qper["test"]},
+            "loss": {s: qper[s] - dense[s] for s in ("dev", "test")}}
+
+
+def summarize(rows: list[dict]) -> dict:
+    """Mean and sample standard deviation over seeds of every PER and of the loss."""
+    out: dict = {"n": len(rows)}
+    for key in ("per_dense", "per_pruned", "per_quantized", "loss"):
+        out[key] = {}
+        for split in ("dev", "test"):
+            vals = [r[key][split] for r in rows]
+            out[key][split] = {"mean": statistics.fmean(vals),
+                               "std": statistics.stdev(vals) if len(vals) > 1 else 0.0}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--balanced", type=Path, required=True)
@@ -54,9 +95,18 @@ def main() -> None:
     ap.add_argument("--quantize", type=Path, required=True)
     ap.add_argument("--qmodel", type=Path, required=True)
     ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--seed", action="append", default=[],
+                    help="PRUNE.json:QUANTIZE.json of another seed of the same recipe")
     args = ap.parse_args()
-    load = lambda p: json.loads(p.read_text()) if p else None  # noqa: E731
-    report = package(load(args.balanced), load(args.unbalanced), load(args.quantize))
+    load = lambda p: json.loads(Path(p).read_text()) if p else None  # noqa: E731
+    balanced, quant = load(args.balanced), load(args.quantize)
+    report = package(balanced, load(args.unbalanced), quant)
+    rows = [seed_row(balanced, quant)]
+    for pair in args.seed:
+        prune_json, _, quant_json = pair.partition(":")
+        rows.append(seed_row(load(prune_json), load(quant_json)))
+    report["seeds"] = rows
+    report["seed_summary"] = summarize(rows)
     args.out.mkdir(parents=True, exist_ok=True)
     shutil.copyfile(args.qmodel, args.out / args.qmodel.name)
     write_json(args.out / "report.json", report)

@@ -176,11 +176,15 @@ def compression_summary(dense: dict[str, Any], pruned: dict[str, Any], quantized
         "imbalance_max_over_mean": pruned["imbalance_max_over_mean"],
         "weight_bits": quantized["weight_bits"],
         "act_bits": quantized["act_bits"],
+        "recipe": pruned.get("method", "ese"),
+        "distill": pruned.get("distill", 0.0),
         "per": {
             split: {"dense": dense[split]["per"], "pruned": pruned[f"per_{split}"],
                     "quantized": quantized["per_quantized"][split]}
             for split in ("dev", "test")
         },
+        "loss_pp": {split: quantized["per_quantized"][split] - dense[split]["per"]
+                    for split in ("dev", "test")},
         "model_bits": bits["total_bits"],
         "dense_float_bits": bits["dense_float_bits"],
         "compression_ratio": bits["compression_ratio"],
@@ -235,6 +239,16 @@ def _rtl_markdown(rtl: dict[str, Any] | None) -> list[str]:
             f"{'equal' if rtl.get('columns_match') else 'not equal'})."]
 
 
+def _prune_steps_heading(pruned: dict[str, Any]) -> str:
+    cost = pruned.get("compute") or {}
+    spent = (f" ({cost['epochs']} training epochs, {cost['seconds']:.0f} s)"
+             if cost.get("epochs") else "")
+    if pruned.get("method") == "gradual":
+        kd = f", distillation weight {pruned['distill']:g}" if pruned.get("distill") else ""
+        return f"Gradual pruning (cubic density ramp inside one training run{kd}){spent}:"
+    return f"Pruning steps (each followed by masked retraining){spent}:"
+
+
 def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
     per = report["per"]
     rows = [[split, s["per"], s["sub"], s["del"], s["ins"], s["n_ref"], s["frame_acc"]]
@@ -258,7 +272,7 @@ def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
         f"{comp['saturation_events']} saturation events.",
         markdown_table(["split", "dense PER %", "pruned PER %", "pruned + fixed point PER %"], comp_rows),
         *_compile_markdown(report.get("compile")),
-        "Pruning steps (each followed by masked retraining):",
+        _prune_steps_heading(report["prune"]),
         markdown_table(["density %", "dev PER %", "test PER %", "PE max/mean"],
                        [[100 * st["density"], st["per_dev"], st["per_test"], st["imbalance_max_over_mean"]]
                         for st in report["prune"]["steps"]]),

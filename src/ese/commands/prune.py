@@ -107,7 +107,7 @@ def register(app: typer.Typer) -> None:
                     [["dev", report["per_dense_dev"], report["per_dev"]],
                      ["test", report["per_dense_test"], report["per_test"]]], console)
         if json_path:
-            write_json(json_path, {k: v for k, v in report.items() if k != "recipe"})
+            write_json(json_path, report)
 
     @app.command()
     @writes("json_path", dirs=("out", "cache_dir"))

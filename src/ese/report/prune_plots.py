@@ -31,12 +31,15 @@ def sensitivity_plot(table: Mapping[str, Any], path: str | Path, title: str = "s
 
 def density_sweep_plot(series: Mapping[str, Sequence[Mapping[str, Any]]], path: str | Path,
                        title: str = "PER vs density", key: str = "per_test") -> Path:
-    """PER (``key`` of each row) vs achieved density, one line per series (e.g. balance mode)."""
+    """PER (``key`` of each row) vs achieved density, one line per series (e.g. balance mode),
+    with error bars where rows carry ``<key>_std`` (the spread over seeds)."""
     fig, ax = plt.subplots(figsize=(6.5, 4))
     for label, rows in series.items():
-        pts = sorted((100 * r["density"], r[key]) for r in rows if r.get(key) is not None)
+        pts = sorted((100 * r["density"], r[key], r.get(f"{key}_std") or 0.0)
+                     for r in rows if r.get(key) is not None)
         if pts:
-            ax.plot(*zip(*pts), marker="o", label=label)
+            x, y, err = zip(*pts)
+            ax.errorbar(x, y, yerr=err, marker="o", capsize=3, label=label)
     ax.set_xscale("log")
     ax.set_xlabel("density (%)")
     ax.set_ylabel(f"{key.replace('per_', '')} PER (%)")
