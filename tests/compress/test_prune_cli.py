@@ -83,3 +83,21 @@ def test_sensitivity_command(tiny_checkpoint: Path, tone_corpus: Path, tmp_path:
     assert (tmp_path / "sens" / "sensitivity.png").exists()
     assert (tmp_path / "sens" / "sensitivity.md").read_text().startswith("# Pruning sensitivity")
     assert torch.load(tiny_checkpoint, weights_only=True)["format"] == "ese-checkpoint"
+
+
+def test_prune_gradual_with_distillation_and_seed(tiny_checkpoint: Path, tone_corpus: Path,
+                                                  tmp_path: Path) -> None:
+    res = _ese("prune", str(tiny_checkpoint), "--corpus", str(tone_corpus), "--out",
+               str(tmp_path / "g.pt"), "--density", "0.25", "--balance", "pes:4", "--recipe",
+               "gradual", "--distill", "0.5", "--seed", "3", "--set", "prune.ramp_epochs=1",
+               "--set", "prune.finetune_epochs=1", "--json", str(tmp_path / "g.json"), "--quiet")
+    assert res.returncode == 0, res.stderr
+    report = json.loads((tmp_path / "g.json").read_text())
+    assert report["method"] == "gradual" and report["distill"] == 0.5
+    assert report["recipe"]["train"]["seed"] == 3
+    assert report["recipe"]["prune"]["ramp_epochs"] == 1
+    assert report["density"] == pytest.approx(0.25, abs=0.005)
+    assert report["compute"]["epochs"] == len(report["compute_steps"][0]["history"]) >= 1
+    res = _ese("prune", str(tiny_checkpoint), "--corpus", str(tone_corpus), "--out",
+               str(tmp_path / "x.pt"), "--recipe", "gradual", "--distill", "2", "--quiet")
+    assert res.returncode == 1 and "prune.distill must be in [0, 1]" in res.stderr
