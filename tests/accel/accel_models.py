@@ -8,7 +8,7 @@ import numpy as np
 from ese.compiler.program import Program, compile_qmodel
 from ese.compress.fixedpoint import Format
 from ese.compress.lut import build_table, lut_specs
-from ese.compress.qmodel import QLayer, QModel
+from ese.compress.qmodel import QLayer, QModel, sum_frac
 from ese.config import HardwareConfig, ModelConfig, QuantConfig
 
 
@@ -33,7 +33,7 @@ def random_qmodel(*, D: int = 6, H: int = 8, P: int = 4, layers: int = 1, C: int
         f = {"x": A - 4, "w_x": W - 1, "w_r": W - 1, "w_ym": W - 1, "bias": A - 4, "peephole": A - 2,
              "y": fy, "gate": A - 2, "tanh_c": A - 2, "m": A - 2, "c": A - 5,
              "z_i": A - 5, "z_f": A - 5, "z_g": A - 5, "z_o": A - 5}
-        f_sum = max(f["w_x"] + f["x"], f["w_r"] + f["y"], f["bias"])
+        f_sum = sum_frac(f)
         f["acc"] = f_sum - 3
         f["acc_y"] = f["w_ym"] + f["m"] - 2
         formats = {s: Format(ACC if s in ("acc", "acc_y") else W if s.startswith("w_") else A, v) for s, v in f.items()}

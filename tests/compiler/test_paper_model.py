@@ -12,7 +12,7 @@ from ese.compiler.image import image_bytes, parse_image
 from ese.compiler.program import compile_qmodel
 from ese.compiler.stats import compile_report
 from ese.compress.fixedpoint import align, saturate
-from ese.compress.qmodel import load_qmodel
+from ese.compress.qmodel import load_qmodel, sum_frac
 from ese.compress.reference import ReferenceModel
 from ese.config import HardwareConfig
 
@@ -49,7 +49,7 @@ def test_spmv_from_the_image_equals_the_reference_products(qm):
     trace = ref.run(x)
     L, f = program.layers[0], qm.layers[0].formats
     frac = {k: v.frac for k, v in f.items()}
-    f_sum = max(frac["w_x"] + frac["x"], frac["w_r"] + frac["y"], frac["bias"])
+    f_sum = sum_frac(frac)
     y_prev = np.zeros(qm.model.proj, dtype=np.int64)
     for t in range(len(x)):
         exact = (align(L.w_x.spmv(x[t]), frac["w_x"] + frac["x"], f_sum)

@@ -13,6 +13,7 @@ import torch
 from ese.compress import reference as R
 from ese.compress.fixedpoint import Format, QuantError, dequantize
 from ese.compress.lut import true_function
+from ese.compress.qmodel import sum_frac
 from ese.compress.quantize import dequantized_model, quantize_checkpoint
 from ese.compress.reference import TRACE_SIGNALS, ReferenceModel, exact_sum_bits
 from ese.config import Config, ModelConfig
@@ -88,7 +89,7 @@ def test_every_operation_is_within_its_rounding_bound(setup):
         lsb = {n: 2.0 ** -f[n] for n in f}
 
         acc = deq["x"] @ w["w_x"].T + y_prev @ w["w_r"].T + w["bias"]
-        f_sum = max(f["w_x"] + f["x"], f["w_r"] + f["y"], f["bias"])
+        f_sum = sum_frac(f)
         assert np.abs(deq["acc"] - acc).max() <= (0.5 * lsb["acc"] if f["acc"] < f_sum else 0.0)
         a = np.split(deq["acc"], 4, axis=1)
         peep = w.get("peephole", np.zeros((3, H)))

@@ -7,7 +7,7 @@ import torch
 
 from ese.compress.fixedpoint import Format
 from ese.compress.lut import build_table, lut_specs
-from ese.compress.qmodel import QLayer, QModel
+from ese.compress.qmodel import QLayer, QModel, sum_frac
 from ese.config import ModelConfig, QuantConfig
 from ese.model.lstmp import AcousticModel
 
@@ -32,7 +32,7 @@ def tiny_qmodel(*, D: int = 5, H: int = 20, P: int = 6, layers: int = 1, C: int 
              "z_i": A - 5, "z_f": A - 4, "z_g": A - 6 + shift, "z_o": A - 5}
         if k:
             f["x"] = f["y"]
-        f["acc"] = max(f["w_x"] + f["x"], f["w_r"] + f["y"], f["bias"]) - 6
+        f["acc"] = sum_frac(f) - 6
         f["acc_y"] = f["w_ym"] + f["m"] - 3
         formats = {s: Format(ACC if s in ("acc", "acc_y") else W if s.startswith("w_") else A, v)
                    for s, v in f.items()}

@@ -27,6 +27,7 @@ from ese.compiler.encode import EncodedMatrix, EncodingError
 from ese.compiler.program import LayerProgram, Program
 from ese.compress.fixedpoint import SaturationCounter, align, saturate
 from ese.compress.lut import lut_specs
+from ese.compress.qmodel import sum_frac
 from ese.compress.reference import TRACE_SIGNALS, Trace, elementwise
 
 
@@ -87,7 +88,7 @@ class _LayerUnit:
         self.H, self.P = L.w_ym.n_cols, L.w_ym.n_rows
         self.f = {k: v.frac for k, v in L.formats.items()}
         f = self.f
-        self.f_sum = max(f["w_x"] + f["x"], f["w_r"] + f["y"], f["bias"])
+        self.f_sum = sum_frac(f)
         self.shift_x = self.f_sum - f["w_x"] - f["x"]  # >= 0: products move to Fsum exactly
         self.shift_r = self.f_sum - f["w_r"] - f["y"]
         self.bias_sum = L.bias.astype(np.int64) << np.int64(self.f_sum - f["bias"])

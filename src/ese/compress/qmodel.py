@@ -26,6 +26,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import zipfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -46,6 +47,16 @@ GATES = ("i", "f", "g", "o")
 LAYER_SIGNALS = ("x", "w_x", "w_r", "bias", "peephole", "acc", "z_i", "z_f", "z_g", "z_o",
                  "gate", "c", "tanh_c", "m", "w_ym", "acc_y", "y")
 OUTPUT_SIGNALS = ("w", "b", "logits")
+
+
+def sum_frac(fracs: Mapping[str, int]) -> int:
+    """Fsum, the binary point of a layer's exact gate sum ``W_x x + W_r y + b`` (docs/fixed-point.md).
+
+    The finest of the three terms' binary points, so that each term moves there by an exact left
+    shift. ``fracs`` maps signal -> fractional bits (needs ``x``, ``w_x``, ``w_r``, ``y``, ``bias``).
+    Every executor (reference, functional model, RTL, CPU engine) and the quantizer call this one.
+    """
+    return max(fracs["w_x"] + fracs["x"], fracs["w_r"] + fracs["y"], fracs["bias"])
 
 
 @dataclass

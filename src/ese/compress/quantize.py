@@ -20,7 +20,7 @@ from rich.progress import Progress
 from ese.compress.fixedpoint import (Format, QuantError, SaturationCounter, check_quant_config,
                                      choose_frac, dequantize, quantize)
 from ese.compress.lut import build_table, lut_error_report
-from ese.compress.qmodel import QLayer, QModel, save_qmodel
+from ese.compress.qmodel import QLayer, QModel, save_qmodel, sum_frac
 from ese.compress.reference import ReferenceModel
 from ese.config import Config, QuantConfig
 from ese.data.dataset import FeatureSet
@@ -116,7 +116,7 @@ def build_qmodel(model: AcousticModel, ranges: list[dict[str, float]], qcfg: Qua
         fm["peephole"] = Format(A, choose_frac(_max_abs(npw["peephole"]) if "peephole" in npw else 0.0, A))
         fm["y"] = Format(A, choose_frac(r["y"], A, hr))
         # accumulators: the exact sum's binary point, unless the measured range needs fewer fractional bits
-        exact = max(fm["w_x"].frac + x_fmt.frac, fm["w_r"].frac + fm["y"].frac, fm["bias"].frac)
+        exact = sum_frac({name: fmt.frac for name, fmt in fm.items()})
         fm["acc"] = Format(qcfg.acc_bits, min(exact, choose_frac(r["acc"], qcfg.acc_bits, hr)))
         for gate in ("z_i", "z_f", "z_g", "z_o"):
             fm[gate] = Format(A, choose_frac(r[gate], A, hr))

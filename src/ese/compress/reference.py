@@ -38,7 +38,7 @@ import scipy.sparse as sparse
 
 from ese.compress.fixedpoint import QuantError, SaturationCounter, align, quantize, saturate
 from ese.compress.lut import lut_index
-from ese.compress.qmodel import QLayer, QModel, validate_qmodel
+from ese.compress.qmodel import QLayer, QModel, sum_frac, validate_qmodel
 
 TRACE_SIGNALS = ("x", "acc", "z_i", "z_f", "z_g", "z_o", "i", "f", "g", "o", "c", "tanh_c", "m",
                  "acc_y", "y")
@@ -90,7 +90,7 @@ class _Layer:
         self.A, self.acc_bits = qm.quant.act_bits, qm.quant.acc_bits
         self.f = {k: v.frac for k, v in f.items()}
         self.w_x, self.w_r, self.w_ym = _IntMatrix(layer.w_x), _IntMatrix(layer.w_r), _IntMatrix(layer.w_ym)
-        self.f_sum = max(self.f["w_x"] + self.f["x"], self.f["w_r"] + self.f["y"], self.f["bias"])
+        self.f_sum = sum_frac(self.f)
         self.bias_sum = align(layer.bias, f["bias"].frac, self.f_sum)  # static: an exact left shift
         self.peephole = layer.peephole  # (3, H) or None
         self.luts, self.specs = qm.luts, qm.lut_specs
@@ -173,7 +173,7 @@ def _max_left_shift(qm: QModel) -> int:
     worst = 0
     for layer in qm.layers:
         f = {k: v.frac for k, v in layer.formats.items()}
-        f_sum = max(f["w_x"] + f["x"], f["w_r"] + f["y"], f["bias"])
+        f_sum = sum_frac(f)
         worst = max(worst, f_sum - f["w_x"] - f["x"], f_sum - f["w_r"] - f["y"], f_sum - f["bias"],
                     f["z_i"] - f["peephole"] - f["c"], f["z_o"] - f["peephole"] - f["c"],
                     f["z_f"] - f["peephole"] - f["c"], f["gate"] - f["c"], f["z_i"] - f["acc"],
@@ -269,7 +269,7 @@ def exact_sum_bits(qm: QModel) -> list[dict[str, int]]:
     big = 1 << (qm.quant.act_bits - 1)
     for layer in qm.layers:
         f = {k: v.frac for k, v in layer.formats.items()}
-        f_sum = max(f["w_x"] + f["x"], f["w_r"] + f["y"], f["bias"])
+        f_sum = sum_frac(f)
         row = (np.abs(layer.w_x).sum(axis=1) * big << (f_sum - f["w_x"] - f["x"])) \
             + (np.abs(layer.w_r).sum(axis=1) * big << (f_sum - f["w_r"] - f["y"])) \
             + (np.abs(layer.bias) << (f_sum - f["bias"]))

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ese.compiler.program import Program
+from ese.compress.qmodel import sum_frac
 from ese.compress.reference import exact_sum_bits
 from ese.rtl.errors import RtlError
 
@@ -154,7 +155,7 @@ def rtl_params(program: Program, *, max_frames: int = 64) -> RtlParams:
     fmts = []
     for L in program.layers:
         f = {k: v.frac for k, v in L.formats.items()}
-        f_sum = max(f["w_x"] + f["x"], f["w_r"] + f["y"], f["bias"])
+        f_sum = sum_frac(f)
         fmts.append(LayerFormats(f, f_sum, f_sum - f["w_x"] - f["x"], f_sum - f["w_r"] - f["y"], L.w_x.n_cols))
     pes = []
     for p in range(hw.pes):

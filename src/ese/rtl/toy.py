@@ -13,7 +13,7 @@ import numpy as np
 
 from ese.compress.fixedpoint import Format
 from ese.compress.lut import build_table, lut_specs
-from ese.compress.qmodel import QLayer, QModel
+from ese.compress.qmodel import QLayer, QModel, sum_frac
 from ese.config import ModelConfig, QuantConfig
 
 
@@ -38,7 +38,7 @@ def random_qmodel(seed: int, *, input_dim: int = 5, hidden: int = 6, proj: int =
            "peephole": Format(A, A - 2), "z_i": Format(A, fa - 1), "z_f": Format(A, fa), "z_g": Format(A, fa - 1),
            "z_o": Format(A, fa), "gate": Format(A, A - 2), "c": Format(A, fa), "tanh_c": Format(A, A - 2),
            "m": Format(A, A - 2), "w_ym": Format(W, W - 2), "y": Format(A, fa)}
-    f_sum = max(fmt["w_x"].frac + fa, fmt["w_r"].frac + fa, fa)
+    f_sum = sum_frac({name: f.frac for name, f in fmt.items()})
     fmt["acc"] = Format(32, f_sum - 4)
     fmt["acc_y"] = Format(32, fmt["w_ym"].frac + fmt["m"].frac - 3)
     qlayers = []

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ese.compress.qmodel import QLayer, QModel
+from ese.compress.qmodel import QLayer, QModel, sum_frac
 from ese.runtime import kernels_fixed as KF
 from ese.runtime.errors import EngineError
 from ese.runtime.layout import (
@@ -91,7 +91,7 @@ def fixed_shifts(layer: QLayer, qm: QModel) -> np.ndarray:
     f = {k: v.frac for k, v in layer.formats.items()}
     specs = qm.lut_specs
     e_sig, e_tanh = specs["sigmoid"].step_log2, specs["tanh"].step_log2
-    fsum = max(f["w_x"] + f["x"], f["w_r"] + f["y"], f["bias"])
+    fsum = sum_frac(f)
     fg = f["gate"]
     fs = max(fg + f["c"], 2 * fg)
     sh = np.zeros(KF.N_SHIFTS, dtype=np.int64)
@@ -121,7 +121,7 @@ def fixed_layer(layer: QLayer, qm: QModel) -> LayerWeights:
                           f"{qm.quant.weight_bits}/{qm.quant.act_bits}")
     sh = fixed_shifts(layer, qm)
     f = {k: v.frac for k, v in layer.formats.items()}
-    fsum = max(f["w_x"] + f["x"], f["w_r"] + f["y"], f["bias"])
+    fsum = sum_frac(f)
     bias_sum = layer.bias.astype(np.int64) << (fsum - f["bias"])
     H, P = layer.w_ym.shape[1], layer.w_ym.shape[0]
     b, p = _vectors(bias_sum, layer.peephole, H, np.int64)
