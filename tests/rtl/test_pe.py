@@ -7,8 +7,9 @@ import pytest
 from amaranth.sim import Simulator
 from rtl_helpers import toy_program
 
+from ese.compiler.roles import ROLE_R, ROLE_X, ROLE_YM
 from ese.config import HardwareConfig
-from ese.rtl.params import ROLE_R, ROLE_X, ROLE_YM, rtl_params
+from ese.rtl.params import rtl_params
 from ese.rtl.pe import PE
 
 pytestmark = pytest.mark.rtl

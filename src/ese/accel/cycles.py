@@ -17,17 +17,16 @@ from typing import Any
 import numpy as np
 
 from ese.accel.errors import AccelError
-from ese.accel.recurrence import ROLE_R, ROLE_X, ROLE_YM, run_stream
+from ese.accel.recurrence import run_stream
 from ese.accel.retarget import check_hardware, retarget
 from ese.accel.workload import Workload, workload_from_program
 from ese.compiler.partition import LAYER_MATRICES
 from ese.compiler.program import Program
+from ese.compiler.roles import MATRIX_OF_ROLE, SPMV_CODE, SPMV_ROLES
 from ese.config import HardwareConfig
 
 BREAKDOWN_TERMS = ("mac_nonzero", "padding", "pointer_overhead", "load_imbalance", "queue_stalls",
                    "pipeline_fill_drain", "elementwise", "recurrence_dependency", "memory_bandwidth")
-_ROLE_CODE = {"x": ROLE_X, "r": ROLE_R, "ym": ROLE_YM}
-_MATRIX_OF = {"x": "w_x", "r": "w_r", "ym": "w_ym"}
 DEFAULT_FRAMES = 100
 
 IssueOrder = tuple[tuple[tuple[int, str, int], ...], tuple[tuple[int, str, int], ...]]
@@ -77,10 +76,10 @@ def _build_stream(wl: Workload, order: IssueOrder, hw: HardwareConfig, n_frames:
     seq = [(layer, role, dt) for layer, role, dt in prologue] + \
           [(layer, role, t + dt) for t in range(n_frames) for layer, role, dt in steady]
     seq = [(layer, role, t) for layer, role, t in seq if 0 <= t < n_frames]
-    role = np.array([_ROLE_CODE[r] for _, r, _ in seq], dtype=np.int64)
+    role = np.array([SPMV_CODE[r] for _, r, _ in seq], dtype=np.int64)
     layer = np.array([lay for lay, _, _ in seq], dtype=np.int64)
     step = np.array([t for _, _, t in seq], dtype=np.int64)
-    mat = np.array([index[(lay, _MATRIX_OF[r])] for lay, r, _ in seq], dtype=np.int64)
+    mat = np.array([index[(lay, MATRIX_OF_ROLE[r])] for lay, r, _ in seq], dtype=np.int64)
     return _Stream(role, layer, step, mat, off, cols, np.ascontiguousarray(work), entries,
                    np.array(wl.hidden, dtype=np.int64), n_frames, tuple(m.name for m in mats))
 
@@ -327,11 +326,10 @@ def timeline(program: Program, hardware: HardwareConfig | None = None, n_frames:
         raise AccelError(f"a timeline of {st.n_columns} columns x {hw.pes} PEs is too large; use fewer frames "
                          "or a smaller program")
     run = _run(st, hw, record=True)
-    names = {ROLE_X: "x", ROLE_R: "r", ROLE_YM: "ym"}
     op, step, k, cols = [], [], [], []
     for r, lay, t, m in zip(st.role, st.layer, st.step, st.mat):
         K = int(st.mat_cols[m])
-        op += [f"{names[int(r)]}{int(lay)}"] * K
+        op += [f"{SPMV_ROLES[int(r)]}{int(lay)}"] * K
         step.append(np.full(K, t, dtype=np.int64))
         k.append(np.arange(K, dtype=np.int64))
         cols.append(np.arange(st.mat_off[m], st.mat_off[m] + K))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-ROLE_X, ROLE_R, ROLE_YM = 0, 1, 2
+from ese.compiler.roles import ROLE_R, ROLE_X, ROLE_YM  # frozen into the compiled kernel: fixed codes
 NEVER = np.int64(-(1 << 62))
 
 

@@ -33,7 +33,8 @@ from ese.atomic import atomic_path
 from ese.compiler.encode import EncodedMatrix, EncodingError, word_dtype
 from ese.compiler.partition import LAYER_MATRICES
 from ese.compiler.program import LayerProgram, Program
-from ese.compiler.schedule import ROLES, Op, Schedule
+from ese.compiler.roles import ROLES
+from ese.compiler.schedule import Op, Schedule
 from ese.compress.fixedpoint import FIXED_POINT_SPEC_VERSION, Format, QuantError
 from ese.compress.qmodel import validate_qmodel
 from ese.config import HardwareConfig, ModelConfig, QuantConfig, from_dict

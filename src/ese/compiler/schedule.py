@@ -27,9 +27,9 @@ from typing import Any
 
 import numpy as np
 
+from ese.compiler.roles import ELEMENTWISE, MATRIX_OF_ROLE, ROLES
+
 KINDS = ("spmv", "elementwise")
-ROLES = ("x", "r", "ew", "ym")  # op role within a layer, in dependency order
-_MATRIX_OF_ROLE = {"x": "w_x", "r": "w_r", "ym": "w_ym"}
 
 
 @dataclass(frozen=True)
@@ -44,12 +44,12 @@ class Op:
 
     @property
     def kind(self) -> str:
-        return "elementwise" if self.role == "ew" else "spmv"
+        return "elementwise" if self.role == ELEMENTWISE else "spmv"
 
     @property
     def matrix(self) -> str | None:
         """``w_x`` / ``w_r`` / ``w_ym`` for an SpMV, None for the element-wise stage."""
-        return _MATRIX_OF_ROLE.get(self.role)
+        return MATRIX_OF_ROLE.get(self.role)
 
     @property
     def name(self) -> str:
@@ -164,7 +164,7 @@ def build_schedule(program: Any) -> Schedule:
                 deps = {"x": ((ids[(layer_no - 1, "ym")], 0),) if layer_no else (),
                         "r": ((ids[(layer_no, "ym")], -1),),
                         "ym": ((ids[(layer_no, "ew")], 0),)}[role]
-                m = getattr(layer, _MATRIX_OF_ROLE[role])
+                m = getattr(layer, MATRIX_OF_ROLE[role])
                 busiest = int(np.max(m.entries_per_pe)) if m.n_entries else 0
                 est = math.ceil(busiest / hw.entries_per_cycle) + hw.pointer_latency + hw.mac_latency
             ops.append(Op(ids[(layer_no, role)], layer_no, role, deps, est))

@@ -6,9 +6,10 @@ from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
+from ese.compiler.roles import ROLE_R, ROLE_X, ROLE_YM
 from ese.rtl.ew import EwLane
 from ese.rtl.fixed import align, saturate
-from ese.rtl.params import ROLE_R, ROLE_X, ROLE_YM, RtlParams
+from ese.rtl.params import RtlParams
 from ese.rtl.pe import PE
 
 CYCLE_BITS = 32

@@ -20,12 +20,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from ese.compiler.program import Program
+from ese.compiler.roles import ROLE_R, ROLE_X, ROLE_YM, SPMV_CODE
 from ese.compress.qmodel import sum_frac
 from ese.compress.reference import exact_sum_bits
 from ese.rtl.errors import RtlError
 
-ROLE_X, ROLE_R, ROLE_YM = 0, 1, 2
-ROLE_CODES = {"x": ROLE_X, "r": ROLE_R, "ym": ROLE_YM}
 
 
 @dataclass(frozen=True)
@@ -181,8 +180,8 @@ def rtl_params(program: Program, *, max_frames: int = 64) -> RtlParams:
         lanes.append(tuple(row))
     sched = program.schedule
     names = {o.id: o for o in sched.ops}
-    items = [(names[i].layer, ROLE_CODES[names[i].role], dt, False) for i, dt in sched.prologue]
-    items += [(names[i].layer, ROLE_CODES[names[i].role], dt, True) for i, dt in sched.steady]
+    items = [(names[i].layer, SPMV_CODE[names[i].role], dt, False) for i, dt in sched.prologue]
+    items += [(names[i].layer, SPMV_CODE[names[i].role], dt, True) for i, dt in sched.steady]
     if any(it[2] < 0 for it in items) or items[0][2] != 0:
         raise RtlError("the RTL controller expects an issue order whose first item is of step 0 and no "
                        f"negative step offsets, not {items!r}")

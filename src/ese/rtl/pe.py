@@ -8,7 +8,8 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ese.rtl.params import ROLE_YM, PeImage, RtlParams
+from ese.compiler.roles import ROLE_YM
+from ese.rtl.params import PeImage, RtlParams
 
 
 class PE(wiring.Component):
