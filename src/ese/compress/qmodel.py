@@ -35,7 +35,7 @@ import numpy as np
 
 from ese.atomic import atomic_path
 from ese.compress.fixedpoint import (FIXED_POINT_SPEC_VERSION, FRAC_MAX, FRAC_MIN, Format,
-                                     QuantError, check_quant_config)
+                                     QuantError, check_quant_config, dequantize)
 from ese.compress.lut import LutSpec, lut_specs
 from ese.config import ModelConfig, QuantConfig, from_dict
 from ese.errors import ConfigError
@@ -102,6 +102,18 @@ class QModel:
     @property
     def input_format(self) -> Format:
         return self.layers[0].formats["x"]
+
+    def dequantized(self) -> tuple[list[dict[str, np.ndarray]], np.ndarray, np.ndarray]:
+        """The real values of every stored weight, float64 and exact (:func:`dequantize`).
+
+        Returns (per layer {name: array} for the arrays it has, see :meth:`QLayer.arrays`; the
+        output weights; the output bias): the one dequantization that the float model built
+        from a fixed-point file and the CPU engine's float mode both use.
+        """
+        layers = [{name: dequantize(arr, layer.formats[name].frac) for name, arr in layer.arrays().items()}
+                  for layer in self.layers]
+        return (layers, dequantize(self.w_out, self.output_formats["w"].frac),
+                dequantize(self.b_out, self.output_formats["b"].frac))
 
     def nnz(self) -> dict[str, int]:
         """Non-zero integer weights per LSTM matrix ("layer0.w_x", ...)."""

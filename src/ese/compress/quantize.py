@@ -163,12 +163,11 @@ def quantize_checkpoint(model: AcousticModel, cfg: Config, calib: FeatureSet, *,
 def dequantized_model(qm: QModel) -> AcousticModel:
     """A float AcousticModel whose weights are exactly the fixed-point weights' real values."""
     model = AcousticModel(qm.model)
-    state = {}
-    for k, layer in enumerate(qm.layers):
-        for name, arr in layer.arrays().items():
-            state[f"layers.{k}.{name}"] = torch.from_numpy(dequantize(arr, layer.formats[name].frac)).float()
-    state["output.weight"] = torch.from_numpy(dequantize(qm.w_out, qm.output_formats["w"].frac)).float()
-    state["output.bias"] = torch.from_numpy(dequantize(qm.b_out, qm.output_formats["b"].frac)).float()
+    layers, w_out, b_out = qm.dequantized()
+    state = {f"layers.{k}.{name}": torch.from_numpy(arr).float() for k, arrays in enumerate(layers)
+             for name, arr in arrays.items()}
+    state["output.weight"] = torch.from_numpy(w_out).float()
+    state["output.bias"] = torch.from_numpy(b_out).float()
     model.load_state_dict(state)
     model.eval()
     return model

@@ -21,7 +21,7 @@ import torch
 
 from ese.compress.qmodel import QModel, load_qmodel
 from ese.runtime.baselines import ScipySparse, TorchDense, TorchSparse
-from ese.runtime.engine import Engine
+from ese.runtime.engine import Engine, float32_layers
 
 DEFAULT_MODEL = Path("models/paper/paper-b32-d11-w12a16.qnpz")
 ENGINES = ("torch-dense", "torch-sparse-csr", "scipy-csr", "ese-float", "ese-fixed")
@@ -143,11 +143,10 @@ def run_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, threa
 
     PyTorch dense is measured in every group, side by side with the others, and is the base of
     that group's speed-ups; its row is emitted once per (batch, mode, threads)."""
-    from ese.runtime.engine import _dequantized
     torch.set_num_threads(threads)
     numba.set_num_threads(threads)
     density = model_density(qm)
-    fl = _dequantized(qm)[0]
+    fl = float32_layers(qm.dequantized()[0])[0]
     rng = np.random.default_rng(1)
     engines = ["torch-dense", *[e for e in engines if e != "torch-dense"]]
     rows = []

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 import numba
 import numpy as np
 
-from ese.compress.fixedpoint import quantize
+from ese.compress.fixedpoint import dequantize, quantize
 from ese.compress.qmodel import QModel
 from ese.runtime import kernels_fixed as KF
 from ese.runtime import kernels_float as KL
@@ -76,8 +76,9 @@ class Engine:
         """From a fixed-point model: ``fixed`` runs it exactly, ``float`` its dequantized weights."""
         _check_mode(mode)
         if mode == "float":
-            return cls.from_float(_dequantized(qm), _deq(qm.w_out, qm.output_formats["w"].frac),
-                                  _deq(qm.b_out, qm.output_formats["b"].frac), qm.output_delay, threads)
+            layers, w_out, b_out = qm.dequantized()
+            return cls.from_float(float32_layers(layers), w_out.astype(np.float32), b_out.astype(np.float32),
+                                  qm.output_delay, threads)
         packed = [fixed_layer(L, qm) for L in qm.layers]
         _check_stack(packed)
         return cls("fixed", packed, np.ascontiguousarray(qm.w_out, np.int64),
@@ -149,7 +150,7 @@ class Engine:
             z = y[..., :P] @ self.w_out.T + self.b_out
         else:
             logits = y[..., :P].astype(np.int64) @ self.w_out.T + self.b_out  # exact
-            z = np.ldexp(logits.astype(np.float64), -self.qmodel.output_formats["logits"].frac)
+            z = dequantize(logits, self.qmodel.output_formats["logits"].frac)
         z = z - z.max(axis=-1, keepdims=True)
         return (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))).astype(np.float32)
 
@@ -207,18 +208,9 @@ def _check_stack(layers: list[LayerWeights]) -> None:
             raise EngineError(f"layer {k} takes {L.input_dim} inputs but layer {k - 1} gives {layers[k - 1].proj}")
 
 
-def _deq(a: np.ndarray, frac: int) -> np.ndarray:
-    return np.ldexp(np.asarray(a, np.float64), -frac).astype(np.float32)
-
-
-def _dequantized(qm: QModel) -> list[dict[str, np.ndarray]]:
-    out = []
-    for L in qm.layers:
-        f = {k: v.frac for k, v in L.formats.items()}
-        out.append({"w_x": _deq(L.w_x, f["w_x"]), "w_r": _deq(L.w_r, f["w_r"]),
-                    "bias": _deq(L.bias, f["bias"]), "w_ym": _deq(L.w_ym, f["w_ym"]),
-                    "peephole": None if L.peephole is None else _deq(L.peephole, f["peephole"])})
-    return out
+def float32_layers(layers: Sequence[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
+    """Dequantized layers (:meth:`QModel.dequantized`) in the float engine's type; no peephole -> None."""
+    return [{"peephole": None, **{name: arr.astype(np.float32) for name, arr in L.items()}} for L in layers]
 
 
 KERNELS = {"float": KL, "fixed": KF}
