@@ -106,6 +106,15 @@ def test_quantize_and_report_writes_everything(trained, tmp_path):
     assert load_qmodel(tmp_path / "m.qnpz").source["checkpoint"] == str(work / "model.pt")
 
 
+def test_report_counts_the_configured_index_width(trained, tmp_path):
+    cfg, sets, _, work = trained
+    cfg = dataclasses.replace(cfg, hardware=dataclasses.replace(cfg.hardware, index_bits=6))
+    report = quantize_and_report(work / "model.pt", cfg, sets, tmp_path / "m.qnpz", progress=False,
+                                 sweep=(cfg.quant.weight_bits,))
+    mb = report["model_bits"]
+    assert mb["index_bits"] == 6 and mb["matrix_bits"] == mb["lstm_nnz"] * (cfg.quant.weight_bits + 6)
+
+
 def _ese(*args):
     return subprocess.run([sys.executable, "-m", "ese", *args], capture_output=True, text=True, timeout=300)
 

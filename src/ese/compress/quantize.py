@@ -22,7 +22,7 @@ from ese.compress.fixedpoint import (Format, QuantError, SaturationCounter, chec
 from ese.compress.lut import build_table, lut_error_report
 from ese.compress.qmodel import QLayer, QModel, save_qmodel, sum_frac
 from ese.compress.reference import ReferenceModel
-from ese.config import Config, QuantConfig
+from ese.config import Config, HardwareConfig, QuantConfig
 from ese.data.dataset import FeatureSet
 from ese.data.phones import PHONES_48
 from ese.model.lstmp import AcousticModel
@@ -255,13 +255,18 @@ def lut_errors(qm: QModel) -> dict[str, dict[str, Any]]:
     return out
 
 
-def model_bits(qm: QModel, *, index_bits: int = 4) -> dict[str, Any]:
-    """Bits needed by the paper's count: nnz x (weight_bits + index_bits) for the LSTM matrices,
-    plus act_bits per bias / peephole element; against 32-bit floats for every (dense) weight.
+def model_bits(qm: QModel, *, index_bits: int | None = None) -> dict[str, Any]:
+    """The stored size by the paper's count, in bits.
 
-    Padding entries and column pointers are the compiler's to count exactly (ese compile). The
-    output layer runs on the host and is listed apart.
+    Counts ``nnz x (weight_bits + index_bits)`` for the LSTM matrices (each non-zero with its
+    relative row index of ``index_bits``, the encoder's ``hardware.index_bits``; default: the
+    config's default) plus ``act_bits`` per bias / peephole element, against 32-bit floats for
+    every dense weight and vector element. Not counted: padding entries and column pointers
+    (the compiler counts those exactly, ``ese compile``) and the output layer, which runs on the
+    host (``output_layer_bits``, apart).
     """
+    if index_bits is None:
+        index_bits = HardwareConfig().index_bits
     q = qm.quant
     nnz = sum(qm.nnz().values())
     dense = sum(getattr(layer, n).size for layer in qm.layers for n in ("w_x", "w_r", "w_ym"))
@@ -367,7 +372,7 @@ def quantize_and_report(ckpt_path: str | Path, cfg: Config, sets: dict[str, Feat
         "lut_error": {name: r["max_abs_error"] for name, r in luts.items()},
         "lut_error_detail": luts,
         "sweep": sweep_rows,
-        "model_bits": model_bits(qm),
+        "model_bits": model_bits(qm, index_bits=cfg.hardware.index_bits),
         "formats": [{k: f.to_list() for k, f in layer.formats.items()} for layer in qm.layers],
         "calibration": {"utterances": len(calib), "ranges": ranges},
         "reference_us_per_frame": 1e6 * ref_seconds / max(frames, 1),
