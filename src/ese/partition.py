@@ -1,7 +1,8 @@
 """Which PE owns which row of every matrix of an LSTMP layer (ESE.md sections 2 and 4).
 
 This is the ONE place the row -> PE mapping is defined; pruning, the encoder, the accelerator
-models and the RTL call it and never re-derive it.
+models, the RTL and the CPU engine call it and never re-derive it. It sits below all of them
+(it imports only ``ese.config`` and ``ese.errors``; docs/architecture.md).
 
 Rules, for N PEs:
 

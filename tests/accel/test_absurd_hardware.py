@@ -13,10 +13,10 @@ from accel_models import random_qmodel
 
 from ese.accel.retarget import check_hardware
 from ese.compiler.image import save_program
-from ese.compiler.partition import MAX_PES, partition_rows
 from ese.compiler.program import compile_qmodel
 from ese.config import HardwareConfig
 from ese.errors import ConfigError
+from ese.partition import MAX_PES, partition_rows
 
 
 @pytest.fixture(scope="module")

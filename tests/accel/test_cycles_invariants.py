@@ -13,10 +13,10 @@ from hypothesis import strategies as st
 
 from ese.accel.cycles import BREAKDOWN_TERMS, _build_stream, _run, issue_order, simulate
 from ese.accel.workload import workload_from_program
-from ese.compiler.partition import matrix_partition
 from ese.compiler.program import compile_qmodel
 from ese.config import HardwareConfig
 from ese.errors import ConfigError
+from ese.partition import matrix_partition
 
 programs = st.builds(lambda pes, H, P, D, layers, density, seed: random_program(
     pes=pes, H=H, P=P, D=D, layers=layers, density=density, seed=seed),

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ese.compiler.encode import EncodingError, encode_matrix, padding_closed_form
-from ese.compiler.partition import matrix_partition
+from ese.partition import matrix_partition
 
 
 def _roundtrip(name: str, w: np.ndarray, n_pes: int, index_bits: int, weight_bits: int = 12):

@@ -12,13 +12,13 @@ import torch
 import torch.nn.functional as F
 
 import ese.model.train as train_mod
-from ese.compiler.partition import matrix_partition
 from ese.compress.gradual import GradualPruning, cubic_density
 from ese.compress.prune import BalancedPruner
 from ese.compress.schedule import prune_checkpoint
 from ese.errors import ConfigError
 from ese.model.checkpoint import load_checkpoint
 from ese.model.train import Distillation, frame_loss
+from ese.partition import matrix_partition
 
 from prune_toys import toy_config, toy_sets, train_dense
 

@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ese.compiler.partition import layer_partitions, matrix_partition, partition_rows
 from ese.config import ModelConfig
 from ese.errors import ConfigError
+from ese.partition import layer_partitions, matrix_partition, partition_rows
 
 
 @settings(max_examples=150, deadline=None)

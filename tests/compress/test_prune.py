@@ -11,12 +11,12 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ese.compiler.partition import matrix_partition
 from ese.compress.prune import (BalancedPruner, MagnitudePruner, apply_masks, make_pruner,
                                 mask_stats, parse_balance, prunable_names)
 from ese.config import ModelConfig
 from ese.errors import CheckpointError, ConfigError
 from ese.model.lstmp import AcousticModel
+from ese.partition import matrix_partition
 
 
 def _per_pe(name: str, mask: torch.Tensor, n_pes: int) -> np.ndarray:

@@ -10,13 +10,13 @@ import pytest
 import torch
 
 import ese.compress.schedule as schedule
-from ese.compiler.partition import matrix_partition
 from ese.compress.prune import BalancedPruner
 from ese.compress.schedule import prune_checkpoint, step_densities
 from ese.config import PruneConfig
 from ese.errors import CheckpointError, ConfigError
 from ese.model.checkpoint import load_checkpoint, write_checked
 from ese.model.train import train_model
+from ese.partition import matrix_partition
 
 from prune_toys import toy_config, toy_sets, train_dense
 

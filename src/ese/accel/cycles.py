@@ -20,10 +20,10 @@ from ese.accel.errors import AccelError
 from ese.accel.recurrence import run_stream
 from ese.accel.retarget import check_hardware, retarget
 from ese.accel.workload import Workload, workload_from_program
-from ese.compiler.partition import LAYER_MATRICES
 from ese.compiler.program import Program
 from ese.compiler.roles import MATRIX_OF_ROLE, SPMV_CODE, SPMV_ROLES
 from ese.config import HardwareConfig
+from ese.partition import LAYER_MATRICES
 
 BREAKDOWN_TERMS = ("mac_nonzero", "padding", "pointer_overhead", "load_imbalance", "queue_stalls",
                    "pipeline_fill_drain", "elementwise", "recurrence_dependency", "memory_bandwidth")

@@ -3,7 +3,7 @@
 It works the way the hardware does (ESE.md sections 4 and 6), so that a mismatch with the integer
 reference model points at the encoding or the data flow, not at arithmetic:
 
-* every PE owns an accumulator buffer in its local row order (``ese.compiler.partition``);
+* every PE owns an accumulator buffer in its local row order (``ese.partition``);
 * the activations of an SpMV are broadcast column by column; for column j every PE walks its own
   entries ``ptr[p, j] .. ptr[p, j+1]``, decoding the relative row index on the fly
   (``row += rel + 1``; padding entries carry weight 0) and accumulating ``weight * a_j`` exactly;

@@ -13,11 +13,11 @@ import math
 from pathlib import Path
 
 from ese.accel.errors import AccelError
-from ese.compiler.partition import check_pes
 from ese.compiler.program import Program, compile_qmodel
 from ese.compiler.schedule import build_schedule
 from ese.config import HardwareConfig
 from ese.errors import ConfigError
+from ese.partition import check_pes
 
 ENCODING_FIELDS = ("pes", "index_bits")
 

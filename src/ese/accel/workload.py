@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from ese.compiler.encode import column_entries
-from ese.compiler.partition import LAYER_MATRICES
 from ese.compress.qmodel import QModel
+from ese.partition import LAYER_MATRICES
 
 
 @dataclass(frozen=True, eq=False)

@@ -1,7 +1,7 @@
 """Relative-indexed sparse columns per PE (ESE.md section 4): the encoder and its exact decoder.
 
 For one integer matrix W (R rows, K columns) and the partition of its rows over N PEs, PE p stores
-its sub-matrix (its rows in local order, :mod:`ese.compiler.partition`) column by column. Column j
+its sub-matrix (its rows in local order, :mod:`ese.partition`) column by column. Column j
 of PE p is a run of **entries**, each one word::
 
     word = (rel << weight_bits) | (weight & (2**weight_bits - 1))     weight in two's complement
@@ -23,8 +23,8 @@ from functools import cached_property
 
 import numpy as np
 
-from ese.compiler.partition import Partition, matrix_partition
 from ese.errors import EseError
+from ese.partition import Partition, matrix_partition
 
 
 class EncodingError(EseError):

@@ -31,7 +31,6 @@ import numpy as np
 
 from ese.atomic import atomic_path
 from ese.compiler.encode import EncodedMatrix, EncodingError, word_dtype
-from ese.compiler.partition import LAYER_MATRICES
 from ese.compiler.program import LayerProgram, Program
 from ese.compiler.roles import ROLES
 from ese.compiler.schedule import Op, Schedule
@@ -39,6 +38,7 @@ from ese.compress.fixedpoint import FIXED_POINT_SPEC_VERSION, Format, QuantError
 from ese.compress.qmodel import validate_qmodel
 from ese.config import HardwareConfig, ModelConfig, QuantConfig, from_dict
 from ese.errors import ConfigError, EseError
+from ese.partition import LAYER_MATRICES
 
 MAGIC = b"ESEPROG\x00"
 FORMAT_VERSION = 1

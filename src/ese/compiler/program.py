@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from ese.compiler.encode import EncodedMatrix, encode_matrix
-from ese.compiler.partition import LAYER_MATRICES
 from ese.compress.fixedpoint import FIXED_POINT_SPEC_VERSION, Format
 from ese.compress.qmodel import QLayer, QModel, validate_qmodel
 from ese.config import HardwareConfig, ModelConfig, QuantConfig
+from ese.partition import LAYER_MATRICES
 
 
 @dataclass(eq=False)
@@ -86,7 +86,7 @@ def compile_qmodel(qm: QModel, hardware: HardwareConfig | None = None) -> Progra
     """Encode every LSTM matrix of ``qm`` for ``hardware.pes`` PEs and schedule one step."""
     from ese.compiler.schedule import build_schedule
 
-    from ese.compiler.partition import check_pes
+    from ese.partition import check_pes
 
     hw = hardware or HardwareConfig()
     check_pes(hw.pes, "HardwareConfig.pes")

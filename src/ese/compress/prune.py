@@ -19,9 +19,9 @@ from typing import Mapping
 import numpy as np
 import torch
 
-from ese.compiler.partition import LAYER_MATRICES, Partition, matrix_partition
 from ese.errors import CheckpointError, ConfigError
 from ese.model.lstmp import AcousticModel
+from ese.partition import LAYER_MATRICES, Partition, matrix_partition
 
 
 def prunable_names(model: AcousticModel) -> list[str]:

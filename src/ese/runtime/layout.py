@@ -7,7 +7,7 @@ group* (``LANES`` consecutive cells) owns 4 consecutive slices, one per gate: in
 cell group therefore holds all four gate pre-activations of its cells and applies the fused
 non-linearities without waiting for other threads (ESE's "cell k with all four gate rows").
 Threads take cell groups (and projection slices) the way ESE's PEs take cells: group q to thread
-``q mod T`` (:func:`ese.compiler.partition.partition_rows`).
+``q mod T`` (:func:`ese.partition.partition_rows`).
 
 Within a slice, non-zeros are stored column-of-the-slice major: entry ``k * LANES + lane`` is the
 k-th non-zero of row ``lane``; rows shorter than the slice's longest are padded with zero weights
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ese.compiler.partition import partition_rows
+from ese.partition import partition_rows
 from ese.runtime.errors import EngineError
 
 LANES = 16  # fp32 lanes of one AVX-512 register

@@ -1,0 +1,9 @@
+"""Backward-compatible name of :mod:`ese.partition`, which now sits below compress and compiler.
+
+The row -> PE partition moved down so that pruning (``ese.compress``) no longer imports from the
+compiler above it. Import from ``ese.partition``; this alias stays while code outside this
+package (and docs/pruning.md) still names the old path.
+"""
+
+from ese.partition import (GATE_BLOCKS, GATE_MATRICES, LAYER_MATRICES, MAX_PES, PLAIN_MATRICES,  # noqa: F401
+                           Partition, check_pes, layer_partitions, matrix_partition, partition_rows)
