@@ -11,8 +11,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
-
 import numba
 import numpy as np
 
@@ -22,13 +20,10 @@ from ese.runtime import kernels_fixed as KF
 from ese.runtime import kernels_float as KL
 from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, thread_groups
+from ese.runtime.recognizer import Recognizer
 from ese.runtime.weights import LayerWeights, fixed_layer, float_layer
 
-if TYPE_CHECKING:
-    from ese.runtime.recognizer import Recognizer
-
 MODES = ("float", "fixed")
-CHUNK = 64  # frames per input-product batch in one-stream utterance mode: xw stays in cache
 
 
 @dataclass(eq=False)
@@ -121,7 +116,6 @@ class Engine:
 
     # ---- running --------------------------------------------------------------------------
     def recognizer(self, streams: int = 1) -> Recognizer:
-        from ese.runtime.recognizer import Recognizer
         return Recognizer(self, streams)
 
     def quantize_input(self, feats: np.ndarray) -> np.ndarray:
@@ -177,7 +171,6 @@ class Engine:
         """Utterance mode: last-layer outputs (T_b, P) of input sequences (T_b, D) (already
         in the engine's input type): one utterance batches W_x x_t over chunks of frames, then runs the
         recurrence; several run as streams of one batch (``Recognizer.run_frames``)."""
-        from ese.runtime.recognizer import Recognizer
         for k, x in enumerate(xs):
             if x.ndim != 2 or x.shape[1] != self.input_dim:
                 raise EngineError(f"utterance {k} has shape {tuple(x.shape)}, expected (frames, {self.input_dim})")

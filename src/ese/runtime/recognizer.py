@@ -13,6 +13,8 @@ from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, gate_row_order, thread_groups
 from ese.runtime.weights import LayerWeights
 
+CHUNK = 64  # frames per input-product batch in one-stream utterance mode: xw stays in cache
+
 
 class _State:
     """Buffers of one layer for B streams (allocated once; the kernels only write into them).
@@ -86,6 +88,8 @@ class Recognizer:
     log-probabilities of this step. The model's output delay is not applied here: the posterior
     of input frame t comes out at step t + ``engine.output_delay``. ``reset(b)`` restarts stream
     b (or all). Streams are independent: stream b's results do not depend on the others.
+    ``engine`` is an :class:`ese.runtime.engine.Engine`, used by its attributes only: the engine
+    imports this module, never the other way round.
     """
 
     def __init__(self, engine, streams: int = 1) -> None:
@@ -153,7 +157,6 @@ class Recognizer:
         batched sparse product), then runs the recurrence step by step. Many streams: step by
         step with the streaming kernel, which is faster there (see below).
         """
-        from ese.runtime.engine import CHUNK
         T, B, D = X.shape
         if B != self.B or D != self.engine.input_dim:
             raise EngineError(f"frames have shape {X.shape}; expected (T, {self.B}, {self.engine.input_dim})")
