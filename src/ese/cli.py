@@ -12,6 +12,9 @@ from rich.console import Console
 
 from ese import __version__
 from ese.atomic import write_json
+# console and err_console are also imported from here by older command modules (commands/prune.py)
+from ese.commands.shared import (CacheBesideOutOpt, CacheOpt, ConfigOpt, CorpusOpt, JsonOpt, PresetOpt,  # noqa: F401
+                                 QuietOpt, SetOpt, console, err_console)
 from ese.config import Config
 from ese.errors import EseError
 from ese.outputs import check_writable, writes
@@ -23,19 +26,6 @@ data_app = typer.Typer(help="Corpora: synthesize a TIMIT-layout corpus, inspect 
                        no_args_is_help=True)
 app.add_typer(data_app, name="data")
 
-console = Console(log_path=False)  # log lines for people: no source-file locations
-err_console = Console(stderr=True, soft_wrap=True, log_path=False)  # never break a path across lines
-
-PresetOpt = Annotated[str, typer.Option("--preset", help="Configuration preset: default, paper or tiny.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file overriding the preset.")]
-SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: section.key=value.")]
-JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")]
-CorpusOpt = Annotated[Path, typer.Option("--corpus", help="Corpus root in TIMIT layout (real TIMIT or synthetic).")]
-QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
-CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache directory (default: none, "
-                                                                    "features are recomputed).")]
-CacheBesideOutOpt = Annotated[Optional[Path], typer.Option(
-    "--cache-dir", help="Feature cache directory (default: features/ next to --out).")]
 
 
 def _version(value: bool) -> None:

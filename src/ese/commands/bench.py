@@ -27,7 +27,7 @@ def bench(
     from rich.console import Console
 
     from ese.atomic import write_json
-    from ese.cli import console
+    from ese.commands.shared import console
     from ese.report.tables import print_table
     from ese.runtime.bench import benchmark
 

@@ -31,7 +31,7 @@ def quantize(
     """Quantize a checkpoint to dynamic fixed point and report float vs fixed-point PER (docs/fixed-point.md)."""
     from rich.console import Console
 
-    from ese.cli import console
+    from ese.commands.shared import console
     from ese.compress.fixedpoint import check_quant_config
     from ese.compress.quantize import quantize_and_report
     from ese.config import Config

@@ -71,7 +71,7 @@ def export(model: ModelArg, out: OutOpt = Path("build/rtl"), pes: PesOpt = None,
            crop: CropOpt = None, frames: FramesOpt = 4, seed: SeedOpt = 0, lint: Annotated[bool, typer.Option(
                "--lint/--no-lint", help="Run verilator --lint-only on the export.")] = True) -> None:
     """Write ese_top.v (memories initialised from the program), tb.v and frames.hex for Icarus."""
-    from ese.cli import console
+    from ese.commands.shared import console
     from ese.rtl.export import export_verilog, verilator_lint, write_testbench
     from ese.rtl.params import rtl_params
     from ese.rtl.toy import random_frames
@@ -98,7 +98,7 @@ def sim(model: ModelArg, frames: FramesOpt = 4, seed: SeedOpt = 0, pes: PesOpt =
         json_path: Annotated[Optional[Path], typer.Option("--json", help="Also write the result here.")] = None) -> None:
     """Run the RTL on random frames: y_t equal to the reference model? cycles equal to the cycle model?"""
     from ese.atomic import write_json
-    from ese.cli import console
+    from ese.commands.shared import console
     from ese.report.tables import print_table
     from ese.rtl.check import rtl_check
     from ese.rtl.toy import random_frames
@@ -125,7 +125,7 @@ def synth(model: Annotated[Optional[Path], typer.Argument(help="Model whose firs
           out: OutOpt = Path("build/rtl/synth")) -> None:
     """yosys synth_xilinx: LUT / FF / BRAM / DSP and logic depth of a PE, a lane and channels."""
     from ese.atomic import atomic_open, write_json
-    from ese.cli import console
+    from ese.commands.shared import console
     from ese.compiler.program import compile_qmodel
     from ese.compress.qmodel import load_qmodel
     from ese.config import HardwareConfig

@@ -62,7 +62,7 @@ def simulate(
     from ese.accel.cycles import simulate as run_model
     from ese.accel.retarget import load_program
     from ese.atomic import write_json
-    from ese.cli import console
+    from ese.commands.shared import console
     from ese.config import Config
     from ese.report.tables import print_table
 
@@ -149,7 +149,7 @@ def sweep(
     from ese.accel.errors import AccelError
     from ese.accel.sweep import grid, propose, run_sweep, write_markdown
     from ese.atomic import write_json
-    from ese.cli import console
+    from ese.commands.shared import console
     from ese.config import Config
     from ese.report import accel_plots
     from ese.report.tables import print_table

@@ -1,0 +1,27 @@
+"""What the ``ese`` command modules share: the two consoles and the common option types.
+
+``cli.py`` and every module in ``ese/commands/`` import these from here, so a command module
+never imports ``cli.py`` (which imports the command modules to register them).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.console import Console
+
+console = Console(log_path=False)  # log lines for people: no source-file locations
+err_console = Console(stderr=True, soft_wrap=True, log_path=False)  # never break a path across lines
+
+PresetOpt = Annotated[str, typer.Option("--preset", help="Configuration preset: default, paper or tiny.")]
+ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file overriding the preset.")]
+SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: section.key=value.")]
+JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")]
+CorpusOpt = Annotated[Path, typer.Option("--corpus", help="Corpus root in TIMIT layout (real TIMIT or synthetic).")]
+QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
+CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache directory (default: none, "
+                                                                    "features are recomputed).")]
+CacheBesideOutOpt = Annotated[Optional[Path], typer.Option(
+    "--cache-dir", help="Feature cache directory (default: features/ next to --out).")]
