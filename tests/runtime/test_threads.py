@@ -22,3 +22,16 @@ def test_two_threads_are_bit_exact():
             np.testing.assert_array_equal(eng.logits_fixed(y), w)
     got = eng.recognizer(1).trace(xs[0])[0]["y"]
     np.testing.assert_array_equal(got, ref.run(xs[0]).y)
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one core")
+def test_the_engine_leaves_the_thread_count_as_it_found_it():
+    qm = tiny_qmodel(H=70, P=20, seed=11)
+    eng = Engine.from_qmodel(qm, threads=2)
+    before = numba.get_num_threads()  # 1, set by conftest
+    x = int_input(qm, 5, 0)
+    eng.run_layers([x])
+    eng.run_layers([x, x])
+    eng.recognizer(2).step_layers(np.stack([x[0], x[1]]))
+    eng.recognizer(1).trace(x)
+    assert numba.get_num_threads() == before

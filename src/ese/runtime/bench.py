@@ -22,6 +22,7 @@ import torch
 from ese.compress.qmodel import QModel, load_qmodel
 from ese.runtime.baselines import ScipySparse, TorchDense, TorchSparse
 from ese.runtime.engine import Engine, float32_layers
+from ese.threads import numba_threads, torch_threads
 
 DEFAULT_MODEL = Path("models/paper/paper-b32-d11-w12a16.qnpz")
 ENGINES = ("torch-dense", "torch-sparse-csr", "scipy-csr", "ese-float", "ese-fixed")
@@ -143,8 +144,13 @@ def run_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, threa
 
     PyTorch dense is measured in every group, side by side with the others, and is the base of
     that group's speed-ups; its row is emitted once per (batch, mode, threads)."""
-    torch.set_num_threads(threads)
-    numba.set_num_threads(threads)
+    with torch_threads(threads), numba_threads(threads):
+        return _measure_rows(qm, label, engines, st, threads, emitted, log)
+
+
+def _measure_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, threads: int,
+                  emitted: set, log: Callable[[str], None]) -> list[Row]:
+    """:func:`run_rows` inside its thread-count block."""
     density = model_density(qm)
     fl = float32_layers(qm.dequantized()[0])[0]
     rng = np.random.default_rng(1)

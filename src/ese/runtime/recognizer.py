@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import numba
 import numpy as np
 
 from ese.runtime import kernels_fixed as KF
@@ -12,6 +11,7 @@ from ese.runtime import kernels_float as KL
 from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, gate_row_order, thread_groups
 from ese.runtime.weights import LayerWeights
+from ese.threads import numba_threads
 
 CHUNK = 64  # frames per input-product batch in one-stream utterance mode: xw stays in cache
 
@@ -134,7 +134,11 @@ class Recognizer:
                               f"({self.B}, {self.engine.input_dim}): one frame per stream")
         if self.fixed:
             x = self._check_int(x)
-        numba.set_num_threads(self.threads)
+        with numba_threads(self.threads):
+            return self._step_layers(x, record)
+
+    def _step_layers(self, x: np.ndarray, record: Callable[[int, _State], None] | None) -> np.ndarray:
+        """:meth:`step_layers` on checked input, inside the caller's ``numba_threads`` block."""
         if self.B == 1:
             h = x[0]
             for k, (L, st) in enumerate(zip(self.engine.layers, self.states)):
@@ -162,6 +166,12 @@ class Recognizer:
             raise EngineError(f"frames have shape {X.shape}; expected (T, {self.B}, {self.engine.input_dim})")
         if self.fixed:
             X = self._check_int(X)
+        with numba_threads(self.threads):
+            return self._run_frames(X)
+
+    def _run_frames(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`run_frames` on checked input, inside the caller's ``numba_threads`` block."""
+        T, B, _ = X.shape
         P = self.engine.layers[-1].proj
         out = np.zeros((B, T, P), dtype=self.in_dtype)
         if B > 1:
@@ -169,9 +179,8 @@ class Recognizer:
             # batching W_x over frames (measured on the paper model at B = 32: 240 vs 285 us/step
             # float, 370 vs 415-500 fixed), because the rows' recurrent work dominates there.
             for t in range(T):
-                out[:, t] = self.step_layers(X[t])
+                out[:, t] = self._step_layers(X[t], None)
             return out
-        numba.set_num_threads(self.threads)
         chunk = CHUNK
         for t0 in range(0, T, chunk):
             h = np.ascontiguousarray(X[t0:t0 + chunk, 0], dtype=self.in_dtype)  # (Tc, D)
