@@ -144,7 +144,7 @@ class HardwareConfig:
     simulated timing, so ``ese simulate`` may override them on an existing image.
     """
 
-    pes: int = 32  # PEs per channel; rows interleave over them (ese.compiler.partition)
+    pes: int = 32  # PEs per channel; rows interleave over them (ese.partition)
     index_bits: int = 4  # relative row index per entry; weight width is quant.weight_bits
     channels: int = 1  # channels, each running its own utterance, sharing the weight stream
     clock_mhz: float = 200.0

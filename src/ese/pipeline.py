@@ -176,6 +176,7 @@ def compression_summary(dense: dict[str, Any], pruned: dict[str, Any], quantized
         "imbalance_max_over_mean": pruned["imbalance_max_over_mean"],
         "weight_bits": quantized["weight_bits"],
         "act_bits": quantized["act_bits"],
+        "index_bits": bits["index_bits"],
         "recipe": pruned.get("method", "ese"),
         "distill": pruned.get("distill", 0.0),
         "per": {
@@ -268,7 +269,8 @@ def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
         f"density {100 * comp['density']:.1f}% ({comp['balance']}, PE max/mean non-zeros "
         f"{comp['imbalance_max_over_mean']:.3f}), {comp['weight_bits']}-bit weights / {comp['act_bits']}-bit "
         f"activations: {comp['model_bits'] / 8e6:.3f} MB against {comp['dense_float_bits'] / 8e6:.3f} MB dense "
-        f"float32 ({comp['compression_ratio']:.1f}x, 16 bits per non-zero incl. its 4-bit index); "
+        f"float32 ({comp['compression_ratio']:.1f}x, {comp['weight_bits'] + comp['index_bits']} bits per "
+        f"non-zero incl. its {comp['index_bits']}-bit index); "
         f"{comp['saturation_events']} saturation events.",
         markdown_table(["split", "dense PER %", "pruned PER %", "pruned + fixed point PER %"], comp_rows),
         *_compile_markdown(report.get("compile")),

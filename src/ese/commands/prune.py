@@ -55,7 +55,7 @@ def _load_sets(corpus: Path, cfg, cache_dir: Path, splits: tuple[str, ...], quie
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to ``app``."""
     from ese.atomic import write_json
-    from ese.cli import console, err_console
+    from ese.commands.shared import console, err_console
     from ese.report.tables import print_table
 
     @app.command()
@@ -132,16 +132,15 @@ def register(app: typer.Typer) -> None:
             "sensitivity_densities": None if densities is None else _floats(densities, "--densities")})
         from ese.compress.schedule import validate_prune_config
 
-        validate_prune_config(cfg.prune)
-        if cfg.train.threads > 0:
-            import torch
+        from ese.threads import torch_threads
 
-            torch.set_num_threads(cfg.train.threads)
+        validate_prune_config(cfg.prune)
         model, _ = load_checkpoint(checkpoint)
         dev = _load_sets(corpus, cfg, cache_dir or checkpoint.parent / "features", ("dev",), quiet)["dev"]
-        table = sensitivity_table(model, dev, cfg.train.output_delay,
-                                  make_pruner(cfg.prune.balance), cfg.prune.sensitivity_densities,
-                                  progress=not quiet)
+        with torch_threads(cfg.train.threads):
+            table = sensitivity_table(model, dev, cfg.train.output_delay,
+                                      make_pruner(cfg.prune.balance),
+                                      cfg.prune.sensitivity_densities, progress=not quiet)
         table["allocation"] = {"target": cfg.prune.density,
                                "densities": allocate_densities(table, cfg.prune.density)}
         paths = write_sensitivity(table, out, title=f"sensitivity of {checkpoint.name}")
