@@ -1,0 +1,53 @@
+"""scripts/package_model.py: the shipped report keeps its keys and adds one row per seed, their
+mean and spread, and the recipe that made the model."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "package_model.py"
+
+
+@pytest.fixture(scope="module")
+def pm():
+    spec = importlib.util.spec_from_file_location("package_model", SCRIPT)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def _prune(seed: int, dense: float, pruned: float) -> dict:
+    return {"density": 0.11, "balance": "pes:32", "n_pes": 32, "per_dense_dev": dense - 10,
+            "per_dense_test": dense, "per_dev": pruned - 10, "per_test": pruned,
+            "imbalance_max_over_mean": 1.0, "steps": [], "matrices": {}, "method": "gradual",
+            "compute": {"epochs": 10, "frames": 100, "seconds": 5.0},
+            "recipe": {"prune": {"recipe": "gradual", "distill": 0.5, "ramp_epochs": 4},
+                       "train": {"seed": seed, "precision": "bf16", "lr": 1e-3}}}
+
+
+def _quant(dev: float, test: float) -> dict:
+    return {"per_quantized": {"dev": dev, "test": test}, "weight_bits": 12, "act_bits": 16,
+            "saturation": {}, "lut_error": {}, "model_bits": {}, "sweep": []}
+
+
+def test_seed_rows_summary_and_recipe(pm) -> None:
+    runs = [(_prune(0, 26.0, 26.5), _quant(16.4, 26.4)), (_prune(1, 26.0, 27.0), _quant(17.0, 27.1)),
+            (_prune(2, 26.0, 26.0), _quant(16.1, 26.1))]
+    report = pm.package(runs[0][0], None, runs[0][1])
+    assert {"density", "per_dense", "per_pruned", "per_quantized",
+            "imbalance_max_over_mean"} <= set(report)
+    assert report["recipe"]["method"] == "gradual"
+    assert report["recipe"]["prune"] == {"recipe": "gradual", "distill": 0.5, "ramp_epochs": 4}
+    assert report["recipe"]["train"] == {"seed": 0, "precision": "bf16"}
+    rows = [pm.seed_row(p, q) for p, q in runs]
+    assert [r["seed"] for r in rows] == [0, 1, 2]
+    assert rows[1]["per_quantized"] == {"dev": 17.0, "test": 27.1}
+    assert rows[1]["loss"]["test"] == pytest.approx(1.1)
+    summary = pm.summarize(rows)
+    assert summary["n"] == 3
+    assert summary["loss"]["test"]["mean"] == pytest.approx((0.4 + 1.1 + 0.1) / 3)
+    assert summary["per_dense"]["test"]["std"] == 0.0
+    assert summary["per_quantized"]["test"]["std"] == pytest.approx(0.5291502622, rel=1e-6)
