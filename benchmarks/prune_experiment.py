@@ -67,7 +67,7 @@ def sweep(args: argparse.Namespace, console: Console) -> dict:
         name = _mode_name(mode)
         for seed in seeds:
             run_cfg = dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, seed=seed))
-            tag = f"{name}-s{seed}" if len(seeds) > 1 or seed != cfg.train.seed else name
+            tag = f"{name}-s{seed}"
             per_seed.setdefault(name, {})[seed] = _one_series(args, run_cfg, sets, mode, tag,
                                                               densities, say)
     return {"checkpoint": str(args.checkpoint), "corpus": str(args.corpus),
