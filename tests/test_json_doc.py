@@ -52,7 +52,7 @@ def files(tmp_path_factory) -> Path:
 
 def test_every_documented_command_is_checked():
     checked = {"ese data synth", "ese data info", "ese data features", "ese train", "ese eval", "ese compile",
-               "ese inspect", "ese simulate", "ese rtl sim"}
+               "ese inspect", "ese simulate", "ese rtl sim", "ese import"}
     assert set(DOC) == checked | set(ELSEWHERE)
 
 
@@ -94,3 +94,12 @@ def test_compile_inspect_simulate(files, tmp_path):
 def test_rtl_sim(files, tmp_path):
     _check("ese rtl sim", _ese(tmp_path, "rtl", "sim", str(files / "m.qnpz"), "--pes", "2", "--frames", "1",
                                "--out", str(tmp_path / "sim")))
+
+
+def test_import(tmp_path):
+    from torch import nn
+
+    state = {**{f"lstm.{k}": v for k, v in nn.LSTM(153, 8, proj_size=4).state_dict().items()},
+             **{f"fc.{k}": v for k, v in nn.Linear(4, 48).state_dict().items()}}
+    torch.save(state, tmp_path / "theirs.pt")
+    _check("ese import", _ese(tmp_path, "import", str(tmp_path / "theirs.pt"), "--out", str(tmp_path / "m.pt")))

@@ -273,7 +273,7 @@ def _replace(obj, **changes):
 # module is absent (not yet built) is skipped
 import importlib  # noqa: E402
 
-for _name in ("prune", "quantize", "compile", "simulate", "bench", "rtl"):
+for _name in ("prune", "quantize", "compile", "simulate", "bench", "rtl", "interop"):
     try:
         _stage = importlib.import_module(f"ese.commands.{_name}")
     except ModuleNotFoundError as _exc:

@@ -40,3 +40,8 @@ class OutputError(EseError):
 
 class LockError(EseError):
     """Another process is already working in the same directory."""
+
+
+class InteropError(EseError):
+    """A model given to ``ese import`` / ``ese export`` cannot be converted (foreign layout, a
+    refused feature, a damaged file), or a converted model does not reproduce its source."""
