@@ -39,8 +39,11 @@ def source_format(path: Path, fmt: str) -> str:
 def read_source(path: Path, fmt: str) -> tuple[Network, Callable[[Tensor], Tensor]]:
     """The network of ``path`` and its reference implementation (x (B, T, D) -> logits (B, T, C))."""
     if fmt == "onnx":
-        from ese.interop.onnx_import import read_onnx
-
+        try:
+            from ese.interop.onnx_import import read_onnx
+        except ModuleNotFoundError as exc:
+            raise InteropError(f"ONNX import needs the onnx and onnxruntime packages ({exc.name} is missing): "
+                               "pip install 'ese[onnx]'") from None
         return read_onnx(path)
     from ese.interop.torch_import import load_state_dict, read_network
 
