@@ -5,3 +5,7 @@ and passes a file artefact to the next (see docs/ and the design notes).
 """
 
 __version__ = "0.1.0"
+
+from ese.threads import set_openmp_defaults as _set_openmp_defaults
+
+_set_openmp_defaults()  # before anything loads torch: threads sleep, not spin, on a busy machine

@@ -14,7 +14,7 @@ from ese import __version__
 from ese.atomic import write_json
 # console and err_console are also imported from here by older command modules (commands/prune.py)
 from ese.commands.shared import (CacheBesideOutOpt, CacheOpt, ConfigOpt, CorpusOpt, JsonOpt, PresetOpt,  # noqa: F401
-                                 QuietOpt, SetOpt, console, err_console)
+                                 QuietOpt, SetOpt, ThreadsOpt, console, err_console, threads_override)
 from ese.config import Config
 from ese.errors import EseError
 from ese.outputs import check_writable, writes
@@ -54,6 +54,7 @@ def run(
     fresh: Annotated[bool, typer.Option("--fresh", help="Retrain from scratch instead of resuming.")] = False,
     rtl: Annotated[bool, typer.Option("--rtl", help="Also simulate the RTL on a few test frames (minutes for large models).")] = False,
     rtl_frames: Annotated[int, typer.Option("--rtl-frames", help="Test frames for --rtl.")] = 2,
+    threads: ThreadsOpt = None,
     json_path: JsonOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -63,7 +64,7 @@ def run(
 
     from ese.lock import work_lock
 
-    cfg = _config(preset, config, set_)
+    cfg = _config(preset, config, list(set_ or []) + threads_override(threads))
     workdir = workdir or Path("runs") / cfg.preset
     check_writable([json_path], [workdir])
     with work_lock(workdir, "ese run"):
@@ -166,6 +167,7 @@ def train(
     preset: PresetOpt = "default",
     config: ConfigOpt = None,
     set_: SetOpt = None,
+    threads: ThreadsOpt = None,
     json_path: JsonOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -173,7 +175,7 @@ def train(
     from ese.data.store import load_split
     from ese.model.train import train_model
 
-    cfg = _config(preset, config, set_)
+    cfg = _config(preset, config, list(set_ or []) + threads_override(threads))
     if resume and not out.exists():
         err_console.print(f"[yellow]warning:[/] --resume: there is no checkpoint {str(out)!r} yet; "
                           "training from scratch")

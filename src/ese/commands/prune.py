@@ -10,6 +10,7 @@ import typer
 
 from ese.errors import ConfigError
 from ese.outputs import writes
+from ese.commands.shared import ThreadsOpt, threads_override
 
 CkptArg = Annotated[Path, typer.Argument(help="A dense checkpoint written by ese train / ese run.")]
 CorpusOpt = Annotated[Path, typer.Option("--corpus", help="Corpus root in TIMIT layout (the one the model was trained on).")]
@@ -75,6 +76,7 @@ def register(app: typer.Typer) -> None:
         seed: Annotated[Optional[int], typer.Option(help="Seed of the retraining (default train.seed of the checkpoint).")] = None,
         set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: section.key=value, e.g. prune.ramp_epochs=6.")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run for the same --out.")] = False,
+        threads: ThreadsOpt = None,
         cache_dir: CacheOpt = None,
         json_path: JsonOpt = None,
         quiet: QuietOpt = False,
@@ -86,7 +88,8 @@ def register(app: typer.Typer) -> None:
             "density": density, "balance": balance, "retrain_epochs": retrain_epochs,
             "retrain_lr": retrain_lr, "per_matrix": per_matrix, "recipe": recipe,
             "distill": distill,
-            "steps": None if steps is None else _floats(steps, "--steps")}, set_, seed)
+            "steps": None if steps is None else _floats(steps, "--steps")},
+            list(set_ or []) + threads_override(threads), seed)
         if steps is not None:
             from ese.compress.steps import check_explicit_steps
             check_explicit_steps(cfg.prune.steps, cfg.prune.density)

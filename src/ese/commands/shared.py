@@ -25,3 +25,12 @@ CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature c
                                                                     "features are recomputed).")]
 CacheBesideOutOpt = Annotated[Optional[Path], typer.Option(
     "--cache-dir", help="Feature cache directory (default: features/ next to --out).")]
+ThreadsOpt = Annotated[Optional[int], typer.Option(
+    "--threads", help="Torch threads for training (0 = one per core; overrides train.threads). "
+                      "OpenMP threads sleep at barriers (OMP_WAIT_POLICY=PASSIVE) unless the "
+                      "environment sets OMP_WAIT_POLICY or GOMP_SPINCOUNT.")]
+
+
+def threads_override(threads: Optional[int]) -> list[str]:
+    """``--threads N`` as a ``--set`` override (none when the flag is absent)."""
+    return [] if threads is None else [f"train.threads={threads}"]

@@ -219,7 +219,7 @@ def _validate(tcfg: TrainConfig) -> None:
               ("chunk_frames", tcfg.chunk_frames >= 1), ("output_delay", tcfg.output_delay >= 0),
               ("lr", tcfg.lr > 0), ("lr_decay", 0 < tcfg.lr_decay <= 1),
               ("patience", tcfg.patience >= 1), ("grad_clip", tcfg.grad_clip >= 0),
-              ("precision", tcfg.precision in PRECISIONS)]
+              ("precision", tcfg.precision in PRECISIONS), ("threads", tcfg.threads >= 0)]
     for name, ok in checks:
         if not ok:
             raise ConfigError(f"train.{name} has an invalid value {getattr(tcfg, name)!r}")
