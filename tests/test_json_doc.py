@@ -52,7 +52,7 @@ def files(tmp_path_factory) -> Path:
 
 def test_every_documented_command_is_checked():
     checked = {"ese data synth", "ese data info", "ese data features", "ese train", "ese eval", "ese compile",
-               "ese inspect", "ese simulate", "ese rtl sim", "ese import"}
+               "ese inspect", "ese simulate", "ese rtl sim", "ese import", "ese export"}
     assert set(DOC) == checked | set(ELSEWHERE)
 
 
@@ -103,3 +103,12 @@ def test_import(tmp_path):
              **{f"fc.{k}": v for k, v in nn.Linear(4, 48).state_dict().items()}}
     torch.save(state, tmp_path / "theirs.pt")
     _check("ese import", _ese(tmp_path, "import", str(tmp_path / "theirs.pt"), "--out", str(tmp_path / "m.pt")))
+
+
+def test_export(files, tmp_path):
+    cfg = Config.load(preset="tiny")
+    torch.manual_seed(0)
+    save_checkpoint(tmp_path / "ck.pt", AcousticModel(cfg.model), config=cfg.to_dict())
+    for to in ("torch", "onnx"):
+        _check("ese export", _ese(tmp_path, "export", str(tmp_path / "ck.pt"), "--to", to, "--drop-peepholes",
+                                  "--out", str(tmp_path / f"m.{to}")))

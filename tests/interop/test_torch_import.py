@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from cli_inprocess import ese
 from torch import nn
 
 from ese.config import Config
@@ -159,7 +160,7 @@ def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ese", *args], capture_output=True, text=True, timeout=300)
 
 
-def test_cli_bad_files_get_one_line(tmp_path):
+def test_cli_bad_files_get_one_line(tmp_path, capsys):
     good = _save(tmp_path, Acoustic(1, 8, 0))
     truncated = tmp_path / "cut.pt"
     truncated.write_bytes(good.read_bytes()[:300])
@@ -167,7 +168,7 @@ def test_cli_bad_files_get_one_line(tmp_path):
     text.write_text("hello\n")
     for bad, said in ((truncated, "truncated or damaged"), (text, "it is a text file, not a PyTorch state dict"),
                       (tmp_path / "absent.pt", "does not exist")):
-        proc = _cli("import", str(bad), "--out", str(tmp_path / "m.pt"))
+        proc = ese(capsys, "import", str(bad), "--out", str(tmp_path / "m.pt"))
         assert proc.returncode == 1, proc.stderr
         lines = proc.stderr.strip().splitlines()
         assert len(lines) == 1 and said in lines[0], proc.stderr

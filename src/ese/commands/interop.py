@@ -1,4 +1,4 @@
-"""``ese import``: models in from PyTorch and ONNX (docs/interop.md)."""
+"""``ese import`` and ``ese export``: models in from and out to PyTorch and ONNX (docs/interop.md)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from ese.outputs import writes
 def register(app: typer.Typer) -> None:
     """Add this stage's commands to ``app``."""
     app.command("import")(import_)
+    app.command("export")(export)
 
 
 @writes("out", "json_path")
@@ -60,3 +61,25 @@ def import_(
     if json_path:
         write_json(json_path, report)
 
+@writes("out", "json_path")
+def export(
+    model: Annotated[Path, typer.Argument(help="An ese float checkpoint (dense or pruned).")],
+    to: Annotated[str, typer.Option("--to", help="torch (state dict for nn.LSTM(proj_size) + nn.Linear) or onnx.")],
+    out: Annotated[Path, typer.Option("--out", help="File to write (.pt or .onnx).")],
+    drop_peepholes: Annotated[bool, typer.Option(
+        "--drop-peepholes", help="torch: drop non-zero peepholes (nn.LSTM has none); the change is reported.")] = False,
+    json_path: JsonOpt = None,
+) -> None:
+    """Export an ese checkpoint as a PyTorch state dict or an ONNX model (checked after writing)."""
+    from ese.atomic import write_json
+    from ese.commands.shared import console
+    from ese.interop.export import export_model
+    report = export_model(model, to, out, drop_peepholes=drop_peepholes)
+    for line in report["notes"]:
+        console.print(line)
+    check = report["check"]
+    console.print(f"check: max |export - ese| = {check['max_abs_diff']:.2e} "
+                  f"({check['runner']}, lengths {check['lengths']}), tolerance {check['tolerance']:.1e}: equal")
+    console.print(f"wrote {out}")
+    if json_path:
+        write_json(json_path, report)

@@ -43,7 +43,7 @@ def read_source(path: Path, fmt: str) -> tuple[Network, Callable[[Tensor], Tenso
             from ese.interop.onnx_import import read_onnx
         except ModuleNotFoundError as exc:
             raise InteropError(f"ONNX import needs the onnx and onnxruntime packages ({exc.name} is missing): "
-                               "pip install 'ese[onnx]'") from None
+                               "pip install onnx onnxruntime") from None
         return read_onnx(path)
     from ese.interop.torch_import import load_state_dict, read_network
 
