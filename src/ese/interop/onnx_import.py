@@ -1,0 +1,232 @@
+"""Read an ONNX model whose recurrent layers are ``LSTM`` ops, then one linear output layer.
+
+Accepted (docs/interop.md): forward ``LSTM`` nodes with constant ``W``, ``R``, optional ``B`` and
+peephole ``P``; ``sequence_lens`` and ``initial_h`` / ``initial_c`` may be graph inputs (the
+reference run feeds the full length and zeros: ese starts every utterance from zero state);
+then ``MatMul`` (+ ``Add``) or ``Gemm`` with constant weights. Shape plumbing between them
+(``Squeeze``, ``Reshape``, ``Transpose``, ...) is allowed and not interpreted: the equality check
+of ``ese import`` on onnxruntime's own output decides. Refused, naming the node: another
+direction, non-default ``activations``, ``clip``, ``input_forget``, any other op with weights.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import onnx
+import torch
+from onnx import numpy_helper
+from torch import Tensor
+
+from ese.errors import InteropError
+from ese.filekind import describe_file
+from ese.interop.layers import ONNX_GATES, ONNX_PEEPHOLES, Layer, Network, reorder_gates
+
+SUPPORTED = ("supported: forward LSTM nodes (default activations, no clip, no input_forget), "
+             "then one MatMul (+ Add) or Gemm output layer")
+PLUMBING = {"Squeeze", "Unsqueeze", "Reshape", "Transpose", "Identity", "Shape", "Gather", "Concat",
+            "Constant", "Cast", "Slice", "ConstantOfShape", "Flatten"}
+DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh", "Tanh"]
+
+
+def _load(path: Path) -> onnx.ModelProto:
+    if not path.is_file():
+        raise InteropError(f"{str(path)!r} does not exist" if not path.exists()
+                           else f"{str(path)!r} is a directory, not a model file")
+    try:
+        model = onnx.load(str(path))
+        onnx.checker.check_model(model)
+    except Exception as exc:  # protobuf DecodeError, ValidationError, ...: none helps a user
+        kind = describe_file(path)
+        detail = ("truncated, damaged or not ONNX" if kind.startswith("binary") or kind == "an empty file"
+                  else f"it is {kind}")
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else type(exc).__name__
+        raise InteropError(f"{str(path)!r} is not a readable ONNX model: {detail} ({first})") from None
+    if not model.graph.node:
+        raise InteropError(f"{str(path)!r} is not a readable ONNX model: its graph has no nodes")
+    return model
+
+
+def _constants(graph: onnx.GraphProto) -> dict[str, np.ndarray]:
+    out = {t.name: numpy_helper.to_array(t) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant":
+            for a in node.attribute:
+                if a.name == "value":
+                    out[node.output[0]] = numpy_helper.to_array(a.t)
+    return out
+
+
+def _attrs(node: onnx.NodeProto) -> dict[str, Any]:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def _name(node: onnx.NodeProto, index: int) -> str:
+    return f"ONNX node '{node.name or f'#{index}'}' ({node.op_type})"
+
+
+def _lstm_layer(node: onnx.NodeProto, where: str, consts: dict[str, np.ndarray],
+                graph_inputs: set[str]) -> Layer:
+    a = _attrs(node)
+    direction = a.get("direction", b"forward")
+    direction = direction.decode() if isinstance(direction, bytes) else direction
+    if direction != "forward":
+        raise InteropError(f"{where} runs {direction}; ese streams left to right: {SUPPORTED}")
+    acts = [x.decode() if isinstance(x, bytes) else x for x in a.get("activations", DEFAULT_ACTIVATIONS)]
+    if acts != DEFAULT_ACTIVATIONS or "activation_alpha" in a or "activation_beta" in a:
+        raise InteropError(f"{where} uses activations {acts}; ese's cell is {DEFAULT_ACTIVATIONS}: {SUPPORTED}")
+    if "clip" in a:
+        raise InteropError(f"{where} clips its cell input at {a['clip']:g}; ese does not clip: {SUPPORTED}")
+    if a.get("input_forget", 0):
+        raise InteropError(f"{where} couples the input and forget gates (input_forget=1): {SUPPORTED}")
+    ins = list(node.input) + [""] * (8 - len(node.input))
+    x, w, r, b, seq_lens, h0, c0, p = ins[:8]
+
+    def const(name: str, what: str) -> np.ndarray:
+        if name not in consts:
+            raise InteropError(f"{where}: its {what} '{name}' is not a constant (an initializer)")
+        return consts[name].astype(np.float32)
+
+    W, R = const(w, "W"), const(r, "R")  # (1, 4H, D), (1, 4H, H)
+    hidden = int(a.get("hidden_size", R.shape[-1]))
+    if W.ndim != 3 or W.shape[0] != 1 or W.shape[1] != 4 * hidden or R.shape != (1, 4 * hidden, hidden):
+        raise InteropError(f"{where}: W {W.shape} and R {R.shape} are not (1, 4 x {hidden}, .) matrices")
+    B = const(b, "B") if b else np.zeros((1, 8 * hidden), np.float32)  # (1, 8H): Wb then Rb
+    if B.shape != (1, 8 * hidden):
+        raise InteropError(f"{where}: B has shape {B.shape}, expected (1, {8 * hidden})")
+    if seq_lens and seq_lens not in graph_inputs:
+        raise InteropError(f"{where}: its sequence_lens '{seq_lens}' is computed or constant; ese runs whole "
+                           "utterances: leave it out or make it a graph input")
+    for name, what in ((h0, "initial_h"), (c0, "initial_c")):
+        if name and name not in graph_inputs and np.any(const(name, what) != 0):
+            raise InteropError(f"{where}: its {what} is a non-zero constant; ese starts every utterance "
+                               "from zero state")
+    peephole = None
+    if p:
+        P = const(p, "P")  # (1, 3H): i, o, f
+        if P.shape != (1, 3 * hidden):
+            raise InteropError(f"{where}: P has shape {P.shape}, expected (1, {3 * hidden})")
+        peephole = reorder_gates(torch.from_numpy(P[0]), ONNX_PEEPHOLES).reshape(3, hidden)  # ic, fc, oc
+    t = torch.from_numpy
+    return Layer(name=where, w_x=reorder_gates(t(W[0]), ONNX_GATES), w_r=reorder_gates(t(R[0]), ONNX_GATES),
+                 bias=reorder_gates(t(B[0, :4 * hidden] + B[0, 4 * hidden:]), ONNX_GATES), peephole=peephole)
+
+
+def _linear(node: onnx.NodeProto, where: str, consts: dict[str, np.ndarray]) -> tuple[Tensor, Tensor | None]:
+    """(weight (C, P), bias or None) of a MatMul or Gemm with a constant weight."""
+    if node.op_type == "MatMul":
+        w = next((consts[i] for i in node.input if i in consts), None)
+        if w is None or w.ndim != 2:
+            raise InteropError(f"{where} has no constant 2-D weight: {SUPPORTED}")
+        if node.input[0] in consts:
+            raise InteropError(f"{where} multiplies from the left (W @ x): {SUPPORTED}")
+        return torch.from_numpy(w.T.astype(np.float32).copy()), None
+    a = _attrs(node)  # Gemm: alpha * A' B' + beta * C
+    if node.input[1] not in consts or a.get("transA", 0):
+        raise InteropError(f"{where} is not x @ W (+ C) with a constant W: {SUPPORTED}")
+    w = consts[node.input[1]].astype(np.float32) * a.get("alpha", 1.0)
+    w = w if a.get("transB", 0) else w.T  # (C, P)
+    bias = None
+    if len(node.input) > 2 and node.input[2]:
+        if node.input[2] not in consts:
+            raise InteropError(f"{where}: its bias '{node.input[2]}' is not a constant")
+        bias = torch.from_numpy((consts[node.input[2]].astype(np.float32) * a.get("beta", 1.0)).reshape(-1))
+    return torch.from_numpy(np.ascontiguousarray(w)), bias
+
+
+def read_onnx(path: str | Path) -> tuple[Network, Callable[[Tensor], Tensor]]:
+    """The layers of the ONNX model at ``path`` in ese's order, and onnxruntime running it."""
+    path = Path(path)
+    model = _load(path)
+    graph = model.graph
+    consts = _constants(graph)
+    inits = {t.name for t in graph.initializer}
+    graph_inputs = {i.name for i in graph.input if i.name not in inits}
+    layers: list[Layer] = []
+    out: tuple[Tensor, Tensor | None, str] | None = None
+    for k, node in enumerate(graph.node):
+        where = _name(node, k)
+        if node.op_type in PLUMBING:
+            continue
+        if out is not None and not (node.op_type == "Add" and out[1] is None):
+            raise InteropError(f"{where} follows the output layer; {SUPPORTED}")
+        if node.op_type == "LSTM":
+            layers.append(_lstm_layer(node, where, consts, graph_inputs))
+        elif node.op_type in ("MatMul", "Gemm"):
+            if not layers:
+                raise InteropError(f"{where} comes before any LSTM node; {SUPPORTED}")
+            w, b = _linear(node, where, consts)
+            out = (w, b, where)
+        elif node.op_type == "Add" and out is not None:
+            bias = next((consts[i] for i in node.input if i in consts), None)
+            if bias is None:
+                raise InteropError(f"{where} adds no constant bias to the output layer; {SUPPORTED}")
+            out = (out[0], torch.from_numpy(bias.astype(np.float32).reshape(-1)), out[2])
+        else:
+            raise InteropError(f"{where} is not supported; {SUPPORTED}")
+    if not layers:
+        raise InteropError(f"{str(path)!r} has no LSTM nodes; {SUPPORTED}")
+    if out is None:
+        raise InteropError(f"{str(path)!r} has no output layer after its LSTMs; {SUPPORTED}")
+    w, b, name = out
+    if b is not None and b.shape != (w.shape[0],):
+        raise InteropError(f"{name}: bias has {tuple(b.shape)} values, expected {w.shape[0]}")
+    net = Network(layers, w, torch.zeros(w.shape[0]) if b is None else b, name)
+    return net, _ort_reference(model, graph_inputs, layers[0].input_dim, path)
+
+
+def _ort_reference(model: onnx.ModelProto, graph_inputs: set[str], dim: int,
+                   path: Path) -> Callable[[Tensor], Tensor]:
+    """x (B, T, D) -> the model's output (B, T, C), one utterance per onnxruntime run (batch 1, so
+    the output's layout, time- or batch-major, needs no interpreting)."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(model.SerializeToString(), sess_options=opts,
+                                providers=["CPUExecutionProvider"])
+    inputs = [i for i in sess.get_inputs() if i.name in graph_inputs]
+    if len(inputs) != 1 + sum(1 for i in inputs[1:] if _is_side_input(model, i.name)):
+        raise InteropError(f"{str(path)!r} has graph inputs {[i.name for i in inputs]}; ese feeds one: the "
+                           "features (others may only be LSTM sequence_lens / initial_h / initial_c)")
+    main, side = inputs[0], inputs[1:]
+    first = next(n for n in model.graph.node if n.op_type == "LSTM")
+    batch_major = _attrs(first).get("layout", 0) == 1  # X (batch, time, D) rather than (time, batch, D)
+
+    def one(x: np.ndarray) -> np.ndarray:  # (T, D) -> (T, C)
+        T = x.shape[0]
+        shapes = [(T, dim)] if len(main.shape) == 2 else [(T, 1, dim), (1, T, dim)][::-1 if batch_major else 1]
+        last: Exception | None = None
+        for shape in shapes:
+            feeds = {main.name: x.reshape(shape).astype(np.float32)}
+            for s in side:
+                feeds[s.name] = _side_value(s, T)
+            try:
+                y = sess.run(None, feeds)[0]
+            except Exception as exc:  # the other layout, then give up
+                last = exc
+                continue
+            return y.reshape(T, -1)
+        raise InteropError(f"onnxruntime cannot run {str(path)!r} on (time, batch 1, {dim}) features: {last}")
+
+    def reference(x: Tensor) -> Tensor:
+        return torch.from_numpy(np.stack([one(u) for u in x.numpy()]))
+
+    return reference
+
+
+def _is_side_input(model: onnx.ModelProto, name: str) -> bool:
+    for node in model.graph.node:
+        if node.op_type == "LSTM" and name in list(node.input)[4:7]:
+            return True
+    return False
+
+
+def _side_value(inp: Any, T: int) -> np.ndarray:
+    """sequence_lens: the full length; initial_h / initial_c: zeros (num_directions, batch 1, H)."""
+    if "int" in inp.type:
+        return np.array([T], dtype=np.int32)
+    dims = [d if isinstance(d, int) else 1 for d in inp.shape]
+    return np.zeros(dims, np.float32)

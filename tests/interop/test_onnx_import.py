@@ -1,0 +1,117 @@
+"""``ese import`` from ONNX: LSTM ops (gate order i o f c, two biases, peepholes i o f,
+sequence_lens) + MatMul/Add, built here with the onnx helper API; the imported checkpoint must
+give onnxruntime's outputs. Unsupported attributes and ops are refused naming the node."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from cli_inprocess import ese
+
+from ese.config import Config
+from ese.errors import InteropError
+from ese.interop.build import import_model
+from ese.model.checkpoint import load_checkpoint
+
+onnx = pytest.importorskip("onnx")
+ort = pytest.importorskip("onnxruntime")
+from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+
+D, H, C = 153, 12, 48
+
+
+def _lstm_model(path, *, layers: int = 2, peephole: bool = True, lstm_attrs: dict | None = None,
+                op: str = "LSTM", seed: int = 0):
+    """x (time, batch, D) -> LSTM -> Squeeze -> ... -> MatMul -> Add -> logits (time, batch, C)."""
+    rng = np.random.default_rng(seed)
+
+    def u(*shape, scale=0.5):
+        return rng.uniform(-scale, scale, shape).astype(np.float32)
+
+    inits = [numpy_helper.from_array(np.array([1], np.int64), "axis1")]
+    nodes = []
+    h, d = "x", D
+    gates = 3 if op == "GRU" else 4
+    for k in range(layers):
+        inits += [numpy_helper.from_array(u(1, gates * H, d), f"W{k}"),
+                  numpy_helper.from_array(u(1, gates * H, H), f"R{k}"),
+                  numpy_helper.from_array(u(1, 2 * gates * H), f"B{k}")]
+        ins = [h, f"W{k}", f"R{k}", f"B{k}"]
+        if k == 0:
+            ins.append("seq")  # sequence_lens as a graph input
+        if peephole and k == 0 and op == "LSTM":
+            inits.append(numpy_helper.from_array(u(1, 3 * H), f"P{k}"))
+            ins += ["", "", f"P{k}"]
+        nodes.append(helper.make_node(op, ins, [f"Y{k}"], name=f"lstm{k}", hidden_size=H, **(lstm_attrs or {})))
+        nodes.append(helper.make_node("Squeeze", [f"Y{k}", "axis1"], [f"h{k}"]))  # (T, 1, B, H) -> (T, B, H)
+        h, d = f"h{k}", H
+    inits += [numpy_helper.from_array(u(H, C), "Wout"), numpy_helper.from_array(u(C), "bout")]
+    nodes += [helper.make_node("MatMul", [h, "Wout"], ["z"], name="fc"),
+              helper.make_node("Add", ["z", "bout"], ["logits"], name="fc_bias")]
+    graph = helper.make_graph(
+        nodes, "theirs",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["time", "batch", D]),
+         helper.make_tensor_value_info("seq", TensorProto.INT32, ["batch"])],
+        [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["time", "batch", C])], initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(path))
+    return path
+
+
+@pytest.mark.parametrize("layers,peephole", [(1, False), (2, True)])
+def test_onnx_lstm_import_equals_onnxruntime(tmp_path, layers, peephole):
+    src = _lstm_model(tmp_path / "theirs.onnx", layers=layers, peephole=peephole, seed=layers)
+    report = import_model(src, tmp_path / "m.pt", Config.load())
+    assert report["check"]["passed"] and report["source"]["format"] == "onnx"
+    model, _ = load_checkpoint(tmp_path / "m.pt")
+    assert model.cfg.peepholes == peephole and model.cfg.proj == H  # no projection: identity w_ym
+    x = np.random.default_rng(9).standard_normal((3, 41, D)).astype(np.float32)  # (B, T, D)
+    sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    want = sess.run(["logits"], {"x": x.transpose(1, 0, 2).copy(), "seq": np.full(3, 41, np.int32)})[0]
+    with torch.no_grad():
+        got = model(torch.from_numpy(x))[0].numpy()
+    np.testing.assert_allclose(got, want.transpose(1, 0, 2), atol=2e-5, err_msg="ese vs onnxruntime")
+
+
+@pytest.mark.parametrize("attrs,op,message", [
+    ({"clip": 3.0}, "LSTM", r"ONNX node 'lstm0' \(LSTM\) clips its cell input"),
+    ({"input_forget": 1}, "LSTM", r"'lstm0' \(LSTM\) couples the input and forget gates"),
+    ({"activations": ["Sigmoid", "Tanh", "Relu"]}, "LSTM", r"'lstm0' \(LSTM\) uses activations"),
+    ({"direction": "reverse"}, "LSTM", r"'lstm0' \(LSTM\) runs reverse"),
+    ({}, "GRU", r"ONNX node 'lstm0' \(GRU\) is not supported; supported: forward LSTM"),
+])
+def test_refused_onnx_layers_are_named(tmp_path, attrs, op, message):
+    src = _lstm_model(tmp_path / "theirs.onnx", layers=1, peephole=False, lstm_attrs=attrs, op=op)
+    with pytest.raises(InteropError, match=message):
+        import_model(src, tmp_path / "m.pt", Config.load())
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_bidirectional_is_refused(tmp_path):
+    src = tmp_path / "bi.onnx"
+    rng = np.random.default_rng(0)
+    inits = [numpy_helper.from_array(rng.standard_normal((2, 4 * H, D)).astype(np.float32), "W"),
+             numpy_helper.from_array(rng.standard_normal((2, 4 * H, H)).astype(np.float32), "R")]
+    graph = helper.make_graph(
+        [helper.make_node("LSTM", ["x", "W", "R"], ["Y"], name="blstm", hidden_size=H, direction="bidirectional")],
+        "bi", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["time", "batch", D])],
+        [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["time", 2, "batch", H])], initializer=inits)
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(src))
+    with pytest.raises(InteropError, match=r"'blstm' \(LSTM\) runs bidirectional"):
+        import_model(src, tmp_path / "m.pt", Config.load())
+
+
+def test_foreign_and_truncated_onnx_files(tmp_path, capsys):
+    good = _lstm_model(tmp_path / "theirs.onnx", layers=1, peephole=False)
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(good.read_bytes()[:1000])
+    text = tmp_path / "notes.onnx"
+    text.write_text("not a model\n")
+    for bad in (cut, text):
+        with pytest.raises(InteropError, match=r"is not a readable ONNX model"):
+            import_model(bad, tmp_path / "m.pt", Config.load())
+    proc = ese(capsys, "import", str(cut), "--out", str(tmp_path / "m.pt"))
+    assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert "is not a readable ONNX model" in proc.stderr
