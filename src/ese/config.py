@@ -69,7 +69,7 @@ class FeatureConfig:
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """LSTMP acoustic model shape (ESE.md section 1)."""
+    """Acoustic model shape (ESE.md section 1): a stack of recurrent layers of one cell kind."""
 
     input_dim: int = 153
     hidden: int = 256  # cells per layer
@@ -77,6 +77,7 @@ class ModelConfig:
     layers: int = 2
     num_classes: int = 48
     peepholes: bool = True
+    cell: str = "lstmp"  # the recurrent cell (ese.cell.CELLS); every stage reads its description
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,28 @@
-"""Which PE owns which row of every matrix of an LSTMP layer (ESE.md sections 2 and 4).
+"""Which PE owns which row of every matrix of a recurrent layer (ESE.md sections 2 and 4).
 
 This is the ONE place the row -> PE mapping is defined; pruning, the encoder, the accelerator
 models, the RTL and the CPU engine call it and never re-derive it. It sits below all of them
-(it imports only ``ese.config`` and ``ese.errors``; docs/architecture.md).
+(it imports only ``ese.cell``, ``ese.config`` and ``ese.errors``; docs/architecture.md). Which
+matrices a layer has, and how many gate blocks each stacks, is the cell's description
+(``ese.cell.CellSpec``); this module never names them.
 
 Rules, for N PEs:
 
-* A plain matrix with R rows (``w_ym``, P rows): row r goes to PE ``r mod N`` and is the PE's
-  local row ``r // N`` (interleaving, ESE.md section 2).
-* A gate matrix (``w_x``, ``w_r``: 4H rows stacked as gate blocks i, f, g, o, so row
-  ``g*H + k`` is gate g of cell k): cell k goes to PE ``k mod N`` with all four of its gate rows,
-  so the element-wise stage of cell k runs next to the accumulators that produced its inputs.
+* A plain (output) matrix with R rows (P, the projection): row r goes to PE
+  ``r mod N`` and is the PE's local row ``r // N`` (interleaving, ESE.md section 2).
+* A gate matrix of G stacked H-row blocks (the LSTMP's ``w_x``, ``w_r``: G = 4, blocks i, f, g,
+  o, so row ``g*H + k`` is gate g of cell k): cell k goes to PE ``k mod N`` with all G of its
+  gate rows, so the element-wise stage of cell k runs next to the accumulators that produced its
+  inputs.
 * Local order inside a PE is always ascending global row index. For a gate matrix that is
-  **gate-major**: the PE's accumulator buffer holds four contiguous vectors ``[i | f | g | o]``
+  **gate-major**: the PE's accumulator buffer holds G contiguous vectors (``[i | f | g | o]``)
   over its cells ``k = p, p + N, p + 2N, ...``; the gate-g row of the PE's j-th cell has local
-  index ``g * n_cells(p) + j``, so the element-wise unit reads i, f, g, o of a cell at the same
-  offset j of four blocks.
+  index ``g * n_cells(p) + j``, so the element-wise unit reads the gates of a cell at the same
+  offset j of G blocks.
 
 N need not divide the rows (or cells): PE p then owns ``ceil`` or ``floor`` of rows / N rows
 (cells), the first ``rows mod N`` PEs holding one more; per-PE row counts differ by at most one
-(times four for gate matrices, one cell = four rows). More PEs than rows (cells) is allowed: the
+(times G for gate matrices, one cell = G rows). More PEs than rows (cells) is allowed: the
 PEs past the last row own nothing and idle, which the imbalance statistics show.
 """
 
@@ -29,13 +32,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ese.cell import CellSpec, cell_spec
 from ese.config import ModelConfig
 from ese.errors import ConfigError
-
-GATE_BLOCKS = 4  # i, f, g, o row blocks of w_x and w_r (ese.model.lstmp.GATES)
-GATE_MATRICES = ("w_x", "w_r")
-PLAIN_MATRICES = ("w_ym",)
-LAYER_MATRICES = GATE_MATRICES + PLAIN_MATRICES  # the matrices the PEs multiply, in this order
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,7 +46,7 @@ class Partition:
     n_pes : int
         Number of PEs.
     gate_blocks : int
-        1 for a plain matrix, 4 for a gate-stacked matrix.
+        1 for a plain matrix, G for a matrix of G stacked gate blocks.
     pe_of_row : np.ndarray
         (R,) int64, the PE owning each row.
     local_index : np.ndarray
@@ -122,20 +121,19 @@ def partition_rows(n_rows: int, n_pes: int, *, gate_blocks: int = 1) -> Partitio
     return Partition(n_pes, gate_blocks, pe_of_row, local_index, rows_of_pe)
 
 
-def matrix_partition(name: str, n_rows: int, n_pes: int) -> Partition:
-    """The partition of an LSTMP matrix addressed by parameter name (``layers.0.w_x`` or ``w_x``)."""
+def matrix_partition(name: str, n_rows: int, n_pes: int, cell: CellSpec | str = "lstmp") -> Partition:
+    """The partition of a matrix of ``cell`` addressed by parameter name (``layers.0.w_x`` or ``w_x``)."""
+    spec = cell_spec(cell)
     short = name.rsplit(".", 1)[-1]
-    if short in GATE_MATRICES:
-        return partition_rows(n_rows, n_pes, gate_blocks=GATE_BLOCKS)
-    if short in PLAIN_MATRICES:
-        return partition_rows(n_rows, n_pes)
-    raise ConfigError(f"{name!r} is not a PE-partitioned LSTMP matrix; expected a name ending in "
-                      f"one of {', '.join(LAYER_MATRICES)}")
+    if short not in spec.matrix_names:
+        raise ConfigError(f"{name!r} is not a PE-partitioned {spec.name.upper()} matrix; expected a name ending in "
+                          f"one of {', '.join(spec.matrix_names)}")
+    return partition_rows(n_rows, n_pes, gate_blocks=spec.matrix(short).gate_blocks)
 
 
 def layer_partitions(cfg: ModelConfig, n_pes: int) -> dict[str, Partition]:
-    """Partitions of one layer's matrices, keyed ``w_x``, ``w_r``, ``w_ym`` (same for every layer:
+    """Partitions of one layer's matrices by name, in the cell's order (same for every layer:
     the input width D changes columns, never rows)."""
-    return {"w_x": matrix_partition("w_x", 4 * cfg.hidden, n_pes),
-            "w_r": matrix_partition("w_r", 4 * cfg.hidden, n_pes),
-            "w_ym": matrix_partition("w_ym", cfg.proj, n_pes)}
+    spec = cell_spec(cfg)
+    return {name: matrix_partition(name, spec.matrix_shape(name, cfg.hidden, cfg.proj, cfg.input_dim)[0],
+                                   n_pes, spec) for name in spec.matrix_names}

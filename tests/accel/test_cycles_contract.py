@@ -22,10 +22,10 @@ def _workload(n_pes: int, x: list[list[int]], r: list[list[int]], ym: list[list[
     for name, e in (("w_x", x), ("w_r", r), ("w_ym", ym)):
         arr = np.array(e, dtype=np.int64).reshape(n_pes, -1)
         mats[name] = MatrixWork(f"layer0.{name}", arr, int(arr.sum()), 0, arr.size)
-    return Workload(n_pes, 4, 12, (mats,))
+    return Workload(n_pes, 4, 12, (mats,), (mats["w_ym"].n_cols,))  # H: the projection's columns
 
 
-ORDER = (((0, "x", 0),), ((0, "r", 0), (0, "x", 1), (0, "ym", 0)))  # overlap_input=True, one layer
+ORDER = (((0, "x", 0, "w_x"),), ((0, "r", 0, "w_r"), (0, "x", 1, "w_x"), (0, "ym", 0, "w_ym")))  # overlap_input=True
 
 
 def _total(wl: Workload, hw: HardwareConfig, T: int = 1) -> int:

@@ -87,8 +87,8 @@ def test_balanced_pruning_never_loses_to_unbalanced_on_the_same_magnitudes(seed)
     hw = HardwareConfig(pes=8)
     reps = {}
     for kind, n in (("balanced", 8), ("unbalanced", None)):
-        qm = dataclasses.replace(base, layers=[dataclasses.replace(
-            L, **{m: _prune(getattr(L, m), m, 0.12, n) for m in ("w_x", "w_r", "w_ym")}) for L in base.layers])
+        qm = dataclasses.replace(base, layers=[L.replace(
+            **{m: _prune(getattr(L, m), m, 0.12, n) for m in ("w_x", "w_r", "w_ym")}) for L in base.layers])
         reps[kind] = simulate(compile_qmodel(qm, hw), n_frames=4)
     assert reps["balanced"].cycles_per_frame <= reps["unbalanced"].cycles_per_frame
     assert reps["balanced"].utilization >= reps["unbalanced"].utilization

@@ -21,23 +21,23 @@ from ese.accel.recurrence import run_stream
 from ese.accel.retarget import check_hardware, retarget
 from ese.accel.workload import Workload, workload_from_program
 from ese.compiler.program import Program
-from ese.compiler.roles import MATRIX_OF_ROLE, SPMV_CODE, SPMV_ROLES
+from ese.compiler.roles import SPMV_CODE, SPMV_ROLES
 from ese.config import HardwareConfig
-from ese.partition import LAYER_MATRICES
 
 BREAKDOWN_TERMS = ("mac_nonzero", "padding", "pointer_overhead", "load_imbalance", "queue_stalls",
                    "pipeline_fill_drain", "elementwise", "recurrence_dependency", "memory_bandwidth")
 DEFAULT_FRAMES = 100
 
-IssueOrder = tuple[tuple[tuple[int, str, int], ...], tuple[tuple[int, str, int], ...]]
+# items (layer, role, step offset, matrix name)
+IssueOrder = tuple[tuple[tuple[int, str, int, str], ...], tuple[tuple[int, str, int, str], ...]]
 
 
 def issue_order(schedule: Any) -> IssueOrder:
-    """(prologue, steady) as ``(layer, role, step offset)`` items, from a compiler Schedule."""
+    """(prologue, steady) as ``(layer, role, step offset, matrix)`` items, from a compiler Schedule."""
     by_id = {o.id: o for o in schedule.ops}
 
     def items(seq):
-        return tuple((by_id[i].layer, by_id[i].role, dt) for i, dt in seq)
+        return tuple((by_id[i].layer, by_id[i].role, dt, by_id[i].matrix) for i, dt in seq)
 
     return items(schedule.prologue), items(schedule.steady)
 
@@ -64,8 +64,8 @@ class _Stream:
 
 
 def _build_stream(wl: Workload, order: IssueOrder, hw: HardwareConfig, n_frames: int) -> _Stream:
-    mats = [L[name] for L in wl.layers for name in LAYER_MATRICES]
-    index = {(k, name): i for i, (k, name) in enumerate((k, n) for k in range(len(wl.layers)) for n in LAYER_MATRICES)}
+    mats = wl.matrices()
+    index = {(k, name): i for i, (k, name) in enumerate((k, n) for k, L in enumerate(wl.layers) for n in L)}
     entries = np.concatenate([m.entries for m in mats], axis=1).astype(np.int64)
     work = np.maximum(1, -(-entries // hw.entries_per_cycle))  # max(1, ceil(e / entries_per_cycle))
     if not hw.pointer_prefetch:
@@ -73,13 +73,13 @@ def _build_stream(wl: Workload, order: IssueOrder, hw: HardwareConfig, n_frames:
     cols = np.array([m.n_cols for m in mats], dtype=np.int64)
     off = np.concatenate([[0], np.cumsum(cols)[:-1]]).astype(np.int64)
     prologue, steady = order
-    seq = [(layer, role, dt) for layer, role, dt in prologue] + \
-          [(layer, role, t + dt) for t in range(n_frames) for layer, role, dt in steady]
-    seq = [(layer, role, t) for layer, role, t in seq if 0 <= t < n_frames]
-    role = np.array([SPMV_CODE[r] for _, r, _ in seq], dtype=np.int64)
-    layer = np.array([lay for lay, _, _ in seq], dtype=np.int64)
-    step = np.array([t for _, _, t in seq], dtype=np.int64)
-    mat = np.array([index[(lay, MATRIX_OF_ROLE[r])] for lay, r, _ in seq], dtype=np.int64)
+    seq = [(layer, role, dt, m) for layer, role, dt, m in prologue] + \
+          [(layer, role, t + dt, m) for t in range(n_frames) for layer, role, dt, m in steady]
+    seq = [(layer, role, t, m) for layer, role, t, m in seq if 0 <= t < n_frames]
+    role = np.array([SPMV_CODE[r] for _, r, _, _ in seq], dtype=np.int64)
+    layer = np.array([lay for lay, _, _, _ in seq], dtype=np.int64)
+    step = np.array([t for _, _, t, _ in seq], dtype=np.int64)
+    mat = np.array([index[(lay, m)] for lay, _, _, m in seq], dtype=np.int64)
     return _Stream(role, layer, step, mat, off, cols, np.ascontiguousarray(work), entries,
                    np.array(wl.hidden, dtype=np.int64), n_frames, tuple(m.name for m in mats))
 

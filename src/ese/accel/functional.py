@@ -7,11 +7,13 @@ reference model points at the encoding or the data flow, not at arithmetic:
 * the activations of an SpMV are broadcast column by column; for column j every PE walks its own
   entries ``ptr[p, j] .. ptr[p, j+1]``, decoding the relative row index on the fly
   (``row += rel + 1``; padding entries carry weight 0) and accumulating ``weight * a_j`` exactly;
-* the gate SpMV is one sum over [x_t ; y_{t-1}]: the accumulators start at the bias and every
-  product is shifted left to the common binary point Fsum (exact), as docs/fixed-point.md section 4
-  defines the sum; only the complete sum is rounded to Facc and saturated;
-* the element-wise unit is the spec's own function (``ese.compress.reference.elementwise``) on
-  the program's stored LUTs; the projection is a second broadcast SpMV.
+* the gate SpMV is one sum over the cell's gate matrices (LSTMP: [x_t ; y_{t-1}]): the
+  accumulators start at the bias and every product is shifted left to the common binary point
+  Fsum (exact), as docs/fixed-point.md section 4 defines the sum; only the complete sum is rounded
+  to Facc and saturated. A matrix whose row blocks are the accumulator blocks adds into the same
+  buffer; one feeding other blocks (the GRU's recurrent candidate) is wired by its rows;
+* the element-wise unit is the spec's own function (``ese.compress.reference.elementwise``, the
+  cell's fixed step) on the program's stored LUTs; the projection is a second broadcast SpMV.
 
 Result: a :class:`~ese.compress.reference.Trace` equal to ``ReferenceModel(program.to_qmodel())``
 on every signal of every step, saturation and LUT-clip counters included.
@@ -27,8 +29,8 @@ from ese.compiler.encode import EncodedMatrix, EncodingError
 from ese.compiler.program import LayerProgram, Program
 from ese.compress.fixedpoint import SaturationCounter, align, saturate
 from ese.compress.lut import lut_specs
-from ese.compress.qmodel import sum_frac
-from ese.compress.reference import TRACE_SIGNALS, Trace, elementwise
+from ese.cell import cell_spec
+from ese.compress.reference import Trace, elementwise
 
 
 @njit(cache=True, nogil=True)
@@ -83,16 +85,22 @@ class _PeMatrix:
 class _LayerUnit:
     """One layer's PE matrices, vectors and binary points."""
 
-    def __init__(self, L: LayerProgram) -> None:
-        self.w_x, self.w_r, self.w_ym = _PeMatrix(L.w_x), _PeMatrix(L.w_r), _PeMatrix(L.w_ym)
-        self.H, self.P = L.w_ym.n_cols, L.w_ym.n_rows
+    def __init__(self, L: LayerProgram, cell) -> None:
+        self.cell = cell
+        self.mats = {name: _PeMatrix(m) for name, m in L.matrices().items()}
+        self.gates = cell.gate_matrices
+        self.proj = cell.projection
+        self.H = L.hidden
+        self.P = L.matrices()[self.proj.name].n_rows if self.proj else self.H
         self.f = {k: v.frac for k, v in L.formats.items()}
         f = self.f
-        self.f_sum = sum_frac(f)
-        self.shift_x = self.f_sum - f["w_x"] - f["x"]  # >= 0: products move to Fsum exactly
-        self.shift_r = self.f_sum - f["w_r"] - f["y"]
+        self.f_sum = cell.sum_frac(f)
+        self.shift = {m.name: self.f_sum - f[m.name] - f[m.operand] for m in self.gates}  # >= 0: exact
         self.bias_sum = L.bias.astype(np.int64) << np.int64(self.f_sum - f["bias"])
-        self.peephole = None if L.peephole is None else L.peephole.astype(np.int64)
+        self.vectors = {name: v.astype(np.int64) for name, v in L.vectors.items()}
+        self.wiring = {m.name: cell.acc_rows(m.name, self.H) for m in self.gates if not cell.acc_identity(m.name)}
+        # the matrices whose row blocks are the accumulator blocks share one buffer (LSTMP: both)
+        self.shared = [m for m in self.gates if m.name not in self.wiring]
 
 
 class FunctionalModel:
@@ -108,14 +116,15 @@ class FunctionalModel:
             if table is None or table.shape != (spec.entries,):
                 raise AccelError(f"refusing a corrupt program: LUT {name!r} must hold {spec.entries} entries")
         self.luts = {k: np.asarray(v, dtype=np.int64) for k, v in program.luts.items()}
-        self.layers = [_LayerUnit(L) for L in program.layers]
+        self.cell = cell_spec(program.model)
+        self.layers = [_LayerUnit(L, self.cell) for L in program.layers]
         self.w_out = np.asarray(program.w_out, dtype=np.int64)
         self.b_out = np.asarray(program.b_out, dtype=np.int64)
 
     def run(self, x_q: np.ndarray) -> Trace:
         """Run one utterance of integer input frames (T, D) through every layer."""
         x_q = np.asarray(x_q)
-        D = self.layers[0].w_x.n_cols
+        D = self.layers[0].mats[self.cell.gate_matrices[0].name].n_cols
         if x_q.ndim != 2 or x_q.shape[1] != D or x_q.dtype.kind not in "iu":
             raise AccelError(f"functional model input must be integer frames (T, {D}), not {x_q.dtype} {x_q.shape}")
         fmt = self.program.layers[0].formats["x"]
@@ -134,29 +143,46 @@ class FunctionalModel:
     def _run_layer(self, u: _LayerUnit, xs: np.ndarray, sat: SaturationCounter, clip: SaturationCounter,
                    tag: str) -> dict[str, np.ndarray]:
         T, H, A, f = xs.shape[0], u.H, self.A, u.f
-        rec = {s: np.zeros((T, H), dtype=np.int64) for s in TRACE_SIGNALS}
+        rec: dict[str, np.ndarray] = {s: np.zeros((T, H), dtype=np.int64) for s in u.cell.trace_signals}
         rec["x"] = xs.copy()
-        rec["acc"] = np.zeros((T, 4 * H), dtype=np.int64)
-        rec["acc_y"] = np.zeros((T, u.P), dtype=np.int64)
+        rec["acc"] = np.zeros((T, len(u.bias_sum)), dtype=np.int64)
+        if u.proj is not None:
+            rec["acc_y"] = np.zeros((T, u.P), dtype=np.int64)
         rec["y"] = np.zeros((T, u.P), dtype=np.int64)
         y = np.zeros(u.P, dtype=np.int64)
-        c = np.zeros(H, dtype=np.int64)
+        state = {s: np.zeros(H, dtype=np.int64) for s in u.cell.state}
         for t in range(T):
-            # gate SpMV over [x_t ; y_{t-1}]: one accumulator per row, preloaded with the bias
-            buf = u.w_x.buffer(u.bias_sum)
-            u.w_x.run(buf, xs[t], u.shift_x)
-            u.w_r.run(buf, y, u.shift_r)  # same rows, same partition: the same buffer
-            acc = saturate(align(u.w_x.to_global(buf), u.f_sum, f["acc"]), self.acc_bits, sat, f"{tag}.acc")
+            operands = {"x": xs[t], "y": y}
+            # gate SpMV: one accumulator per row, preloaded with the bias; every gate matrix whose row
+            # blocks are the accumulator blocks shares the partition, so the same buffer
+            if u.shared:
+                first = u.mats[u.shared[0].name]
+                buf = first.buffer(u.bias_sum)
+                for m in u.shared:
+                    u.mats[m.name].run(buf, operands[m.operand], u.shift[m.name])
+                exact = first.to_global(buf)
+            else:
+                exact = u.bias_sum.copy()
+            for name, rows in u.wiring.items():  # rows of cell k add into cell k's blocks, on its PE
+                spec = u.cell.matrix(name)
+                own = u.mats[name].buffer()
+                u.mats[name].run(own, operands[spec.operand], u.shift[name])
+                exact[rows] += u.mats[name].to_global(own)
+            acc = saturate(align(exact, u.f_sum, f["acc"]), self.acc_bits, sat, f"{tag}.acc")
             # element-wise unit: the spec's one implementation (ese.compress.reference.elementwise)
-            ew = elementwise(acc, c, u.peephole, f, A, self.luts, self.specs, sat, clip, tag)
-            c, m = ew["c"], ew["m"]
-            # projection SpMV: m broadcast cell by cell
-            buf_y = u.w_ym.buffer()
-            u.w_ym.run(buf_y, m)
-            acc_y = saturate(align(u.w_ym.to_global(buf_y), f["w_ym"] + f["m"], f["acc_y"]), self.acc_bits,
-                             sat, f"{tag}.acc_y")
-            y = saturate(align(acc_y, f["acc_y"], f["y"]), A, sat, f"{tag}.y")
-            for name, v in (("acc", acc), *ew.items(), ("acc_y", acc_y), ("y", y)):
+            ew, state = elementwise(u.cell, acc, state, u.vectors, f, A, self.luts, self.specs, sat, clip, tag)
+            out = ew[u.cell.output]
+            if u.proj is not None:  # projection SpMV: the output broadcast cell by cell
+                pm = u.mats[u.proj.name]
+                buf_y = pm.buffer()
+                pm.run(buf_y, out)
+                acc_y = saturate(align(pm.to_global(buf_y), f[u.proj.name] + f[u.proj.operand], f["acc_y"]),
+                                 self.acc_bits, sat, f"{tag}.acc_y")
+                y = saturate(align(acc_y, f["acc_y"], f["y"]), A, sat, f"{tag}.y")
+                ew = {**ew, "acc_y": acc_y}
+            else:
+                y = out
+            for name, v in (("acc", acc), *ew.items(), ("y", y)):
                 rec[name][t] = v
         return rec
 

@@ -59,15 +59,15 @@ class _ScheduleView:
     """Just what ``build_schedule`` reads from a program, taken from a workload."""
 
     class _Layer:
-        def __init__(self, mats):
-            self.hidden = mats["w_ym"].n_cols
+        def __init__(self, mats, hidden):
+            self.hidden = hidden
             for name, m in mats.items():
                 setattr(self, name, type("M", (), {"entries_per_pe": m.entries.sum(axis=1),
                                                    "n_entries": int(m.entries.sum())})())
 
-    def __init__(self, wl: Workload, hw: HardwareConfig) -> None:
-        self.hardware = hw
-        self.layers = [self._Layer(L) for L in wl.layers]
+    def __init__(self, wl: Workload, hw: HardwareConfig, model) -> None:
+        self.hardware, self.model = hw, model
+        self.layers = [self._Layer(L, h) for L, h in zip(wl.layers, wl.hidden)]
 
 
 @lru_cache(maxsize=4)
@@ -80,12 +80,13 @@ def _qmodel(path: str):
 def _run_group(args: tuple[list[SweepPoint], HardwareConfig, int]) -> list[dict[str, Any]]:
     points, base, n_frames = args
     p0 = points[0]
-    wl = workload_from_qmodel(_qmodel(p0.path), p0.pes, p0.index_bits)
+    qm = _qmodel(p0.path)
+    wl = workload_from_qmodel(qm, p0.pes, p0.index_bits)
     rows = []
     for p in points:
         hw = dataclasses.replace(base, pes=p.pes, index_bits=p.index_bits, queue_depth=p.queue_depth,
                                  channels=p.channels, weights_on_chip=p.weights_on_chip)
-        js = simulate_workload(wl, issue_order(build_schedule(_ScheduleView(wl, hw))), hw, n_frames).to_json()
+        js = simulate_workload(wl, issue_order(build_schedule(_ScheduleView(wl, hw, qm.model))), hw, n_frames).to_json()
         rows.append({"model": p.label, "family": p.family, "pes": p.pes, "index_bits": p.index_bits,
                      "queue_depth": p.queue_depth, "channels": p.channels, "weights_on_chip": p.weights_on_chip,
                      **{k: js[k] for k in ("cycles_per_frame", "ideal_cycles_per_frame", "latency_us", "utilization",

@@ -19,7 +19,7 @@ import numpy as np
 from ese.accel.errors import AccelError
 from ese.atomic import atomic_path
 from ese.compress.fixedpoint import SaturationCounter
-from ese.compress.reference import TRACE_SIGNALS, Trace
+from ese.compress.reference import Trace
 
 TRACE_FORMAT = "ese-trace"
 
@@ -45,7 +45,10 @@ def load_trace(path: str | Path) -> tuple[Trace, dict[str, Any]]:
         header = json.loads(arrays.pop("header").tobytes().decode("utf-8"))
         if header.get("format") != TRACE_FORMAT:
             raise ValueError("not an ese trace")
-        layers = [{s: arrays[f"layer{k}.{s}"].astype(np.int64) for s in TRACE_SIGNALS} for k in range(header["layers"])]
+        layers = [{name.split(".", 1)[1]: arr.astype(np.int64) for name, arr in arrays.items()
+                   if name.startswith(f"layer{k}.")} for k in range(header["layers"])]  # the cell's signals, in order
+        if any("y" not in layer for layer in layers):
+            raise KeyError("a layer's y")
         trace = Trace(layers, arrays["logits"].astype(np.int64), SaturationCounter(header["saturation"]),
                       SaturationCounter(header["lut_clipped"]))
     except (OSError, KeyError, ValueError, zipfile.BadZipFile, UnicodeDecodeError) as exc:
@@ -80,15 +83,16 @@ def first_difference(a: Trace, b: Trace, a_name: str = "a", b_name: str = "b") -
 
     if len(a.layers) != len(b.layers):
         return diff("layers", None, "layers", None, None, len(a.layers), len(b.layers))
+    signals = [list(dict.fromkeys([*la, *lb])) for la, lb in zip(a.layers, b.layers)]  # the cell's trace order
     for k, (la, lb) in enumerate(zip(a.layers, b.layers)):
-        for s in TRACE_SIGNALS:
+        for s in signals[k]:
             if s not in la or s not in lb or la[s].shape != lb[s].shape:
                 return diff(f"layer{k}.{s}", k, s, None, None, "missing" if s not in la else la[s].shape,
                             "missing" if s not in lb else lb[s].shape)
     T = a.layers[0]["y"].shape[0] if a.layers else 0
     for t in range(T):
         for k, (la, lb) in enumerate(zip(a.layers, b.layers)):
-            for s in TRACE_SIGNALS:
+            for s in signals[k]:
                 bad = np.flatnonzero(la[s][t] != lb[s][t])
                 if bad.size:
                     i = int(bad[0])

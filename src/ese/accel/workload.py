@@ -16,7 +16,6 @@ import numpy as np
 
 from ese.compiler.encode import column_entries
 from ese.compress.qmodel import QModel
-from ese.partition import LAYER_MATRICES
 
 
 @dataclass(frozen=True, eq=False)
@@ -46,14 +45,11 @@ class Workload:
     n_pes: int
     index_bits: int
     weight_bits: int
-    layers: tuple[dict[str, MatrixWork], ...]  # keys "w_x", "w_r", "w_ym"
-
-    @property
-    def hidden(self) -> list[int]:
-        return [L["w_ym"].n_cols for L in self.layers]
+    layers: tuple[dict[str, MatrixWork], ...]  # the cell's matrices by name, in execution order
+    hidden: tuple[int, ...] = ()  # cells per layer (H), for the element-wise unit's timing
 
     def matrices(self) -> list[MatrixWork]:
-        return [L[name] for L in self.layers for name in LAYER_MATRICES]
+        return [m for L in self.layers for m in L.values()]
 
     @property
     def nnz(self) -> int:
@@ -82,7 +78,8 @@ def workload_from_program(program) -> Workload:
                                         m.n_rows * m.n_cols)
                        for name, m in L.matrices().items()})
     hw = program.hardware
-    return Workload(hw.pes, hw.index_bits, program.quant.weight_bits, tuple(layers))
+    return Workload(hw.pes, hw.index_bits, program.quant.weight_bits, tuple(layers),
+                    tuple(L.hidden for L in program.layers))
 
 
 def workload_from_qmodel(qm: QModel, n_pes: int, index_bits: int) -> Workload:
@@ -91,9 +88,9 @@ def workload_from_qmodel(qm: QModel, n_pes: int, index_bits: int) -> Workload:
     layers = []
     for k, L in enumerate(qm.layers):
         mats = {}
-        for name in LAYER_MATRICES:
+        for name in qm.cell.matrix_names:
             w = getattr(L, name)
-            entries, pad = column_entries(f"layer{k}.{name}", w, n_pes, index_bits)
+            entries, pad = column_entries(f"layer{k}.{name}", w, n_pes, index_bits, qm.cell.name)
             mats[name] = MatrixWork(f"layer{k}.{name}", entries, int(np.count_nonzero(w)), pad, int(w.size))
         layers.append(mats)
-    return Workload(n_pes, index_bits, qm.quant.weight_bits, tuple(layers))
+    return Workload(n_pes, index_bits, qm.quant.weight_bits, tuple(layers), (qm.model.hidden,) * len(layers))

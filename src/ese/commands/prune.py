@@ -142,7 +142,7 @@ def register(app: typer.Typer) -> None:
         dev = _load_sets(corpus, cfg, cache_dir or checkpoint.parent / "features", ("dev",), quiet)["dev"]
         with torch_threads(cfg.train.threads):
             table = sensitivity_table(model, dev, cfg.train.output_delay,
-                                      make_pruner(cfg.prune.balance),
+                                      make_pruner(cfg.prune.balance, cell=cfg.model.cell),
                                       cfg.prune.sensitivity_densities, progress=not quiet)
         table["allocation"] = {"target": cfg.prune.density,
                                "densities": allocate_densities(table, cfg.prune.density)}

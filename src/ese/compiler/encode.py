@@ -62,6 +62,7 @@ class EncodedMatrix:
     ptr: np.ndarray  # (N, K+1) int64, per PE, relative to entry_start[p]
     entry_start: np.ndarray  # (N+1,) int64
     words: np.ndarray  # (E,) unsigned
+    cell: str = "lstmp"  # the cell whose matrix this is: its description says how rows partition
 
     # ---- unpacked views -------------------------------------------------------------------
     @cached_property
@@ -77,7 +78,7 @@ class EncodedMatrix:
 
     @cached_property
     def partition(self) -> Partition:
-        return matrix_partition(self.name, self.n_rows, self.n_pes)
+        return matrix_partition(self.name, self.n_rows, self.n_pes, self.cell)
 
     @cached_property
     def local_row(self) -> np.ndarray:
@@ -204,12 +205,12 @@ def padding_closed_form(w: np.ndarray, part: Partition, index_bits: int) -> int:
     return total
 
 
-def _encoding_order(name: str, w: np.ndarray, n_pes: int, index_bits: int):
+def _encoding_order(name: str, w: np.ndarray, n_pes: int, index_bits: int, cell: str):
     """The non-zeros of ``w`` in encoding order (PE, column, ascending local row) with, for each,
     its PE, column, value, the padding entries before it and its relative index. The encoder and
     :func:`column_entries` both count from here, so they cannot disagree."""
     R, K = w.shape
-    part = matrix_partition(name, R, n_pes)
+    part = matrix_partition(name, R, n_pes, cell)
     n_local = max(int(part.rows_per_pe.max()), 1)
     local = np.zeros((n_pes * n_local, K), dtype=np.int64)
     local[part.pe_of_row * n_local + part.local_index] = w
@@ -223,16 +224,19 @@ def _encoding_order(name: str, w: np.ndarray, n_pes: int, index_bits: int):
     return pe, col, cube[pe, col, row], pads, gap - (pads << index_bits)
 
 
-def column_entries(name: str, w: np.ndarray, n_pes: int, index_bits: int) -> tuple[np.ndarray, int]:
+def column_entries(name: str, w: np.ndarray, n_pes: int, index_bits: int,
+                   cell: str = "lstmp") -> tuple[np.ndarray, int]:
     """(entries (N, K) int64, padding) that :func:`encode_matrix` would store, without packing words."""
-    pe, col, _, pads, _ = _encoding_order(name, np.asarray(w) != 0, n_pes, index_bits)
+    pe, col, _, pads, _ = _encoding_order(name, np.asarray(w) != 0, n_pes, index_bits, cell)
     K = w.shape[1]
     entries = np.bincount(pe * K + col, weights=pads + 1, minlength=n_pes * K).astype(np.int64)
     return entries.reshape(n_pes, K), int(pads.sum())
 
 
-def encode_matrix(name: str, w: np.ndarray, n_pes: int, index_bits: int, weight_bits: int) -> EncodedMatrix:
-    """Encode integer matrix ``w`` (R, K) for ``n_pes`` PEs (partition by ``name``: ``...w_x`` etc.)."""
+def encode_matrix(name: str, w: np.ndarray, n_pes: int, index_bits: int, weight_bits: int,
+                  cell: str = "lstmp") -> EncodedMatrix:
+    """Encode integer matrix ``w`` (R, K) for ``n_pes`` PEs (partition by ``name`` in ``cell``'s
+    description: ``...w_x`` etc.)."""
     check_widths(index_bits, weight_bits)
     w = np.asarray(w)
     if w.ndim != 2 or w.dtype.kind not in "iu":
@@ -241,7 +245,7 @@ def encode_matrix(name: str, w: np.ndarray, n_pes: int, index_bits: int, weight_
     if w.size and (w.min() < lo or w.max() > hi):
         raise EncodingError(f"{name}: weights outside the {weight_bits}-bit range [{lo}, {hi}]")
     R, K = w.shape
-    pe, col, vals, pads, rel = _encoding_order(name, w, n_pes, index_bits)
+    pe, col, vals, pads, rel = _encoding_order(name, w, n_pes, index_bits, cell)
     counts = pads + 1  # the padding entries, then the non-zero itself
     e_rel = np.full(int(counts.sum()), (1 << index_bits) - 1, dtype=np.int64)
     e_w = np.zeros(len(e_rel), dtype=np.int64)
@@ -252,4 +256,4 @@ def encode_matrix(name: str, w: np.ndarray, n_pes: int, index_bits: int, weight_
     ptr = np.zeros((n_pes, K + 1), dtype=np.int64)
     ptr[:, 1:] = np.cumsum(per_column, axis=1)
     entry_start = np.concatenate([[0], np.cumsum(ptr[:, -1])]).astype(np.int64)
-    return EncodedMatrix(name, R, K, n_pes, index_bits, weight_bits, ptr, entry_start, words)
+    return EncodedMatrix(name, R, K, n_pes, index_bits, weight_bits, ptr, entry_start, words, cell)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from ese.atomic import atomic_path
+from ese.cell import cell_spec
 from ese.compiler.encode import EncodedMatrix, EncodingError, word_dtype
 from ese.compiler.program import LayerProgram, Program
 from ese.compiler.roles import ROLES
@@ -38,7 +39,6 @@ from ese.compress.fixedpoint import FIXED_POINT_SPEC_VERSION, Format, QuantError
 from ese.compress.qmodel import validate_qmodel
 from ese.config import HardwareConfig, ModelConfig, QuantConfig, from_dict
 from ese.errors import ConfigError, EseError
-from ese.partition import LAYER_MATRICES
 
 MAGIC = b"ESEPROG\x00"
 FORMAT_VERSION = 1
@@ -81,8 +81,8 @@ def program_sections(program: Program) -> dict[str, np.ndarray]:
             out[f"layer{k}.{name}.start"] = np.ascontiguousarray(m.entry_start, dtype=_uint_for(top))
             out[f"layer{k}.{name}.words"] = np.ascontiguousarray(m.words, dtype=np.dtype(m.words.dtype).newbyteorder("<"))
         out[f"layer{k}.bias"] = _int_array(layer.bias, q.act_bits)
-        if layer.peephole is not None:
-            out[f"layer{k}.peephole"] = _int_array(layer.peephole, q.act_bits)
+        for name, vec in layer.vectors.items():
+            out[f"layer{k}.{name}"] = _int_array(vec, q.act_bits)
     out["output.w"] = _int_array(program.w_out, q.weight_bits)
     out["output.b"] = _int_array(program.b_out, 64)
     for name in ("sigmoid", "tanh"):
@@ -100,11 +100,22 @@ def _schedule_arrays(s: Schedule) -> tuple[np.ndarray, np.ndarray]:
     return ops, np.array(items, dtype="<i4").reshape(-1, ISSUE_COLUMNS)
 
 
+def _model_metadata(model: ModelConfig) -> dict[str, Any]:
+    """The model config as version 1 stores it: without ``cell``, since version 1 images hold
+    LSTMP models only (a reader fills in the default). Another cell needs a format version that
+    records it (planned with the self-contained metadata of version 2)."""
+    out = dataclasses.asdict(model)
+    if out.pop("cell") != "lstmp":
+        raise ImageError(f"image format version {FORMAT_VERSION} holds LSTMP models only, not a "
+                         f"{model.cell!r} model: run it from its fixed-point model (.qnpz)")
+    return out
+
+
 def _metadata(program: Program) -> dict[str, Any]:
     return {
         "hardware": dataclasses.asdict(program.hardware),
         "quant": dataclasses.asdict(program.quant),
-        "model": dataclasses.asdict(program.model),
+        "model": _model_metadata(program.model),
         "spec_version": program.spec_version,
         "output_delay": program.output_delay,
         "phones": list(program.phones),
@@ -272,13 +283,13 @@ def _build_program(meta: dict[str, Any], sec: dict[str, np.ndarray]) -> Program:
         return arr
 
     H, P, C = model.hidden, model.proj, model.num_classes
+    cell = cell_spec(model)
     layers = []
     for k, raw in enumerate(meta["layers"]):
         D = model.input_dim if k == 0 else P
-        dims = {"w_x": (4 * H, D), "w_r": (4 * H, P), "w_ym": (P, H)}
         mats = {}
-        for name in LAYER_MATRICES:
-            R, K = dims[name]
+        for name in cell.matrix_names:
+            R, K = cell.matrix_shape(name, H, P, D)
             words = take(f"layer{k}.{name}.words")
             if words.ndim != 1 or words.dtype != np.dtype(word_dtype(hw.index_bits, quant.weight_bits)).newbyteorder("<"):
                 raise ImageError(f"section 'layer{k}.{name}.words' has dtype {words.dtype}, expected "
@@ -286,15 +297,17 @@ def _build_program(meta: dict[str, Any], sec: dict[str, np.ndarray]) -> Program:
             m = EncodedMatrix(f"layer{k}.{name}", R, K, hw.pes, hw.index_bits, quant.weight_bits,
                               take(f"layer{k}.{name}.ptr", (hw.pes, K + 1)).astype(np.int64),
                               take(f"layer{k}.{name}.start", (hw.pes + 1,)).astype(np.int64),
-                              words.astype(word_dtype(hw.index_bits, quant.weight_bits)))
+                              words.astype(word_dtype(hw.index_bits, quant.weight_bits)), cell.name)
             m.validate()
             mats[name] = m
-        peep = take(f"layer{k}.peephole", (3, H)).astype(np.int64) if model.peepholes else None
+        vectors = {n: take(f"layer{k}.{n}", cell.vector_shape(n, H)).astype(np.int64)
+                   for n in cell.vector_names(model)}
         formats = {s: Format(int(v[0]), int(v[1])) for s, v in raw["formats"].items()}
-        layers.append(LayerProgram(**mats, bias=take(f"layer{k}.bias", (4 * H,)).astype(np.int64), peephole=peep,
-                                   formats=formats))
+        bias = vectors.pop("bias")
+        layers.append(LayerProgram(mats, bias, vectors, formats, H))
     luts = {n: take(f"lut.{n}", (1 << quant.lut_index_bits,)).astype(np.int64) for n in ("sigmoid", "tanh")}
-    schedule = _schedule_from(take("schedule.ops"), take("schedule.issue"), len(layers), bool(meta["overlap_input"]))
+    schedule = _schedule_from(take("schedule.ops"), take("schedule.issue"), len(layers), bool(meta["overlap_input"]),
+                              len(cell.roles), cell.matrix_of_role)
     prog = Program(hardware=hw, quant=quant, model=model, output_delay=int(meta["output_delay"]), layers=layers,
                    w_out=take("output.w", (C, P)).astype(np.int64), b_out=take("output.b", (C,)).astype(np.int64),
                    output_formats={s: Format(int(v[0]), int(v[1])) for s, v in meta["output"]["formats"].items()},
@@ -304,11 +317,12 @@ def _build_program(meta: dict[str, Any], sec: dict[str, np.ndarray]) -> Program:
     return prog
 
 
-def _schedule_from(ops: np.ndarray, issue: np.ndarray, n_layers: int, overlap: bool) -> Schedule:
+def _schedule_from(ops: np.ndarray, issue: np.ndarray, n_layers: int, overlap: bool,
+                   ops_per_layer: int, matrix_of_role) -> Schedule:
     n = len(ops)
     if ops.ndim != 2 or ops.shape[1] != OP_COLUMNS or issue.ndim != 2 or issue.shape[1] != ISSUE_COLUMNS:
         raise ImageError("schedule sections have the wrong number of columns")
-    if n != len(ROLES) * n_layers:
+    if n != ops_per_layer * n_layers:
         raise ImageError(f"schedule has {n} ops for {n_layers} layers")
     parsed = []
     for i, rec in enumerate(ops.astype(np.int64).tolist()):
@@ -318,7 +332,7 @@ def _schedule_from(ops: np.ndarray, issue: np.ndarray, n_layers: int, overlap: b
         deps = tuple((d, dt) for d, dt in zip(rec[4:7], rec[7:10]) if d >= 0)
         if any(d >= n or dt not in (0, -1) for d, dt in deps):
             raise ImageError(f"schedule op {i} depends on an op that does not exist")
-        parsed.append(Op(i, layer, ROLES[role], deps, est))
+        parsed.append(Op(i, layer, ROLES[role], deps, est, matrix_of_role(ROLES[role])))
     items = [tuple(r) for r in issue.astype(np.int64).tolist()]
     if any(ph not in (0, 1) or not 0 <= op < n or parsed[op].kind != "spmv" or dt not in (0, 1) for ph, op, dt in items):
         raise ImageError("schedule issue order names an unknown op or step")

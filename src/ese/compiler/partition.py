@@ -5,5 +5,5 @@ compiler above it. Import from ``ese.partition``; this alias stays while code ou
 package (and docs/pruning.md) still names the old path.
 """
 
-from ese.partition import (GATE_BLOCKS, GATE_MATRICES, LAYER_MATRICES, MAX_PES, PLAIN_MATRICES,  # noqa: F401
-                           Partition, check_pes, layer_partitions, matrix_partition, partition_rows)
+from ese.partition import (MAX_PES, Partition, check_pes, layer_partitions, matrix_partition,  # noqa: F401
+                           partition_rows)

@@ -1,7 +1,7 @@
 """The compiled program: everything an executor needs, in the form the hardware holds it.
 
 A :class:`Program` is what a ``.ese`` image contains (``ese.compiler.image`` reads and writes it):
-the encoded per-PE matrices of every layer, the bias and peephole vectors, the LUTs, the
+the encoded per-PE matrices of every layer, its vectors, the LUTs, the
 fixed-point formats, the host-side output layer, the hardware parameters it was compiled for and
 the per-step schedule. :func:`compile_qmodel` builds one from a fixed-point model;
 :meth:`Program.to_qmodel` decodes it back (exactly) so any executor can be checked against the
@@ -16,31 +16,43 @@ from typing import Any
 
 import numpy as np
 
+from ese.cell import known_arrays
 from ese.compiler.encode import EncodedMatrix, encode_matrix
 from ese.compress.fixedpoint import FIXED_POINT_SPEC_VERSION, Format
 from ese.compress.qmodel import QLayer, QModel, validate_qmodel
 from ese.config import HardwareConfig, ModelConfig, QuantConfig
-from ese.partition import LAYER_MATRICES
 
 
-@dataclass(eq=False)
 class LayerProgram:
-    """One LSTMP layer: ``w_x`` (4H, D) and ``w_r`` (4H, P) together are the gate matrix over
-    [x_t ; y_{t-1}] (its CSC split at column D), ``w_ym`` (P, H) the projection."""
+    """One layer as the PEs hold it: the encoded matrices of its cell by name, in execution order
+    (the gate matrices together are one gate SpMV over the concatenated operands, its CSC split
+    at each matrix's columns; then the output matrix), the bias the accumulators start from, the
+    vectors the element-wise unit holds, and the formats (``ese.cell``). ``layer.<name>`` reads
+    a matrix or vector; an optional vector the layer lacks reads as None."""
 
-    w_x: EncodedMatrix
-    w_r: EncodedMatrix
-    w_ym: EncodedMatrix
-    bias: np.ndarray  # (4H,) int64, format "bias"
-    peephole: np.ndarray | None  # (3, H) int64 or None
-    formats: dict[str, Format]
+    def __init__(self, matrices: dict[str, EncodedMatrix], bias: np.ndarray, vectors: dict[str, np.ndarray],
+                 formats: dict[str, Format], hidden: int) -> None:
+        self._matrices, self.bias, self.vectors = dict(matrices), bias, dict(vectors)
+        self.formats, self.hidden = formats, hidden
+
+    def __getattr__(self, name: str):
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self._matrices:
+            return self._matrices[name]
+        if name in self.vectors:
+            return self.vectors[name]
+        if name in known_arrays():  # an optional vector this layer lacks
+            return None
+        raise AttributeError(f"a layer program has no matrix or vector {name!r}")
 
     def matrices(self) -> dict[str, EncodedMatrix]:
-        return {"w_x": self.w_x, "w_r": self.w_r, "w_ym": self.w_ym}
+        return dict(self._matrices)
 
-    @property
-    def hidden(self) -> int:
-        return self.w_ym.n_cols
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The decoded matrices and the vectors, as a :class:`QLayer` holds them."""
+        return {**{n: m.decode() for n, m in self._matrices.items()}, "bias": self.bias.copy(),
+                **{n: v.copy() for n, v in self.vectors.items()}}
 
 
 @dataclass(eq=False)
@@ -71,9 +83,7 @@ class Program:
 
     def to_qmodel(self) -> QModel:
         """Decode back to the fixed-point model: equal to the compiled one, array for array."""
-        layers = [QLayer(w_x=L.w_x.decode(), w_r=L.w_r.decode(), bias=L.bias.copy(),
-                         peephole=None if L.peephole is None else L.peephole.copy(),
-                         w_ym=L.w_ym.decode(), formats=dict(L.formats)) for L in self.layers]
+        layers = [QLayer(formats=dict(L.formats), **L.arrays()) for L in self.layers]
         qm = QModel(quant=self.quant, model=self.model, output_delay=self.output_delay, layers=layers,
                     w_out=self.w_out.copy(), b_out=self.b_out.copy(), output_formats=dict(self.output_formats),
                     luts={k: v.copy() for k, v in self.luts.items()}, phones=list(self.phones),
@@ -83,22 +93,21 @@ class Program:
 
 
 def compile_qmodel(qm: QModel, hardware: HardwareConfig | None = None) -> Program:
-    """Encode every LSTM matrix of ``qm`` for ``hardware.pes`` PEs and schedule one step."""
+    """Encode every matrix of ``qm``'s layers for ``hardware.pes`` PEs and schedule one step."""
     from ese.compiler.schedule import build_schedule
-
     from ese.partition import check_pes
 
     hw = hardware or HardwareConfig()
     check_pes(hw.pes, "HardwareConfig.pes")
     validate_qmodel(qm, where="the model to compile")
     wb = qm.quant.weight_bits
+    cell = qm.cell
     layers = []
     for k, L in enumerate(qm.layers):
-        enc = {name: encode_matrix(f"layer{k}.{name}", getattr(L, name), hw.pes, hw.index_bits, wb)
-               for name in LAYER_MATRICES}
-        layers.append(LayerProgram(**enc, bias=L.bias.copy(),
-                                   peephole=None if L.peephole is None else L.peephole.copy(),
-                                   formats=dict(L.formats)))
+        enc = {name: encode_matrix(f"layer{k}.{name}", getattr(L, name), hw.pes, hw.index_bits, wb, cell.name)
+               for name in cell.matrix_names}
+        vectors = {n: getattr(L, n).copy() for n in cell.vector_names(qm.model) if n != "bias"}
+        layers.append(LayerProgram(enc, L.bias.copy(), vectors, dict(L.formats), qm.model.hidden))
     prog = Program(hardware=hw, quant=qm.quant, model=qm.model, output_delay=qm.output_delay, layers=layers,
                    w_out=qm.w_out.copy(), b_out=qm.b_out.copy(), output_formats=dict(qm.output_formats),
                    luts={k: v.copy() for k, v in qm.luts.items()}, schedule=None, phones=list(qm.phones),

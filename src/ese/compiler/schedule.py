@@ -1,6 +1,10 @@
-"""The LSTM data-flow schedule of one time step (ESE.md section 5).
+"""The data-flow schedule of one time step (ESE.md section 5), built from the cell's description.
 
-Operations of layer l at step t, with their dependencies (``(op, dt)``: op of step t + dt)::
+Every cell has the same kinds of operation (``ese.cell``): SpMVs with the layer input (role x),
+with y_{t-1} (role r), the element-wise stage (ew) and, when the cell projects, the SpMV that
+makes y (ym); the op whose completion makes y_t is ym, or ew for a cell without projection.
+For the LSTMP, operations of layer l at step t, with their dependencies (``(op, dt)``: op of
+step t + dt)::
 
     x_l   SpMV W_x · x_t        needs x_t: the input frame (l = 0) or y_t of layer l-1 (ym_{l-1}, 0)
     r_l   SpMV W_r · y_{t-1}    needs y_{t-1} of this layer                              (ym_l, -1)
@@ -27,7 +31,8 @@ from typing import Any
 
 import numpy as np
 
-from ese.compiler.roles import ELEMENTWISE, MATRIX_OF_ROLE, ROLES
+from ese.cell import INPUT, RECURRENT, cell_spec
+from ese.compiler.roles import ELEMENTWISE
 
 KINDS = ("spmv", "elementwise")
 
@@ -41,15 +46,11 @@ class Op:
     role: str  # x | r | ew | ym
     deps: tuple[tuple[int, int], ...]
     est_cycles: int
+    matrix: str | None = None  # the SpMV's matrix (the cell's name for it); None for ew
 
     @property
     def kind(self) -> str:
         return "elementwise" if self.role == ELEMENTWISE else "spmv"
-
-    @property
-    def matrix(self) -> str | None:
-        """``w_x`` / ``w_r`` / ``w_ym`` for an SpMV, None for the element-wise stage."""
-        return MATRIX_OF_ROLE.get(self.role)
 
     @property
     def name(self) -> str:
@@ -72,11 +73,23 @@ class Schedule:
     def n_layers(self) -> int:
         return 1 + max(o.layer for o in self.ops)
 
+    def recurrence_loop(self, layer: int) -> list[Op]:
+        """The ops of the layer's recurrence, read from the graph: from the op that needs an op of
+        the previous step (other than itself) along same-step dependencies to that op (LSTMP:
+        ``r_l -> ew_l -> ym_l``)."""
+        ops = [o for o in self.ops if o.layer == layer]
+        head = next(o for o in ops if any(dt == -1 and d != o.id for d, dt in o.deps))
+        tail = next(d for d, dt in head.deps if dt == -1)
+        loop = [head]
+        while loop[-1].id != tail:
+            loop.append(next(o for o in ops if (loop[-1].id, 0) in o.deps))
+        return loop
+
     def critical_path(self) -> tuple[list[str], int]:
-        """The longest recurrence loop ``r_l -> ew_l -> ym_l`` (names, estimated cycles per step)."""
+        """The longest recurrence loop (names, estimated cycles per step)."""
         best: tuple[list[str], int] = ([], 0)
         for layer in range(self.n_layers):
-            loop = [self.op(layer, r) for r in ("r", "ew", "ym")]
+            loop = self.recurrence_loop(layer)
             total = sum(o.est_cycles for o in loop)
             if total > best[1]:
                 best = ([o.name for o in loop], total)
@@ -108,8 +121,10 @@ class Schedule:
             start = max(pe_free, ready(op, step))
             pe_free = done[(op_id, step)] = start + op.est_cycles
             rows.append({"op": op.name, "step": step, "start": start, "end": pe_free, "unit": "PEs"})
-            if op.role == "r":  # the element-wise stage follows as soon as both gate SpMVs are done
-                ew = self.op(op.layer, "ew")
+            ew = self.op(op.layer, ELEMENTWISE)
+            # the element-wise stage follows as soon as all the gate SpMVs it needs are done
+            if (op.id, 0) in ew.deps and (ew.id, step) not in done and \
+                    all((d, step + dt) in done for d, dt in ew.deps if dt == 0):
                 s0 = ready(ew, step)
                 done[(ew.id, step)] = s0 + ew.est_cycles
                 rows.append({"op": ew.name, "step": step, "start": s0, "end": s0 + ew.est_cycles,
@@ -149,33 +164,52 @@ class Schedule:
 def build_schedule(program: Any) -> Schedule:
     """The schedule of a :class:`~ese.compiler.program.Program` (durations from its encoding)."""
     hw = program.hardware
+    cell = cell_spec(program.model)
     lanes = hw.ew_lanes or hw.pes
+    roles = cell.roles
+    y_role = roles[-1]  # the op whose completion makes y_t
     ops: list[Op] = []
     ids: dict[tuple[int, str], int] = {}
     for layer_no in range(len(program.layers)):
-        for role in ROLES:
+        for role in roles:
             ids[(layer_no, role)] = len(ids)
+    gate_roles = [m.role for m in cell.gate_matrices]
     for layer_no, layer in enumerate(program.layers):
-        for role in ROLES:
-            if role == "ew":
-                deps = ((ids[(layer_no, "x")], 0), (ids[(layer_no, "r")], 0), (ids[(layer_no, "ew")], -1))
+        for role in roles:
+            if role == ELEMENTWISE:
+                deps = tuple((ids[(layer_no, r)], 0) for r in gate_roles) + ((ids[(layer_no, role)], -1),)
                 est = math.ceil(layer.hidden / lanes) + hw.ew_latency
+                name = None
             else:
-                deps = {"x": ((ids[(layer_no - 1, "ym")], 0),) if layer_no else (),
-                        "r": ((ids[(layer_no, "ym")], -1),),
-                        "ym": ((ids[(layer_no, "ew")], 0),)}[role]
-                m = getattr(layer, MATRIX_OF_ROLE[role])
+                spec = cell.matrix(cell.matrix_of_role(role))
+                if spec.operand == INPUT:
+                    deps = ((ids[(layer_no - 1, y_role)], 0),) if layer_no else ()
+                elif spec.operand == RECURRENT:
+                    deps = ((ids[(layer_no, y_role)], -1),)
+                else:
+                    deps = ((ids[(layer_no, ELEMENTWISE)], 0),)
+                m = getattr(layer, spec.name)
                 busiest = int(np.max(m.entries_per_pe)) if m.n_entries else 0
                 est = math.ceil(busiest / hw.entries_per_cycle) + hw.pointer_latency + hw.mac_latency
-            ops.append(Op(ids[(layer_no, role)], layer_no, role, deps, est))
-    n = len(program.layers)
-    x0, r0, ym0 = ids[(0, "x")], ids[(0, "r")], ids[(0, "ym")]
-    if hw.overlap_input:
-        prologue = ((x0, 0),)
-        steady = [(r0, 0), (x0, 1), (ym0, 0)]
-    else:
-        prologue = ()
-        steady = [(x0, 0), (r0, 0), (ym0, 0)]
-    for layer_no in range(1, n):
-        steady += [(ids[(layer_no, "x")], 0), (ids[(layer_no, "r")], 0), (ids[(layer_no, "ym")], 0)]
-    return Schedule(tuple(ops), prologue, tuple(steady), bool(hw.overlap_input))
+                name = spec.name
+            ops.append(Op(ids[(layer_no, role)], layer_no, role, deps, est, name))
+    return Schedule(tuple(ops), *issue_lists(cell, len(program.layers), ids, bool(hw.overlap_input)),
+                    bool(hw.overlap_input))
+
+
+def issue_lists(cell: Any, n_layers: int, ids: dict[tuple[int, str], int], overlap: bool
+                ) -> tuple[tuple[tuple[int, int], ...], tuple[tuple[int, int], ...]]:
+    """(prologue, steady): every layer's SpMVs in order, input, recurrent, output; with
+    ``overlap`` layer 0's input SpMVs of step t+1 go right after its recurrent ones of step t."""
+    by = {kind: [m.role for m in cell.matrices if (m.operand == kind if kind != "out" else not m.is_gate)]
+          for kind in (INPUT, RECURRENT, "out")}
+    prologue: list[tuple[int, int]] = []
+    steady: list[tuple[int, int]] = []
+    for layer_no in range(n_layers):
+        inp, rec, out = ([(ids[(layer_no, r)], 0) for r in by[k]] for k in (INPUT, RECURRENT, "out"))
+        if layer_no == 0 and overlap:
+            prologue += inp
+            steady += rec + [(i, 1) for i, _ in inp] + out
+        else:
+            steady += inp + rec + out
+    return tuple(prologue), tuple(steady)

@@ -39,7 +39,7 @@ def storage_bits(program: Any) -> dict[str, int]:
     """Bits the accelerator stores, by kind, at their hardware widths.
 
     entries and padding: ``index_bits + weight_bits`` each; pointers: ``K + 1`` per PE and matrix
-    at the width that addresses the PE's entries; vectors (bias, peephole) and LUT entries at
+    at the width that addresses the PE's entries; the layers' vectors and LUT entries at
     ``act_bits``. The host-side output layer is counted separately (``output_layer``).
     """
     hw, q = program.hardware, program.quant
@@ -50,21 +50,19 @@ def storage_bits(program: Any) -> dict[str, int]:
         bits["padding_entries"] += m.padding * word
         bits["pointers"] += m.ptr.size * _bits_for(int(m.ptr.max(initial=0)))
     for layer in program.layers:
-        bits["vectors"] += layer.bias.size * q.act_bits
-        if layer.peephole is not None:
-            bits["vectors"] += layer.peephole.size * q.act_bits
+        bits["vectors"] += (layer.bias.size + sum(v.size for v in layer.vectors.values())) * q.act_bits
     bits["luts"] = sum(t.size for t in program.luts.values()) * q.act_bits
     bits["output_layer"] = program.w_out.size * q.weight_bits + program.b_out.size * q.acc_bits
     return bits
 
 
 def dense_float_bits(program: Any) -> dict[str, int]:
-    """The same model dense in 32-bit floats: every LSTM weight, bias and peephole; output layer apart."""
+    """The same model dense in 32-bit floats: every recurrent-layer weight and vector element;
+    output layer apart."""
     n = 0
     for layer in program.layers:
         n += sum(m.n_rows * m.n_cols for m in layer.matrices().values()) + layer.bias.size
-        if layer.peephole is not None:
-            n += layer.peephole.size
+        n += sum(v.size for v in layer.vectors.values())
     return {"lstm": 32 * n, "output_layer": 32 * (program.w_out.size + program.b_out.size)}
 
 

@@ -2,9 +2,9 @@
 
 A pruner is a configured object with one job, ``update_mask(name, weight, density) -> mask``
 (the ``torch.ao.pruning`` idea): constructor arguments are the defaults, ``compute_masks`` takes
-per-matrix densities by parameter name. Only the LSTM matrices ``w_x``, ``w_r`` and ``w_ym`` of
-every layer are pruned (they are what the PEs multiply); biases, peepholes and the output
-softmax layer stay dense (small, and computed outside the SpMV units).
+per-matrix densities by parameter name. Only the matrices of every recurrent layer (its cell's,
+``ese.cell``) are pruned (they are what the PEs multiply); the vectors and the output softmax
+layer stay dense (small, and computed outside the SpMV units).
 
 Counting rule, shared by both pruners: a matrix of n weights at density d keeps
 ``K = max(1, round(d * n))`` weights, ties in |w| broken by the lower flat index. A previous mask
@@ -21,12 +21,14 @@ import torch
 
 from ese.errors import CheckpointError, ConfigError
 from ese.model.lstmp import AcousticModel
-from ese.partition import LAYER_MATRICES, Partition, matrix_partition
+from ese.cell import cell_spec
+from ese.partition import Partition, matrix_partition
 
 
 def prunable_names(model: AcousticModel) -> list[str]:
-    """Parameter names of the pruned matrices, in model order: ``layers.<k>.w_x|w_r|w_ym``."""
-    return [f"layers.{k}.{m}" for k in range(len(model.layers)) for m in LAYER_MATRICES]
+    """Parameter names of the pruned matrices, in model order: ``layers.<k>.<matrix>`` for every
+    matrix of the model's cell."""
+    return [f"layers.{k}.{m}" for k in range(len(model.layers)) for m in cell_spec(model.cfg).matrix_names]
 
 
 def check_density(density: float, what: str = "density") -> float:
@@ -129,15 +131,16 @@ class BalancedPruner(MagnitudePruner):
     full PEs may hold fewer.
     """
 
-    def __init__(self, density: float = 0.11, n_pes: int = 32) -> None:
+    def __init__(self, density: float = 0.11, n_pes: int = 32, cell: str = "lstmp") -> None:
         super().__init__(density)
         self.n_pes = _positive_int("n_pes", n_pes)
+        self.cell = cell  # whose description says which rows form one unit's gate rows
 
     def update_mask(self, name: str, weight: torch.Tensor, density: float | None = None, *,
                     prev: torch.Tensor | None = None) -> torch.Tensor:
         d = self.density if density is None else check_density(density, f"density of {name!r}")
         score = _scores(name, weight, prev)  # (R, C)
-        part = matrix_partition(name, score.shape[0], self.n_pes)
+        part = matrix_partition(name, score.shape[0], self.n_pes, self.cell)
         # each PE's candidates (weights not pruned before), descending
         per_pe = [np.sort(score[rows].ravel())[::-1] for rows in part.rows_of_pe]
         per_pe = [s[s >= 0] for s in per_pe]
@@ -235,14 +238,14 @@ def _compute(pruner: MagnitudePruner, model: AcousticModel, densities: Mapping[s
     return masks
 
 
-def make_pruner(balance: str, density: float = 0.11) -> MagnitudePruner:
-    """The pruner for ``balance``: BalancedPruner (``pes:N``), RowBalancedPruner (``rows:G``), else
-    MagnitudePruner (``none``)."""
+def make_pruner(balance: str, density: float = 0.11, cell: str = "lstmp") -> MagnitudePruner:
+    """The pruner for ``balance``: BalancedPruner (``pes:N``, over ``cell``'s partition),
+    RowBalancedPruner (``rows:G``), else MagnitudePruner (``none``)."""
     group = parse_row_group(balance)
     if group is not None:
         return RowBalancedPruner(density, group)
     n_pes = parse_balance(balance)
-    return MagnitudePruner(density) if n_pes is None else BalancedPruner(density, n_pes)
+    return MagnitudePruner(density) if n_pes is None else BalancedPruner(density, n_pes, cell)
 
 
 def apply_masks(model: AcousticModel, masks: Mapping[str, torch.Tensor]) -> None:
@@ -253,7 +256,7 @@ def apply_masks(model: AcousticModel, masks: Mapping[str, torch.Tensor]) -> None
             params[name].mul_(mask.to(params[name].dtype))
 
 
-def mask_stats(masks: Mapping[str, torch.Tensor], n_pes: int) -> dict[str, object]:
+def mask_stats(masks: Mapping[str, torch.Tensor], n_pes: int, cell: str = "lstmp") -> dict[str, object]:
     """Density and per-PE non-zeros of every mask, the PEs given by the partition function.
 
     ``imbalance_max_over_mean`` per matrix is (busiest PE's non-zeros) / (mean over all N PEs,
@@ -266,7 +269,7 @@ def mask_stats(masks: Mapping[str, torch.Tensor], n_pes: int) -> dict[str, objec
     sum_max = sum_mean = 0.0
     for name, mask in masks.items():
         m = mask.cpu().numpy().astype(bool)
-        part: Partition = matrix_partition(name, m.shape[0], n_pes)
+        part: Partition = matrix_partition(name, m.shape[0], n_pes, cell)
         per_pe = part.count_per_pe(m.sum(axis=1))  # (N,)
         nnz, mean, top = int(m.sum()), float(per_pe.mean()), int(per_pe.max())
         matrices[name] = {

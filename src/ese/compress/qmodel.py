@@ -3,6 +3,8 @@
 File layout (``.qnpz``, a numpy ``.npz`` zip read with ``allow_pickle=False``)::
 
     header             uint8 bytes of a UTF-8 JSON object:
+                         (the arrays below are the LSTMP's; another cell stores its own
+                         matrices and vectors by the names of its ese.cell.CellSpec)
                          format "ese-fixed-point", spec_version (FIXED_POINT_SPEC_VERSION),
                          quant (QuantConfig), model (ModelConfig), output_delay, phones,
                          layers: [{formats: {signal: [bits, frac]}}], output: {formats: ...},
@@ -34,6 +36,7 @@ from typing import Any
 import numpy as np
 
 from ese.atomic import atomic_path
+from ese.cell import CellSpec, cell_spec, known_arrays
 from ese.compress.fixedpoint import (FIXED_POINT_SPEC_VERSION, FRAC_MAX, FRAC_MIN, Format,
                                      QuantError, check_quant_config, dequantize)
 from ese.compress.lut import LutSpec, lut_specs
@@ -42,39 +45,54 @@ from ese.errors import ConfigError
 from ese.filekind import describe_file
 
 FORMAT = "ese-fixed-point"
-GATES = ("i", "f", "g", "o")
-# signal -> what it is; every layer's "formats" holds exactly these keys (docs/fixed-point.md table)
-LAYER_SIGNALS = ("x", "w_x", "w_r", "bias", "peephole", "acc", "z_i", "z_f", "z_g", "z_o",
-                 "gate", "c", "tanh_c", "m", "w_ym", "acc_y", "y")
 OUTPUT_SIGNALS = ("w", "b", "logits")
 
 
-def sum_frac(fracs: Mapping[str, int]) -> int:
-    """Fsum, the binary point of a layer's exact gate sum ``W_x x + W_r y + b`` (docs/fixed-point.md).
-
-    The finest of the three terms' binary points, so that each term moves there by an exact left
-    shift. ``fracs`` maps signal -> fractional bits (needs ``x``, ``w_x``, ``w_r``, ``y``, ``bias``).
-    Every executor (reference, functional model, RTL, CPU engine) and the quantizer call this one.
+def sum_frac(fracs: Mapping[str, int], cell: CellSpec | str = "lstmp") -> int:
+    """Fsum, the binary point of a layer's exact gate sum (LSTMP: ``W_x x + W_r y + b``,
+    docs/fixed-point.md): the finest of its terms' binary points, so that each term moves there by
+    an exact left shift. ``fracs`` maps signal -> fractional bits. Every executor (reference,
+    functional model, RTL, CPU engine) and the quantizer call this one (``CellSpec.sum_frac``).
     """
-    return max(fracs["w_x"] + fracs["x"], fracs["w_r"] + fracs["y"], fracs["bias"])
+    return cell_spec(cell).sum_frac(fracs)
 
 
-@dataclass
 class QLayer:
-    """One quantized LSTMP layer: int64 arrays and the format of every signal."""
+    """One quantized layer: int64 arrays by the names of its cell's matrices and vectors, and the
+    format of every signal: ``QLayer(formats=..., **arrays)``; ``layer.<name>`` reads an array;
+    an array some cell defines but this layer lacks (an optional vector) reads as None."""
 
-    w_x: np.ndarray  # (4H, D)
-    w_r: np.ndarray  # (4H, P)
-    bias: np.ndarray  # (4H,)
-    peephole: np.ndarray | None  # (3, H): w_ic, w_fc, w_oc
-    w_ym: np.ndarray  # (P, H)
-    formats: dict[str, Format]
+    def __init__(self, formats: dict[str, Format] | None = None, **arrays: np.ndarray | None) -> None:
+        self.formats = {} if formats is None else formats
+        known = known_arrays()
+        order = sorted(arrays, key=lambda n: known.index(n) if n in known else len(known))
+        self._arrays = {name: arrays[name] for name in order if arrays[name] is not None}
+
+    def __getattr__(self, name: str) -> np.ndarray | None:
+        if name.startswith("_"):
+            raise AttributeError(name)
+        if name in self.__dict__.get("_arrays", {}):
+            return self._arrays[name]
+        if name in known_arrays():
+            return None
+        raise AttributeError(f"a fixed-point layer has no array {name!r}")
+
+    def __setattr__(self, name: str, value: object) -> None:
+        if name in ("formats", "_arrays"):
+            object.__setattr__(self, name, value)
+        elif value is None:
+            self._arrays.pop(name, None)
+        else:
+            self._arrays[name] = value
 
     def arrays(self) -> dict[str, np.ndarray]:
-        out = {"w_x": self.w_x, "w_r": self.w_r, "bias": self.bias, "w_ym": self.w_ym}
-        if self.peephole is not None:
-            out["peephole"] = self.peephole
-        return out
+        """The arrays it holds, in the order they were given (the file's order)."""
+        return dict(self._arrays)
+
+    def replace(self, **changes: object) -> QLayer:
+        """A copy with some arrays (or ``formats``) replaced."""
+        formats = changes.pop("formats", self.formats)
+        return QLayer(formats=formats, **{**self._arrays, **changes})
 
 
 @dataclass
@@ -100,6 +118,11 @@ class QModel:
         return lut_specs(q.act_bits, q.lut_index_bits, q.sigmoid_range, q.tanh_range)
 
     @property
+    def cell(self) -> CellSpec:
+        """The description of the model's recurrent cell (``model.cell``)."""
+        return cell_spec(self.model)
+
+    @property
     def input_format(self) -> Format:
         return self.layers[0].formats["x"]
 
@@ -116,9 +139,9 @@ class QModel:
                 dequantize(self.b_out, self.output_formats["b"].frac))
 
     def nnz(self) -> dict[str, int]:
-        """Non-zero integer weights per LSTM matrix ("layer0.w_x", ...)."""
+        """Non-zero integer weights per recurrent-layer matrix ("layer0.w_x", ...)."""
         return {f"layer{k}.{name}": int(np.count_nonzero(getattr(layer, name)))
-                for k, layer in enumerate(self.layers) for name in ("w_x", "w_r", "w_ym")}
+                for k, layer in enumerate(self.layers) for name in self.cell.matrix_names}
 
 
 def _dtype_for(bits: int) -> type:
@@ -205,12 +228,10 @@ def _from_header(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> QMode
             raise TypeError(f"array {name!r} has dtype {arr.dtype}, expected integers")
         return arr.astype(np.int64)
 
-    layers = []
-    for k, raw in enumerate(header["layers"]):
-        layers.append(QLayer(
-            w_x=take(f"layer{k}.w_x"), w_r=take(f"layer{k}.w_r"), bias=take(f"layer{k}.bias"),
-            peephole=take(f"layer{k}.peephole") if model.peepholes else None,
-            w_ym=take(f"layer{k}.w_ym"), formats=_formats(raw["formats"])))
+    cell = cell_spec(model)
+    names = [n for n in cell.array_names if n in cell.matrix_names or n in cell.vector_names(model)]
+    layers = [QLayer(formats=_formats(raw["formats"]), **{n: take(f"layer{k}.{n}") for n in names})
+              for k, raw in enumerate(header["layers"])]
     return QModel(quant=quant, model=model, output_delay=int(header["output_delay"]), layers=layers,
                   w_out=take("output.w"), b_out=take("output.b"),
                   output_formats=_formats(header["output"]["formats"]),
@@ -224,6 +245,7 @@ def validate_qmodel(qm: QModel, *, where: str) -> None:
     check_quant_config(qm.quant)
     m, q = qm.model, qm.quant
     H, P, C = m.hidden, m.proj, m.num_classes
+    cell = cell_spec(m)
 
     def fail(msg: str) -> None:
         raise QuantError(f"fixed-point model {where!r}: {msg}")
@@ -246,19 +268,17 @@ def validate_qmodel(qm: QModel, *, where: str) -> None:
 
     for k, layer in enumerate(qm.layers):
         tag = f"layer{k}"
-        missing = set(LAYER_SIGNALS) - set(layer.formats)
+        missing = set(cell.layer_signals) - set(layer.formats)
         if missing:
             fail(f"{tag} lacks the formats of {', '.join(sorted(missing))}")
         for sig, fmt in layer.formats.items():
             if not FRAC_MIN <= fmt.frac <= FRAC_MAX or not 2 <= fmt.bits <= 64:
                 fail(f"{tag}.{sig} has an out-of-range format {fmt.to_list()}")
         D = m.input_dim if k == 0 else P
-        check_array(f"{tag}.w_x", layer.w_x, (4 * H, D), q.weight_bits)
-        check_array(f"{tag}.w_r", layer.w_r, (4 * H, P), q.weight_bits)
-        check_array(f"{tag}.w_ym", layer.w_ym, (P, H), q.weight_bits)
-        check_array(f"{tag}.bias", layer.bias, (4 * H,), q.act_bits)
-        if m.peepholes:
-            check_array(f"{tag}.peephole", layer.peephole, (3, H), q.act_bits)
+        for name in cell.matrix_names:
+            check_array(f"{tag}.{name}", getattr(layer, name), cell.matrix_shape(name, H, P, D), q.weight_bits)
+        for name in cell.vector_names(m):
+            check_array(f"{tag}.{name}", getattr(layer, name), cell.vector_shape(name, H), q.act_bits)
         if k > 0 and layer.formats["x"] != qm.layers[k - 1].formats["y"]:
             fail(f"{tag}.x format {layer.formats['x'].to_list()} differs from layer{k - 1}.y")
     if set(OUTPUT_SIGNALS) - set(qm.output_formats):

@@ -17,20 +17,19 @@ import numpy as np
 import torch
 from rich.progress import Progress
 
+from ese.cell import cell_spec
 from ese.compress.fixedpoint import (Format, QuantError, SaturationCounter, check_quant_config,
                                      choose_frac, dequantize, quantize)
 from ese.compress.lut import build_table, lut_error_report
-from ese.compress.qmodel import QLayer, QModel, save_qmodel, sum_frac
+from ese.compress.qmodel import QLayer, QModel, save_qmodel
 from ese.compress.reference import ReferenceModel
 from ese.config import Config, HardwareConfig, QuantConfig
 from ese.data.dataset import FeatureSet
 from ese.data.phones import PHONES_48
 from ese.model.lstmp import AcousticModel
+from ese.model.recurrence import input_products, recurrence
 from ese.model.decode import pad_for_delay
 from ese.model.scoring import score_utterances
-
-CALIBRATED = ("x", "acc", "z_i", "z_f", "z_g", "z_o", "c", "y")  # activations whose range is measured
-
 
 # ---- calibration --------------------------------------------------------------------------------
 def calibration_utterances(fset: FeatureSet, count: int) -> list[np.ndarray]:
@@ -44,11 +43,11 @@ def calibration_utterances(fset: FeatureSet, count: int) -> list[np.ndarray]:
 
 @torch.no_grad()
 def measure_ranges(model: AcousticModel, feats: list[np.ndarray]) -> list[dict[str, float]]:
-    """Run the float model step by step; max |v| per layer of every signal in ``CALIBRATED``.
-
-    ``acc`` is W_x x + W_r y + b (before peepholes); ``z_*`` the full gate pre-activations.
-    """
+    """Run the float model's own recurrence (``ese.model.recurrence``) in float64; per layer the
+    largest |v| of ``x``, ``acc`` (the gate sums the element-wise step starts from), the cell's
+    ``calibrated`` signals and ``y``, over the real frames."""
     model.eval()
+    cell = cell_spec(model.cfg)
     lengths = torch.tensor([len(f) for f in feats])
     T = int(lengths.max())
     x = torch.zeros(len(feats), T, model.cfg.input_dim, dtype=torch.float64)
@@ -56,36 +55,26 @@ def measure_ranges(model: AcousticModel, feats: list[np.ndarray]) -> list[dict[s
         x[b, :len(f)] = torch.from_numpy(f).double()
     ranges: list[dict[str, float]] = []
     for layer in model.layers:
-        w_x, w_r, bias, w_ym = (t.detach().double() for t in (layer.w_x, layer.w_r, layer.bias, layer.w_ym))
-        p = None if layer.peephole is None else layer.peephole.detach().double()
-        H = layer.hidden
-        mx = dict.fromkeys(CALIBRATED, 0.0)
-        y = x.new_zeros(len(feats), layer.proj)
-        c = x.new_zeros(len(feats), H)
-        out = x.new_zeros(len(feats), T, layer.proj)
-        xw = x @ w_x.T + bias  # (B, T, 4H)
+        params = {n: None if p is None else p.detach().double() for n, p in layer.params().items()}
+        mx = dict.fromkeys(("x", "acc") + cell.calibrated + ("y",), 0.0)
 
         def seen(name: str, v: torch.Tensor, rows: torch.Tensor) -> None:
             if rows.any():
                 mx[name] = max(mx[name], float(v[rows].abs().max()))
 
-        seen("x", x.reshape(-1, x.shape[-1]), (torch.arange(T)[None, :] < lengths[:, None]).reshape(-1))
-        for t in range(T):
+        def record(t: int, acc: torch.Tensor, signals: dict[str, torch.Tensor], y: torch.Tensor) -> None:
             rows = t < lengths
-            acc = xw[:, t] + y @ w_r.T
             seen("acc", acc, rows)
-            z_i, z_f, z_g, z_o = acc.chunk(4, dim=1)
-            if p is not None:
-                z_i, z_f = z_i + p[0] * c, z_f + p[1] * c
-            c = torch.sigmoid(z_f) * c + torch.sigmoid(z_i) * torch.tanh(z_g)
-            if p is not None:
-                z_o = z_o + p[2] * c
-            y = (torch.sigmoid(z_o) * torch.tanh(c)) @ w_ym.T
-            for name, v in (("z_i", z_i), ("z_f", z_f), ("z_g", z_g), ("z_o", z_o), ("c", c), ("y", y)):
-                seen(name, v, rows)
-            out[:, t] = y
+            for name in cell.calibrated:
+                seen(name, signals[name], rows)
+            seen("y", y, rows)
+
+        seen("x", x.reshape(-1, x.shape[-1]), (torch.arange(T)[None, :] < lengths[:, None]).reshape(-1))
+        y0, *state0 = layer.initial_state(len(feats), x)
+        xw = input_products(cell, x.transpose(0, 1), params, layer.hidden)  # (T, B, blocks*H)
+        ys, _, _ = recurrence(cell, xw, params, y0, dict(zip(cell.state, state0)), record)
         ranges.append(mx)
-        x = out
+        x = ys.transpose(0, 1)
     return ranges
 
 
@@ -103,6 +92,7 @@ def build_qmodel(model: AcousticModel, ranges: list[dict[str, float]], qcfg: Qua
     if bad:
         raise QuantError(f"cannot quantize a model with non-finite (NaN/inf) weights in {', '.join(bad)}")
     W, A, hr = qcfg.weight_bits, qcfg.act_bits, qcfg.act_headroom_bits
+    cell = cell_spec(model.cfg)
     counter = SaturationCounter()  # weights whose rounding reaches 2**(bits-1): clipped by one LSB
     layers: list[QLayer] = []
     x_fmt = Format(A, choose_frac(ranges[0]["x"], A, hr))
@@ -110,25 +100,25 @@ def build_qmodel(model: AcousticModel, ranges: list[dict[str, float]], qcfg: Qua
         tag = f"layer{k}"
         npw = {n: p.detach().double().cpu().numpy() for n, p in layer.named_parameters()}
         fm: dict[str, Format] = {"x": x_fmt}
-        for name in ("w_x", "w_r", "w_ym"):
+        for name in cell.matrix_names:
             fm[name] = Format(W, choose_frac(_max_abs(npw[name]), W))
-        fm["bias"] = Format(A, choose_frac(_max_abs(npw["bias"]), A))
-        fm["peephole"] = Format(A, choose_frac(_max_abs(npw["peephole"]) if "peephole" in npw else 0.0, A))
+        for v in cell.vectors:  # a vector the model lacks still gets a format (every layer has all keys)
+            fm[v.name] = Format(A, choose_frac(_max_abs(npw[v.name]) if v.name in npw else 0.0, A))
         fm["y"] = Format(A, choose_frac(r["y"], A, hr))
         # accumulators: the exact sum's binary point, unless the measured range needs fewer fractional bits
-        exact = sum_frac({name: fmt.frac for name, fmt in fm.items()})
+        exact = cell.sum_frac({name: fmt.frac for name, fmt in fm.items()})
         fm["acc"] = Format(qcfg.acc_bits, min(exact, choose_frac(r["acc"], qcfg.acc_bits, hr)))
-        for gate in ("z_i", "z_f", "z_g", "z_o"):
-            fm[gate] = Format(A, choose_frac(r[gate], A, hr))
-        fm["c"] = Format(A, choose_frac(r["c"], A, hr))
-        for fixed in ("gate", "tanh_c", "m"):
+        for signal in cell.calibrated:
+            fm[signal] = Format(A, choose_frac(r[signal], A, hr))
+        for fixed in cell.fixed_formats:
             fm[fixed] = Format(A, A - 2)  # values in [-1, 1]: Q1.(A-2) holds 1.0 exactly
-        fm["acc_y"] = Format(qcfg.acc_bits, min(fm["w_ym"].frac + fm["m"].frac,
-                                                choose_frac(r["y"], qcfg.acc_bits, hr)))
+        proj = cell.projection
+        if proj is not None:
+            fm["acc_y"] = Format(qcfg.acc_bits, min(fm[proj.name].frac + fm[proj.operand].frac,
+                                                    choose_frac(r["y"], qcfg.acc_bits, hr)))
         q = {name: quantize(npw[name], fm[name], counter, f"{tag}.{name}")
-             for name in ("w_x", "w_r", "w_ym", "bias") + (("peephole",) if "peephole" in npw else ())}
-        layers.append(QLayer(w_x=q["w_x"], w_r=q["w_r"], bias=q["bias"], peephole=q.get("peephole"),
-                             w_ym=q["w_ym"], formats=fm))
+             for name in cell.matrix_names + cell.vector_names(model.cfg)}
+        layers.append(QLayer(formats=fm, **q))
         x_fmt = fm["y"]
     w_out = model.output.weight.detach().double().cpu().numpy()
     b_out = model.output.bias.detach().double().cpu().numpy()
@@ -246,7 +236,7 @@ def _by_signal(counter: SaturationCounter) -> dict[str, int]:
 # ---- figures for the report ---------------------------------------------------------------------
 def lut_errors(qm: QModel) -> dict[str, dict[str, Any]]:
     """Per table, the worst :func:`lut_error_report` over the input formats the model feeds it."""
-    inputs = {"sigmoid": ("z_i", "z_f", "z_o"), "tanh": ("z_g", "c")}
+    inputs = qm.cell.lut_inputs
     out: dict[str, dict[str, Any]] = {}
     for name, spec in qm.lut_specs.items():
         fmts = {layer.formats[s] for layer in qm.layers for s in inputs[name]}
@@ -260,7 +250,7 @@ def model_bits(qm: QModel, *, index_bits: int | None = None) -> dict[str, Any]:
 
     Counts ``nnz x (weight_bits + index_bits)`` for the LSTM matrices (each non-zero with its
     relative row index of ``index_bits``, the encoder's ``hardware.index_bits``; default: the
-    config's default) plus ``act_bits`` per bias / peephole element, against 32-bit floats for
+    config's default) plus ``act_bits`` per vector element, against 32-bit floats for
     every dense weight and vector element. Not counted: padding entries and column pointers
     (the compiler counts those exactly, ``ese compile``) and the output layer, which runs on the
     host (``output_layer_bits``, apart).
@@ -269,8 +259,8 @@ def model_bits(qm: QModel, *, index_bits: int | None = None) -> dict[str, Any]:
         index_bits = HardwareConfig().index_bits
     q = qm.quant
     nnz = sum(qm.nnz().values())
-    dense = sum(getattr(layer, n).size for layer in qm.layers for n in ("w_x", "w_r", "w_ym"))
-    vectors = sum(layer.bias.size + (0 if layer.peephole is None else layer.peephole.size) for layer in qm.layers)
+    dense = sum(getattr(layer, n).size for layer in qm.layers for n in qm.cell.matrix_names)
+    vectors = sum(a.size for layer in qm.layers for n, a in layer.arrays().items() if n not in qm.cell.matrix_names)
     matrix_bits = nnz * (q.weight_bits + index_bits)
     vector_bits = vectors * q.act_bits
     total = matrix_bits + vector_bits

@@ -8,21 +8,17 @@ exact integer products and sums, :func:`~ese.compress.fixedpoint.align` (round h
 lookups by integer index. Floats appear only on the host side: quantizing input features
 (:meth:`ReferenceModel.quantize_input`) and turning integer logits into log-probabilities.
 
-One step of layer l, in this order (formats F* are binary points from ``QLayer.formats``)::
+One step of layer l, in this order (formats F* are binary points from ``QLayer.formats``; the
+cell's description, ``ese.cell``, names the matrices, blocks and element-wise step)::
 
-    sum   = align(W_x x, Fwx+Fx -> Fsum) + align(W_r y_prev, Fwr+Fy -> Fsum) + align(bias, Fb -> Fsum)
-            with Fsum = max(Fwx+Fx, Fwr+Fy, Fb): left shifts only, so the sum is exact  (4H)
-    acc   = sat_acc( align(sum, Fsum -> Facc) )          Facc <= Fsum     (4H)  PE output
-    z_k   = sat_A( align(acc_k, Facc -> Fz_k) + align(p_k * c_prev, Fp+Fc -> Fz_k) )   k = i, f
-    z_g   = sat_A( align(acc_g, Facc -> Fz_g) )
-    i, f  = LUT_sigmoid(z_i), LUT_sigmoid(z_f);  g = LUT_tanh(z_g)         (format Fg = A-2)
-    c     = sat_A( align( align(f*c_prev, Fg+Fc -> Fs) + align(i*g, 2Fg -> Fs), Fs -> Fc) )
-            with Fs = max(Fg+Fc, 2Fg): the two products are aligned exactly, rounded once
-    z_o   = sat_A( align(acc_o, Facc -> Fz_o) + align(p_o * c, Fp+Fc -> Fz_o) )  (the new c)
-    o     = LUT_sigmoid(z_o);  tanh_c = LUT_tanh(c)                            (input Fc)
-    m     = sat_A( align(o * tanh_c, 2Fg -> Fm) )                               Fm = A-2
-    acc_y = sat_acc( align(W_ym m, Fwy+Fm -> Facc_y) )                  Facc_y <= Fwy+Fm
-    y     = sat_A( align(acc_y, Facc_y -> Fy) )
+    sum   = bias aligned to Fsum + for each gate matrix M: align(M . operand, FM+Foperand -> Fsum),
+            added into M's accumulator blocks; Fsum = the finest of these binary points, so
+            left shifts only and the sum is exact                                       (blocks*H)
+    acc   = sat_acc( align(sum, Fsum -> Facc) )          Facc <= Fsum     PE output
+    signals, state = the cell's fixed-point element-wise step (acc, state)   (each H; for the
+            LSTMP its exact order is in ``ese.cell._lstmp_fixed``)
+    acc_y = sat_acc( align(W_out_matrix . out, Fw+Fout -> Facc_y) )    with a projection; else
+    y     = sat_A( align(acc_y, Facc_y -> Fy) )                          y = the step's output
 
 The output layer runs on the host in exact int64: ``logits = W_out y + b_out`` at binary point
 Fwo + Fy (no rounding, no saturation); the predicted class is the first index of the maximum.
@@ -36,12 +32,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import scipy.sparse as sparse
 
+from ese.cell import LSTMP, CellSpec
 from ese.compress.fixedpoint import QuantError, SaturationCounter, align, quantize, saturate
 from ese.compress.lut import lut_index
-from ese.compress.qmodel import QLayer, QModel, sum_frac, validate_qmodel
+from ese.compress.qmodel import QLayer, QModel, validate_qmodel
 
-TRACE_SIGNALS = ("x", "acc", "z_i", "z_f", "z_g", "z_o", "i", "f", "g", "o", "c", "tanh_c", "m",
-                 "acc_y", "y")
+TRACE_SIGNALS = LSTMP.trace_signals  # every model of another cell: QModel.cell.trace_signals
 _SPARSE_BELOW = 0.5  # matrices sparser than this multiply as int64 CSR (exact, faster)
 
 
@@ -64,10 +60,11 @@ class _IntMatrix:
 class Trace:
     """Every intermediate vector of every step of one utterance, and the event counters.
 
-    ``layers[k][signal]`` is an int64 array (T, n) for each name in ``TRACE_SIGNALS`` (``acc`` is
-    (T, 4H) in gate order i, f, g, o; ``x`` is the layer's integer input). ``logits`` (T, C) int64
+    ``layers[k][signal]`` is an int64 array (T, n) for each name in the cell's ``trace_signals``
+    (``acc`` holds the accumulator blocks, for the LSTMP (T, 4H) in gate order i, f, g, o; ``x`` is
+    the layer's integer input). ``logits`` (T, C) int64
     at the output binary point. ``saturation`` counts clipped elements per "layer{k}.signal";
-    ``lut_clipped`` counts LUT inputs outside the table range per "layer{k}.{i,f,g,o,tanh_c}".
+    ``lut_clipped`` counts LUT inputs outside the table range per "layer{k}.<LUT output>".
     """
 
     layers: list[dict[str, np.ndarray]]
@@ -85,15 +82,24 @@ class _Layer:
     """A QLayer prepared for execution: matrices for fast exact products, shifts resolved."""
 
     def __init__(self, layer: QLayer, qm: QModel) -> None:
+        cell = self.cell = qm.cell
         f = layer.formats
-        self.H = layer.w_ym.shape[1]
+        self.H = qm.model.hidden
         self.A, self.acc_bits = qm.quant.act_bits, qm.quant.acc_bits
         self.f = {k: v.frac for k, v in f.items()}
-        self.w_x, self.w_r, self.w_ym = _IntMatrix(layer.w_x), _IntMatrix(layer.w_r), _IntMatrix(layer.w_ym)
-        self.f_sum = sum_frac(self.f)
+        self.mats = {m.name: _IntMatrix(getattr(layer, m.name)) for m in cell.matrices}
+        self.f_sum = cell.sum_frac(self.f)
+        self.scatter = {m.name: None if cell.acc_identity(m.name) else cell.acc_rows(m.name, self.H)
+                        for m in cell.gate_matrices}
         self.bias_sum = align(layer.bias, f["bias"].frac, self.f_sum)  # static: an exact left shift
-        self.peephole = layer.peephole  # (3, H) or None
+        self.vectors = ew_vectors(cell, layer)
         self.luts, self.specs = qm.luts, qm.lut_specs
+
+
+def ew_vectors(cell: CellSpec, layer: QLayer) -> dict[str, np.ndarray]:
+    """The vectors the element-wise step reads (all but the bias the accumulators start from)."""
+    return {v.name: getattr(layer, v.name) for v in cell.vectors
+            if v.rows is not None and getattr(layer, v.name) is not None}
 
 
 class ReferenceModel:
@@ -126,7 +132,7 @@ class ReferenceModel:
         h = x_q[None]  # (1, T, D)
         lengths = np.array([x_q.shape[0]])
         for k, layer in enumerate(self.layers):
-            rec: dict[str, list[np.ndarray]] = {s: [] for s in TRACE_SIGNALS}
+            rec: dict[str, list[np.ndarray]] = {s: [] for s in layer.cell.trace_signals}
             h = _run_layer(layer, h, lengths, sat, clip, f"layer{k}", rec)
             traces.append({s: (np.concatenate(v, axis=0) if v else np.zeros((0, 0), np.int64))
                            for s, v in rec.items()})
@@ -169,16 +175,39 @@ class ReferenceModel:
         return x_q.astype(np.int64)
 
 
+class _ShiftProbe:
+    """Stands in for the arithmetic of a cell's fixed step and records its largest left shift."""
+
+    def __init__(self, fracs: dict[str, int]) -> None:
+        self.f, self.worst = fracs, 0
+
+    def align(self, v: np.ndarray, frm: int, to: int) -> np.ndarray:
+        self.worst = max(self.worst, to - frm)
+        return v
+
+    def sat(self, v: np.ndarray, signal: str) -> np.ndarray:
+        return v
+
+    def lut(self, name: str, z: np.ndarray, frac: int, signal: str) -> np.ndarray:
+        return np.zeros_like(z)
+
+
 def _max_left_shift(qm: QModel) -> int:
-    worst = 0
+    """The largest left shift of any align of a step: the gate sum's, the output stage's and those
+    the cell's element-wise step performs (read by running it on a probe, not restated)."""
+    worst, cell, H = 0, qm.cell, qm.model.hidden
     for layer in qm.layers:
         f = {k: v.frac for k, v in layer.formats.items()}
-        f_sum = sum_frac(f)
-        worst = max(worst, f_sum - f["w_x"] - f["x"], f_sum - f["w_r"] - f["y"], f_sum - f["bias"],
-                    f["z_i"] - f["peephole"] - f["c"], f["z_o"] - f["peephole"] - f["c"],
-                    f["z_f"] - f["peephole"] - f["c"], f["gate"] - f["c"], f["z_i"] - f["acc"],
-                    f["z_f"] - f["acc"], f["z_g"] - f["acc"], f["z_o"] - f["acc"], f["y"] - f["acc_y"],
-                    f["acc_y"] - f["w_ym"] - f["m"])
+        f_sum = cell.sum_frac(f)
+        worst = max(worst, f_sum - f["bias"], *(f_sum - f[m.name] - f[m.operand] for m in cell.gate_matrices))
+        proj = cell.projection
+        if proj is not None:
+            worst = max(worst, f["y"] - f["acc_y"], f["acc_y"] - f[proj.name] - f[proj.operand])
+        probe = _ShiftProbe(f)
+        zeros = np.zeros((1, H), dtype=np.int64)
+        cell.fixed_step(probe, np.zeros((1, len(cell.acc_blocks) * H), np.int64), {s: zeros for s in cell.state},
+                        ew_vectors(cell, layer))
+        worst = max(worst, probe.worst)
     return max(worst, 0)
 
 
@@ -186,93 +215,101 @@ def _run_layer(L: _Layer, x: np.ndarray, lengths: np.ndarray, sat: SaturationCou
                clip: SaturationCounter, tag: str, rec: dict[str, list[np.ndarray]] | None) -> np.ndarray:
     """One layer over a padded batch x (B, T, D) int64 -> y (B, T, P) int64."""
     B, T, D = x.shape
-    H, A, f = L.H, L.A, L.f
-    P = L.w_ym.shape[0]
-    xw = L.w_x.rmul(x.reshape(B * T, D)).reshape(B, T, 4 * H)  # W_x x_t for every t: exact, frac Fwx+Fx
+    cell, H, A, f = L.cell, L.H, L.A, L.f
+    proj = cell.projection
+    P = L.mats[proj.name].shape[0] if proj else H
+    gates = cell.gate_matrices
+    # products with the input for every t at once: exact, frac Fw + Fx
+    pre = {m.name: L.mats[m.name].rmul(x.reshape(B * T, D)).reshape(B, T, -1) for m in gates if m.operand == "x"}
     y = np.zeros((B, P), dtype=np.int64)
-    c = np.zeros((B, H), dtype=np.int64)
+    state = {s: np.zeros((B, H), dtype=np.int64) for s in cell.state}
     ys = np.zeros((B, T, P), dtype=np.int64)
     for t in range(T):
         rows = t < lengths  # (B,) real frames of this step
-        ar = L.w_r.rmul(y)  # W_r y_{t-1}: (B, 4H), frac Fwr+Fy
-        exact = align(xw[:, t], f["w_x"] + f["x"], L.f_sum) + align(ar, f["w_r"] + f["y"], L.f_sum) + L.bias_sum
-        acc = saturate(align(exact, L.f_sum, f["acc"]), L.acc_bits, sat, f"{tag}.acc", rows)  # PE output (B, 4H)
-        ew = elementwise(acc, c, L.peephole, f, A, L.luts, L.specs, sat, clip, tag, rows)
-        c, m = ew["c"], ew["m"]  # (B, H)
-
-        acc_y = saturate(align(L.w_ym.rmul(m), f["w_ym"] + f["m"], f["acc_y"]), L.acc_bits, sat,
-                         f"{tag}.acc_y", rows)  # (B, P)
-        y = saturate(align(acc_y, f["acc_y"], f["y"]), A, sat, f"{tag}.y", rows)
+        exact = np.broadcast_to(L.bias_sum, (B, L.bias_sum.shape[0])).copy()
+        for m in gates:  # the exact gate sum at Fsum: left shifts only
+            prod = pre[m.name][:, t] if m.name in pre else L.mats[m.name].rmul(y)
+            term = align(prod, f[m.name] + f[m.operand], L.f_sum)
+            if L.scatter[m.name] is None:
+                exact = exact + term
+            else:
+                exact[:, L.scatter[m.name]] += term
+        acc = saturate(align(exact, L.f_sum, f["acc"]), L.acc_bits, sat, f"{tag}.acc", rows)  # PE output
+        ew, state = elementwise(cell, acc, state, L.vectors, f, A, L.luts, L.specs, sat, clip, tag, rows)
+        out = ew[cell.output]
+        if proj is not None:
+            acc_y = saturate(align(L.mats[proj.name].rmul(out), f[proj.name] + f[proj.operand], f["acc_y"]),
+                             L.acc_bits, sat, f"{tag}.acc_y", rows)  # (B, P)
+            y = saturate(align(acc_y, f["acc_y"], f["y"]), A, sat, f"{tag}.y", rows)
+            ew = {**ew, "acc_y": acc_y}
+        else:
+            y = out
         ys[:, t] = y
         if rec is not None:
-            for name, v in (("x", x[:, t]), ("acc", acc), *ew.items(), ("acc_y", acc_y), ("y", y)):
+            for name, v in (("x", x[:, t]), ("acc", acc), *ew.items(), ("y", y)):
                 rec[name].append(v.copy())
     return ys
 
 
-def elementwise(acc: np.ndarray, c_prev: np.ndarray, peephole: np.ndarray | None, f: dict[str, int], A: int,
-                luts: dict[str, np.ndarray], specs: dict, sat: SaturationCounter, clip: SaturationCounter,
-                tag: str, rows: np.ndarray | None = None) -> dict[str, np.ndarray]:
-    """The element-wise stage of one step (module docstring, from ``acc`` to ``m``).
+class FixedOps:
+    """The exact arithmetic a cell's fixed-point step is written against (``ese.cell``):
+    ``align`` (round half up), ``sat`` (to act_bits, counted per "tag.signal" on the real
+    ``rows``), ``lut`` (index, clip counted, read)."""
 
-    ``acc`` (..., 4H) saturated gate accumulators in gate order i, f, g, o, ``c_prev`` (..., H),
-    ``f`` the layer's binary points. Returns z_i, z_f, z_g, z_o, i, f, g, o, c, tanh_c, m (each
-    (..., H), in TRACE_SIGNALS order); saturations and LUT clips are counted under ``tag``, only on
-    the leading-axis ``rows`` when given (real frames of a padded batch). Every executor of the
-    spec in numpy (this model, the functional accelerator model) runs this one function.
+    def __init__(self, f: dict[str, int], A: int, luts: dict[str, np.ndarray], specs: dict,
+                 sat: SaturationCounter, clip: SaturationCounter, tag: str, rows: np.ndarray | None) -> None:
+        self.f, self.A, self.luts, self.specs = f, A, luts, specs
+        self._sat, self._clip, self.tag, self.rows = sat, clip, tag, rows
+
+    align = staticmethod(align)
+
+    def sat(self, v: np.ndarray, signal: str) -> np.ndarray:
+        return saturate(v, self.A, self._sat, f"{self.tag}.{signal}", self.rows)
+
+    def lut(self, name: str, z: np.ndarray, frac: int, signal: str) -> np.ndarray:
+        k, outside = lut_index(z, frac, self.specs[name])
+        rows = self.rows
+        self._clip.record(f"{self.tag}.{signal}", int(np.count_nonzero(outside if rows is None else outside[rows])))
+        return self.luts[name][k]
+
+
+def elementwise(cell: CellSpec, acc: np.ndarray, state: dict[str, np.ndarray], vectors: dict[str, np.ndarray],
+                f: dict[str, int], A: int, luts: dict[str, np.ndarray], specs: dict, sat: SaturationCounter,
+                clip: SaturationCounter, tag: str, rows: np.ndarray | None = None
+                ) -> tuple[dict[str, np.ndarray], dict[str, np.ndarray]]:
+    """The element-wise stage of one step: the cell's fixed step on the exact arithmetic.
+
+    ``acc`` (..., blocks*H) saturated accumulators in the cell's block order, ``state`` the
+    carried state (LSTMP: c_{t-1}), ``f`` the layer's binary points. Returns (the signals of
+    ``cell.ew_signals`` in order, the new state); saturations and LUT clips are counted under
+    ``tag``, only on the leading-axis ``rows`` when given (real frames of a padded batch). Every
+    executor of the spec in numpy (this model, the functional accelerator model) runs this one.
     """
-    H = c_prev.shape[-1]
-    Fg = f["gate"]
-    a_i, a_f, a_g, a_o = (acc[..., k * H:(k + 1) * H] for k in range(4))
-
-    def lut(name: str, z: np.ndarray, frac: int, signal: str) -> np.ndarray:
-        k, outside = lut_index(z, frac, specs[name])
-        clip.record(f"{tag}.{signal}", int(np.count_nonzero(outside if rows is None else outside[rows])))
-        return luts[name][k]
-
-    z_i = align(a_i, f["acc"], f["z_i"])
-    z_f = align(a_f, f["acc"], f["z_f"])
-    if peephole is not None:
-        z_i = z_i + align(peephole[0] * c_prev, f["peephole"] + f["c"], f["z_i"])  # w_ic * c_{t-1}
-        z_f = z_f + align(peephole[1] * c_prev, f["peephole"] + f["c"], f["z_f"])  # w_fc * c_{t-1}
-    z_i = saturate(z_i, A, sat, f"{tag}.z_i", rows)
-    z_f = saturate(z_f, A, sat, f"{tag}.z_f", rows)
-    z_g = saturate(align(a_g, f["acc"], f["z_g"]), A, sat, f"{tag}.z_g", rows)
-    i = lut("sigmoid", z_i, f["z_i"], "i")
-    fg = lut("sigmoid", z_f, f["z_f"], "f")
-    g = lut("tanh", z_g, f["z_g"], "g")
-
-    fs = max(Fg + f["c"], 2 * Fg)  # exact common binary point of the two products
-    c_sum = align(fg * c_prev, Fg + f["c"], fs) + align(i * g, 2 * Fg, fs)
-    c = saturate(align(c_sum, fs, f["c"]), A, sat, f"{tag}.c", rows)  # c_t
-
-    z_o = align(a_o, f["acc"], f["z_o"])
-    if peephole is not None:
-        z_o = z_o + align(peephole[2] * c, f["peephole"] + f["c"], f["z_o"])  # w_oc * c_t
-    z_o = saturate(z_o, A, sat, f"{tag}.z_o", rows)
-    o = lut("sigmoid", z_o, f["z_o"], "o")
-    tanh_c = lut("tanh", c, f["c"], "tanh_c")
-    m = saturate(align(o * tanh_c, 2 * Fg, f["m"]), A, sat, f"{tag}.m", rows)
-    return {"z_i": z_i, "z_f": z_f, "z_g": z_g, "z_o": z_o, "i": i, "f": fg, "g": g, "o": o, "c": c,
-            "tanh_c": tanh_c, "m": m}
+    signals, new_state = cell.fixed_step(FixedOps(f, A, luts, specs, sat, clip, tag, rows), acc, state, vectors)
+    return {name: signals[name] for name in cell.ew_signals}, new_state
 
 
 def exact_sum_bits(qm: QModel) -> list[dict[str, int]]:
     """Per layer, the signed width that holds the exact (pre-rounding) SpMV sums for any input.
 
-    ``gates``: max over rows of sum_j |w_x| 2**sx + sum_j |w_r| 2**sr (times the largest input
-    magnitude 2**(A-1)) + |bias| 2**sb; ``proj``: the same for W_ym m. An implementation whose
-    accumulator register has at least this many bits computes the sums exactly in any order
-    before the one rounding shift and saturation the spec defines.
+    ``gates``: max over accumulator rows of the sum over the gate matrices of sum_j |w| 2**s
+    (times the largest input magnitude 2**(A-1)) + |bias| 2**sb; ``proj``: the same for the
+    output matrix (0 without one). An implementation whose accumulator register has at least
+    this many bits computes the sums exactly in any order before the one rounding shift and
+    saturation the spec defines.
     """
     out = []
     big = 1 << (qm.quant.act_bits - 1)
+    cell, H = qm.cell, qm.model.hidden
     for layer in qm.layers:
         f = {k: v.frac for k, v in layer.formats.items()}
-        f_sum = sum_frac(f)
-        row = (np.abs(layer.w_x).sum(axis=1) * big << (f_sum - f["w_x"] - f["x"])) \
-            + (np.abs(layer.w_r).sum(axis=1) * big << (f_sum - f["w_r"] - f["y"])) \
-            + (np.abs(layer.bias) << (f_sum - f["bias"]))
-        proj = np.abs(layer.w_ym).sum(axis=1) * big
-        out.append({"gates": int(row.max()).bit_length() + 1, "proj": int(proj.max()).bit_length() + 1})
+        f_sum = cell.sum_frac(f)
+        row = np.abs(layer.bias) << (f_sum - f["bias"])
+        for m in cell.gate_matrices:
+            term = np.abs(getattr(layer, m.name)).sum(axis=1) * big << (f_sum - f[m.name] - f[m.operand])
+            row = row.copy()
+            np.add.at(row, cell.acc_rows(m.name, H), term)  # exact int64, into the matrix's blocks
+        proj = cell.projection
+        p = np.abs(getattr(layer, proj.name)).sum(axis=1) * big if proj else np.zeros(1, np.int64)
+        out.append({"gates": int(row.max()).bit_length() + 1, "proj": int(p.max()).bit_length() + 1})
     return out

@@ -167,7 +167,7 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
                  "steps": [], "weights": dense.state_dict(), "masks": None}
         _save_state(work / "state.pt", state)
     n_stats = stats_pes(pcfg)
-    pruner = make_pruner(pcfg.balance, pcfg.density)
+    pruner = make_pruner(pcfg.balance, pcfg.density, cfg.model.cell)
     table = None
     if pcfg.per_matrix == "sensitivity":
         table = _cached_sensitivity(work / "sensitivity.json", dense, sets["dev"], delay, pruner,
@@ -220,7 +220,7 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
                 model, history = res.model, res.history
         model.eval()
         per = {s: evaluate(model, sets[s], delay)["per"] for s in splits}
-        st = mask_stats(masks, n_stats)
+        st = mask_stats(masks, n_stats, cfg.model.cell)
         state["steps"].append({"step": k + 1, "target": overall, "density": st["density"],
                                "densities": {n: m["density"] for n, m in st["matrices"].items()},
                                "imbalance_max_over_mean": st["imbalance_max_over_mean"],
@@ -231,7 +231,7 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
         say_(f"step {k + 1}: density {st['density']:.3f}  dev PER {per['dev']:.2f}%  "
              f"imbalance {st['imbalance_max_over_mean']:.3f}")
 
-    st = mask_stats(masks, n_stats)
+    st = mask_stats(masks, n_stats, cfg.model.cell)
     last = state["steps"][-1]
     report = {
         "source": str(ckpt_path), "checkpoint": str(out_path),

@@ -23,6 +23,9 @@ name           shape       meaning
 ``w_ym``       (P, H)      projection
 =============  ==========  =====================================================
 
+The step itself (the element-wise function) is the cell description's (``ese.cell.LSTMP``), run
+by the one float recurrence (``ese.model.recurrence``) that calibration runs too.
+
 With zero peepholes the layer is exactly ``torch.nn.LSTM(D, H, proj_size=P)``: ``weight_ih`` is
 ``w_x``, ``weight_hh`` is ``w_r``, ``bias_ih + bias_hh`` is ``bias`` and ``weight_hr`` is ``w_ym``.
 """
@@ -34,38 +37,15 @@ import math
 import torch
 from torch import Tensor, nn
 
+from ese.cell import LSTMP
 from ese.config import ModelConfig
+from ese.model.recurrence import input_products, recurrence
 
 # (y, c) of one layer: projected output (B, P) and cell state (B, H)
 LayerState = tuple[Tensor, Tensor]
 
-GATES = ("i", "f", "g", "o")  # row-block order of w_x, w_r and bias
+GATES = LSTMP.acc_blocks  # row-block order of w_x, w_r and bias: i, f, g, o
 PEEPHOLES = ("ic", "fc", "oc")  # row order of peephole
-
-
-def _recurrence(xw: Tensor, w_r: Tensor, w_ym: Tensor, peephole: Tensor | None,
-                y: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Run the recurrence over precomputed input terms ``xw`` (T, B, 4H); returns (ys, y, c).
-
-    A plain loop: torch.jit.script measured no faster once the per-step slicing uses ``unbind``
-    (and is deprecated); see benchmarks/bench_training.py for the throughput.
-    """
-    w_r_t = w_r.t()  # (P, 4H)
-    w_ym_t = w_ym.t()  # (H, P)
-    ys: list[Tensor] = []
-    for xt in xw.unbind(0):  # unbind, not xw[t]: its backward would build T full-size zero tensors
-        gates = torch.addmm(xt, y, w_r_t)  # (B, 4H)
-        i, f, g, o = gates.chunk(4, dim=1)  # each (B, H)
-        if peephole is not None:
-            i = i + peephole[0] * c  # w_ic (.) c_{t-1}
-            f = f + peephole[1] * c  # w_fc (.) c_{t-1}
-        c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)  # c_t (B, H)
-        if peephole is not None:
-            o = o + peephole[2] * c  # w_oc (.) c_t: the output gate peeks at the new cell
-        m = torch.sigmoid(o) * torch.tanh(c)  # (B, H)
-        y = torch.mm(m, w_ym_t)  # projection y_t = W_ym m_t: (B, P)
-        ys.append(y)
-    return torch.stack(ys, dim=0), y, c  # (T, B, P)
 
 
 class LSTMPLayer(nn.Module):
@@ -104,10 +84,14 @@ class LSTMPLayer(nn.Module):
         """x (B, T, D), state (y (B, P), c (B, H)) or None for zeros -> (ys (B, T, P), state)."""
         batch = x.shape[0]
         y, c = self.initial_state(batch, x) if state is None else state
-        # all W_x x_t + b at once: one big matmul instead of T small ones
-        xw = torch.nn.functional.linear(x.transpose(0, 1), self.w_x, self.bias)  # (T, B, 4H)
-        ys, y, c = _recurrence(xw, self.w_r, self.w_ym, self.peephole, y, c)
-        return ys.transpose(0, 1), (y, c)  # (B, T, P)
+        params = self.params()
+        xw = input_products(LSTMP, x.transpose(0, 1), params, self.hidden)  # all W_x x_t + b: (T, B, 4H)
+        ys, y, cell_state = recurrence(LSTMP, xw, params, y, {"c": c})
+        return ys.transpose(0, 1), (y, cell_state["c"])  # (B, T, P)
+
+    def params(self) -> dict[str, Tensor | None]:
+        """The layer's tensors by the cell description's names."""
+        return {"w_x": self.w_x, "w_r": self.w_r, "bias": self.bias, "peephole": self.peephole, "w_ym": self.w_ym}
 
     def extra_repr(self) -> str:
         return (f"input_dim={self.input_dim}, hidden={self.hidden}, proj={self.proj}, "

@@ -65,7 +65,7 @@ def synthetic_qmodel(template: QModel, density: float, seed: int = 0) -> QModel:
     rng = np.random.default_rng(seed)
     qm = copy.deepcopy(template)
     for L in qm.layers:
-        for name in ("w_x", "w_r", "w_ym"):
+        for name in qm.cell.matrix_names:
             w = getattr(L, name)
             pool = w[w != 0]
             keep = rng.random(w.shape) < density
@@ -77,7 +77,7 @@ def synthetic_qmodel(template: QModel, density: float, seed: int = 0) -> QModel:
 
 def model_density(qm: QModel) -> float:
     nnz = sum(qm.nnz().values())
-    size = sum(getattr(L, n).size for L in qm.layers for n in ("w_x", "w_r", "w_ym"))
+    size = sum(getattr(L, n).size for L in qm.layers for n in qm.cell.matrix_names)
     return nnz / size
 
 
@@ -212,7 +212,7 @@ def _load_any(path: Path, template: QModel) -> QModel:
     model, _ = load_checkpoint(path)
     qm = copy.deepcopy(template)
     for L, ml in zip(qm.layers, model.layers):
-        for name in ("w_x", "w_r", "w_ym"):
+        for name in qm.cell.matrix_names:
             w = getattr(ml, name).detach().numpy()
             q = quantize(w, L.formats[name])
             q[(w != 0) & (q == 0)] = 1  # keep the pattern
