@@ -5,7 +5,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng libespeak-ng1
-              libsndfile1 python3-venv yosys iverilog verilator graphviz)
+              libsndfile1 python3-venv yosys iverilog verilator graphviz
+              chromium)  # chromium: tests open report.html headless (tests/chromium_check.py)
 PYTHON=${PYTHON:-python3}
 VENV=${VENV:-.venv}
 

@@ -94,3 +94,40 @@ def test_report_has_the_keys_docs_cli_md_documents(finished_run):
     on_disk = json.loads((workdir / "report.json").read_text())
     lacking = [m for key in documented_keys()["ese run"] for m in missing(on_disk, key)]
     assert not lacking, f"report.json lacks keys docs/cli.md documents: {lacking}"
+
+
+def test_run_writes_a_self_contained_html_report_that_renders(finished_run, tmp_path):
+    """report.html: every stage's section, every plot inlined and decodable in Chromium, no errors."""
+    import base64
+    import re
+
+    import matplotlib.image as mpimg
+    from chromium_check import probe, screenshot
+
+    cfg, workdir, report = finished_run
+    page = (workdir / "report.html").read_text(encoding="utf-8")
+    for title in ("Training: learning curve", "PER by stage", "Pruning: PER vs density",
+                  "Quantization: weight-width sweep", "Cycle model: breakdown, utilisation, schedule",
+                  "Engine speed", "RTL"):
+        assert f"<h2>{title}</h2>" in page, title
+    assert "incomplete" not in page  # every stage of a fresh run draws
+    assert not re.search(r'src="(?!data:)', page) and "<link" not in page  # nothing outside the file
+    pngs = re.findall(r'src="data:image/png;base64,([^"]+)"', page)
+    assert len(pngs) >= 8  # curve, PER by stage, density, sweep, breakdown, PEs, Gantt, speed
+    assert all(base64.b64decode(p).startswith(b"\x89PNG") for p in pngs)
+
+    result = probe(workdir / "report.html", tmp_path)
+    assert result["images"] == len(pngs) and result["broken"] == [], result
+    assert result["errors"] == [], result
+    assert all(w > 100 and h > 100 for w, h in result["sizes"]), result["sizes"]
+    shot = mpimg.imread(str(screenshot(workdir / "report.html", tmp_path / "report.png", tmp_path)))
+    assert shot.shape[1] == 1200 and shot[..., :3].std() > 0.05  # not a blank page
+
+
+def test_report_command_rebuilds_the_page_and_refuses_a_bare_directory(finished_run, tmp_path):
+    cfg, workdir, report = finished_run
+    result = _ese("report", str(workdir), "--out", str(tmp_path / "r.html"))
+    assert result.returncode == 0, result.stderr
+    assert "<h2>PER by stage</h2>" in (tmp_path / "r.html").read_text(encoding="utf-8")
+    result = _ese("report", str(tmp_path))
+    assert result.returncode == 1 and result.stderr.count("\n") == 1 and "has no report.json" in result.stderr

@@ -76,7 +76,7 @@ def run(
     print_table(f"ese run ({cfg.preset}): phone error rate, dense -> {100 * comp['density']:.0f}% density "
                 f"({comp['balance']}) -> {comp['weight_bits']}-bit fixed point",
                 ["split", "dense PER %", "frame acc %", "pruned PER %", "fixed-point PER %"], rows, console)
-    console.print(f"report: {workdir / 'report.md'}  ({report['timings']['total_s']:.0f} s)")
+    console.print(f"report: {workdir / 'report.md'}, {workdir / 'report.html'}  ({report['timings']['total_s']:.0f} s)")
     if json_path:
         write_json(json_path, report)
 
@@ -275,7 +275,7 @@ def _replace(obj, **changes):
 # module is absent (not yet built) is skipped
 import importlib  # noqa: E402
 
-for _name in ("prune", "quantize", "compile", "simulate", "bench", "rtl", "interop"):
+for _name in ("prune", "quantize", "compile", "simulate", "bench", "rtl", "interop", "report"):
     try:
         _stage = importlib.import_module(f"ese.commands.{_name}")
     except ModuleNotFoundError as _exc:

@@ -21,6 +21,7 @@ from ese.config import Config
 from ese.data.store import load_split
 from ese.report.plots import learning_curve
 from ese.report.tables import markdown_table
+from ese.run_report import write_html_report
 
 REPORT_VERSION = 1
 
@@ -39,6 +40,7 @@ class RunPaths:
     image = property(lambda self: self.workdir / "model.ese")
     report_json = property(lambda self: self.workdir / "report.json")
     report_md = property(lambda self: self.workdir / "report.md")
+    report_html = property(lambda self: self.workdir / "report.html")
     curve_png = property(lambda self: self.workdir / "learning_curve.png")
 
 
@@ -198,6 +200,7 @@ def write_report(report: dict[str, Any], paths: RunPaths) -> None:
     learning_curve(report["training"]["history"], paths.curve_png, title=f"ese run ({report['preset']})")
     with atomic_open(paths.report_md, "w", encoding="utf-8") as fh:
         fh.write(render_markdown(report, paths))
+    write_html_report(paths.workdir, paths.report_html)
 
 
 def _compile_markdown(compiled: dict[str, Any] | None) -> list[str]:
