@@ -104,6 +104,10 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     t0 = time.perf_counter()
     program, compiled = compile_stage(paths, cfg)
     timings["compile_s"] = time.perf_counter() - t0
+    from ese.compiler.program import balance_warning
+    warning = balance_warning(compiled["balance"])
+    if warning:
+        console.log(warning, markup=False)
 
     console.log(f"[bold]8/8 simulate[/] cycle model, {cfg.hardware.pes} PEs at {cfg.hardware.clock_mhz:g} MHz")
     t0 = time.perf_counter()

@@ -41,9 +41,15 @@ def compile_(
         if value is not None:
             overrides.append(f"hardware.{key}={value}")
     hw = Config.load(config, overrides=overrides).hardware
+    from ese.commands.shared import err_console
+    from ese.compiler.program import balance_warning
+
     program = compile_qmodel(load_qmodel(model), hw)
     size = save_program(out, program)
     report = compile_report(program, size)
+    warning = balance_warning(report["balance"])
+    if warning:
+        err_console.print(warning, markup=False, highlight=False)
     report["model"], report["image"] = str(model), str(out)
     write_json(json_path or out.with_suffix(".json"), report)
     if dot is not None:

@@ -92,6 +92,23 @@ class Program:
         return qm
 
 
+def balance_check(source: dict[str, Any], pes: int) -> dict[str, Any]:
+    """How the PE count the model was pruned for (``source["balanced_for_pes"]``, recorded by
+    ``ese quantize`` from the pruned checkpoint) compares with the ``pes`` it is compiled for.
+    Another count is allowed (the encoder pads whatever the balance); ``matches`` says whether
+    the load balance that pruning bought still holds."""
+    model_pes = source.get("balanced_for_pes")
+    return {"balanced_for_pes": model_pes, "pes": pes, "matches": model_pes is None or model_pes == pes}
+
+
+def balance_warning(check: dict[str, Any]) -> str | None:
+    """The one warning line for a PE-count mismatch, or None."""
+    if check["matches"]:
+        return None
+    return (f"warning: the model was load-balanced for {check['balanced_for_pes']} PEs and is compiled for "
+            f"{check['pes']}: its rows no longer spread evenly (see the per-PE non-zeros)")
+
+
 def compile_qmodel(qm: QModel, hardware: HardwareConfig | None = None) -> Program:
     """Encode every matrix of ``qm``'s layers for ``hardware.pes`` PEs and schedule one step."""
     from ese.compiler.schedule import build_schedule

@@ -6,6 +6,8 @@ from typing import Any
 
 import numpy as np
 
+from ese.compiler.program import balance_check
+
 
 def _spread(values: np.ndarray) -> dict[str, float]:
     v = np.asarray(values, dtype=np.float64)
@@ -96,4 +98,5 @@ def compile_report(program: Any, image_bytes: int | None = None) -> dict[str, An
         "padding_per_pe": {name: m["padding_per_pe"] for name, m in per_matrix.items()},
         "matrices": per_matrix,
         "schedule": program.schedule.to_json(),
+        "balance": balance_check(program.source, program.hardware.pes),
     }

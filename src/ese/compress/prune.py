@@ -14,7 +14,7 @@ weights (K is capped at the previous mask's count).
 
 from __future__ import annotations
 
-from typing import Mapping
+from typing import Any, Mapping
 
 import numpy as np
 import torch
@@ -53,6 +53,19 @@ def parse_balance(balance: str) -> int | None:
         return int(tail)
     raise ConfigError(f"balance must be 'none' or 'pes:N' with N >= 1 PEs, not {balance!r} "
                       "(or 'rows:G': equal non-zeros per row in groups of G >= 1 SIMD rows)")
+
+
+def balanced_pes(meta: Mapping[str, Any]) -> int | None:
+    """The PE count a pruned checkpoint's masks were balanced for (its run's ``prune.balance``,
+    recorded with the masks), or None for a dense or not PE-balanced model. The hardware's
+    ``pes`` may differ; the compiler reports it (``compile_report`` key ``balance``)."""
+    if meta.get("masks") is None:
+        return None
+    balance = (meta.get("config") or {}).get("prune", {}).get("balance")
+    try:
+        return None if balance is None else parse_balance(balance)
+    except ConfigError:
+        return None
 
 
 def parse_row_group(balance: str) -> int | None:

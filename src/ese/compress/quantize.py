@@ -21,6 +21,7 @@ from ese.cell import cell_spec
 from ese.compress.fixedpoint import (Format, QuantError, SaturationCounter, check_quant_config,
                                      choose_frac, dequantize, quantize)
 from ese.compress.lut import build_table, lut_error_report
+from ese.compress.prune import balanced_pes
 from ese.compress.qmodel import QLayer, QModel, save_qmodel
 from ese.compress.reference import ReferenceModel
 from ese.config import Config, HardwareConfig, QuantConfig
@@ -316,7 +317,10 @@ def quantize_and_report(ckpt_path: str | Path, cfg: Config, sets: dict[str, Feat
     log(f"calibrating on up to {cfg.quant.calibration_utterances} train utterances")
     calib = calibration_utterances(sets["train"], cfg.quant.calibration_utterances)
     ranges = measure_ranges(model, calib)
-    source = {"checkpoint": str(ckpt_path), "calibration_utterances": len(calib)}
+    source: dict[str, Any] = {"checkpoint": str(ckpt_path), "calibration_utterances": len(calib)}
+    pes = balanced_pes(meta)
+    if pes is not None:
+        source["balanced_for_pes"] = pes  # the PE count stated once: compile checks it against hardware.pes
     qm = build_qmodel(model, ranges, cfg.quant, output_delay=delay, source=source)
     save_qmodel(out_path, qm)
 
