@@ -115,3 +115,34 @@ def test_foreign_and_truncated_onnx_files(tmp_path, capsys):
     proc = ese(capsys, "import", str(cut), "--out", str(tmp_path / "m.pt"))
     assert proc.returncode == 1 and len(proc.stderr.strip().splitlines()) == 1, proc.stderr
     assert "is not a readable ONNX model" in proc.stderr
+
+
+def test_batch_major_lstm_and_gemm_output(tmp_path):
+    """A Reshape to rows and a Gemm with alpha, beta, transB; layout=1 (onnxruntime cannot run it)
+    is one line naming onnxruntime."""
+    rng = np.random.default_rng(11)
+    f = lambda *s: rng.uniform(-0.5, 0.5, s).astype(np.float32)  # noqa: E731
+    inits = [numpy_helper.from_array(f(1, 4 * H, D), "W"), numpy_helper.from_array(f(1, 4 * H, H), "R"),
+             numpy_helper.from_array(f(1, 8 * H), "B"), numpy_helper.from_array(f(C, H), "G"),
+             numpy_helper.from_array(f(C), "c"), numpy_helper.from_array(np.array([-1, H], np.int64), "rows")]
+    nodes = [helper.make_node("LSTM", ["x", "W", "R", "B"], ["Y"], name="rnn", hidden_size=H),
+             helper.make_node("Reshape", ["Y", "rows"], ["flat"]),  # (T, 1, B, H) -> (T*B, H)
+             helper.make_node("Gemm", ["flat", "G", "c"], ["logits"], name="head", transB=1, alpha=0.5, beta=2.0)]
+    graph = helper.make_graph(nodes, "bm", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["time", "batch", D])],
+                              [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["rows", C])],
+                              initializer=inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    onnx.save(model, str(tmp_path / "bm.onnx"))
+    report = import_model(tmp_path / "bm.onnx", tmp_path / "m.pt", Config.load())
+    assert report["check"]["passed"]
+    ours, _ = load_checkpoint(tmp_path / "m.pt")
+    x = np.random.default_rng(2).standard_normal((33, 1, D)).astype(np.float32)
+    want = ort.InferenceSession(str(tmp_path / "bm.onnx"), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+    with torch.no_grad():
+        got = ours(torch.from_numpy(x.transpose(1, 0, 2).copy()))[0][0].numpy()
+    np.testing.assert_allclose(got, want, atol=2e-5)
+    model.graph.node[0].attribute.append(helper.make_attribute("layout", 1))
+    onnx.save(model, str(tmp_path / "bm1.onnx"))
+    with pytest.raises(InteropError, match=r"onnxruntime cannot load .*bm1.onnx.*layout"):
+        import_model(tmp_path / "bm1.onnx", tmp_path / "m1.pt", Config.load())

@@ -185,8 +185,12 @@ def _ort_reference(model: onnx.ModelProto, graph_inputs: set[str], dim: int,
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = opts.inter_op_num_threads = 1
-    sess = ort.InferenceSession(model.SerializeToString(), sess_options=opts,
-                                providers=["CPUExecutionProvider"])
+    try:
+        sess = ort.InferenceSession(model.SerializeToString(), sess_options=opts,
+                                    providers=["CPUExecutionProvider"])
+    except Exception as exc:  # onnxruntime's own limits (e.g. batch-major LSTM, layout=1)
+        detail = " ".join(str(exc).split())[-200:]
+        raise InteropError(f"onnxruntime cannot load {str(path)!r}, so the import cannot be checked: {detail}") from None
     inputs = [i for i in sess.get_inputs() if i.name in graph_inputs]
     if len(inputs) != 1 + sum(1 for i in inputs[1:] if _is_side_input(model, i.name)):
         raise InteropError(f"{str(path)!r} has graph inputs {[i.name for i in inputs]}; ese feeds one: the "
