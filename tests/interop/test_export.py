@@ -114,8 +114,12 @@ def test_cli_export_bad_input_is_one_line(tmp_path, capsys):
     cut.write_bytes(ck.read_bytes()[:500])
     foreign = tmp_path / "sd.pt"
     torch.save(nn.LSTM(4, 4).state_dict(), foreign)
+    qnpz = tmp_path / "m.qnpz"
+    with open(qnpz, "wb") as fh:
+        np.savez(fh, w=np.zeros(3))
     for bad, to, said in ((cut, "torch", "truncated or damaged"), (foreign, "onnx", "is not an ese checkpoint"),
-                          (tmp_path / "no.pt", "torch", "does not exist"), (ck, "tflite", "--to must be torch or onnx")):
+                          (tmp_path / "no.pt", "torch", "does not exist"), (ck, "tflite", "--to must be torch or onnx"),
+                          (qnpz, "onnx", "takes the float checkpoint (.pt) it was made from")):
         proc = ese(capsys, "export", str(bad), "--to", to, "--out", str(tmp_path / "x.out"))
         assert proc.returncode == 1, proc.stderr
         lines = proc.stderr.strip().splitlines()

@@ -19,6 +19,7 @@ import torch
 
 from ese.atomic import write_bytes
 from ese.errors import InteropError
+from ese.filekind import describe_file
 from ese.model.checkpoint import checkpoint_config, load_checkpoint
 from ese.model.lstmp import AcousticModel
 
@@ -118,6 +119,10 @@ def export_model(ckpt: str | Path, to: str, out: str | Path, *, drop_peepholes: 
     """Export ``ckpt`` as ``to`` (torch | onnx) to ``out``; the report (``check``, ``notes``, ...)."""
     if to not in TARGETS:
         raise InteropError(f"--to must be torch or onnx, not {to!r}")
+    kind = describe_file(ckpt) if Path(ckpt).is_file() else ""
+    if kind.startswith(("a NumPy archive", "an ese program image")):
+        raise InteropError(f"{str(ckpt)!r} is {kind}: ese export takes the float checkpoint (.pt) it was made "
+                           "from, e.g. the pruned.pt of the run")
     model, meta = load_checkpoint(ckpt)
     report: dict[str, Any] = {"model": str(ckpt), "to": to, "out": str(out), "density": _density(model),
                               "model_config": dataclasses.asdict(model.cfg), "notes": [],
