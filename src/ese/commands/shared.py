@@ -12,6 +12,8 @@ from typing import Annotated, Optional
 import typer
 from rich.console import Console
 
+from ese.config import Config
+
 console = Console(log_path=False)  # log lines for people: no source-file locations
 err_console = Console(stderr=True, soft_wrap=True, log_path=False)  # never break a path across lines
 
@@ -29,6 +31,11 @@ ThreadsOpt = Annotated[Optional[int], typer.Option(
     "--threads", help="Torch threads for training (0 = one per core; overrides train.threads). "
                       "OpenMP threads sleep at barriers (OMP_WAIT_POLICY=PASSIVE) unless the "
                       "environment sets OMP_WAIT_POLICY or GOMP_SPINCOUNT.")]
+
+
+def config_from(preset: str, config: Optional[Path], overrides: Optional[list[str]]) -> Config:
+    """The configuration of a command: preset, then the TOML file, then ``--set`` overrides."""
+    return Config.load(config, preset=preset, overrides=overrides or [])
 
 
 def threads_override(threads: Optional[int]) -> list[str]:
