@@ -181,6 +181,8 @@ def test_cli_import_reports_the_check(tmp_path):
     proc = _cli("import", str(src), "--out", str(tmp_path / "m.pt"), "--json", str(tmp_path / "r.json"))
     assert proc.returncode == 0, proc.stderr
     assert "check: max |ese - source|" in proc.stdout and ": equal" in proc.stdout
+    said = " ".join(proc.stdout.split())  # rich wraps long lines
+    assert "50 log-mel bins + energy, 2 delta orders = 153 inputs, speaker CMVN; output delay 3 frames" in said
     import json
 
     report = json.loads((tmp_path / "r.json").read_text())

@@ -51,10 +51,16 @@ def import_(
             raise InteropError(f"--phones {str(phones)!r} is unreadable: {getattr(exc, 'strerror', None) or exc}") from None
     report = import_model(src, out, cfg, fmt=from_, phones=names)
     m, check = report["model"], report["check"]
-    print_table(f"imported {src} ({report['source']['format']})", ["key", "value"],
+    console.print(f"imported {src} ({report['source']['format']})")
+    print_table("imported model", ["key", "value"],
                 [["layers", m["layers"]], ["input dim", m["input_dim"]], ["cells", m["hidden"]],
                  ["projection", m["proj"] if any(report["source"]["projection"]) else "none (identity)"],
                  ["peepholes", m["peepholes"]], ["classes", m["num_classes"]]], console)
+    f = cfg.features
+    console.print(f"from the config, not the source (change with --preset/--config/--set): features "
+                  f"{f.num_mel_bins} log-mel bins{' + energy' if f.use_energy else ''}, {f.delta_order} delta "
+                  f"orders = {f.dim} inputs, {f.cmvn} CMVN; output delay {cfg.train.output_delay} frames; phone "
+                  + ("order from --phones" if names else "order: ese's 48 TIMIT classes, sorted (--phones to give yours)"))
     console.print(f"check: max |ese - source| = {check['max_abs_diff']:.2e} on random input "
                   f"({check['batch']} x {check['frames']} frames), tolerance {check['tolerance']:.1e}: equal")
     console.print(f"wrote {out}")
