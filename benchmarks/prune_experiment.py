@@ -31,7 +31,7 @@ import numpy as np
 from rich.console import Console
 
 from ese.atomic import atomic_open, write_json
-from ese.compress.schedule import prune_checkpoint
+from ese.stages.prune import prune_checkpoint
 from ese.data.store import load_split
 from ese.errors import EseError
 from ese.model.checkpoint import checkpoint_config, load_checkpoint

@@ -51,8 +51,8 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     ``rtl_frames > 0`` adds the RTL check: the Amaranth design of the compiled program simulated
     on that many frames of the first test utterance, against the reference and cycle models.
     """
-    from ese.compress.quantize import quantize_and_report
-    from ese.compress.schedule import prune_checkpoint
+    from ese.stages.quantize import quantize_and_report
+    from ese.stages.prune import prune_checkpoint
     from ese.model.decode import evaluate
     from ese.model.train import train_model
 
@@ -102,16 +102,15 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
 
     console.log(f"[bold]7/8 compile[/] for {cfg.hardware.pes} PEs, {cfg.hardware.index_bits}-bit relative indices")
     t0 = time.perf_counter()
-    program, compiled = compile_stage(paths, cfg)
+    from ese.stages.compile import compile_file
+    program, compiled, warning = compile_file(paths.qmodel, cfg.hardware, paths.image)
     timings["compile_s"] = time.perf_counter() - t0
-    from ese.compiler.program import balance_warning
-    warning = balance_warning(compiled["balance"])
     if warning:
         console.log(warning, markup=False)
 
     console.log(f"[bold]8/8 simulate[/] cycle model, {cfg.hardware.pes} PEs at {cfg.hardware.clock_mhz:g} MHz")
     t0 = time.perf_counter()
-    from ese.accel.cycles import simulate_summary
+    from ese.stages.simulate import simulate_summary
     simulated = simulate_summary(program, cfg.hardware)
     timings["simulate_s"] = time.perf_counter() - t0
 
@@ -145,20 +144,6 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     }
     write_report(report, paths)
     return report
-
-
-def compile_stage(paths: RunPaths, cfg: Config) -> tuple[Any, dict[str, Any]]:
-    """Fixed-point model -> program image; the compile report without its bulky per-matrix detail."""
-    from ese.compiler.image import save_program
-    from ese.compiler.program import compile_qmodel
-    from ese.compiler.stats import compile_report
-    from ese.compress.qmodel import load_qmodel
-
-    program = compile_qmodel(load_qmodel(paths.qmodel), cfg.hardware)
-    size = save_program(paths.image, program)
-    report = compile_report(program, size)
-    report["image"] = str(paths.image)
-    return program, report
 
 
 def rtl_stage(program: Any, test: Any, frames: int) -> dict[str, Any]:

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 import ese.model.train as train_mod
 from ese.compress.gradual import GradualPruning, cubic_density
 from ese.compress.prune import BalancedPruner
-from ese.compress.schedule import prune_checkpoint
+from ese.stages.prune import prune_checkpoint
 from ese.errors import ConfigError
 from ese.model.checkpoint import load_checkpoint
 from ese.model.train import Distillation, frame_loss

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-import ese.compress.schedule as schedule
+import ese.stages.prune as schedule
 from ese.compress.prune import BalancedPruner
-from ese.compress.schedule import prune_checkpoint, step_densities
+from ese.stages.prune import prune_checkpoint, step_densities
 from ese.config import PruneConfig
 from ese.errors import CheckpointError, ConfigError
 from ese.model.checkpoint import load_checkpoint, write_checked

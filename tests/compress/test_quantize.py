@@ -14,11 +14,12 @@ import torch
 from ese.compress.fixedpoint import QuantError
 from ese.compress.qmodel import load_qmodel
 from ese.compress.quantize import (build_qmodel, calibration_utterances, evaluate_quantized, measure_ranges,
-                                   quantize_and_report, quantize_checkpoint)
+                                   quantize_checkpoint)
 from ese.config import Config
 from ese.data.store import load_split
 from ese.model.checkpoint import load_checkpoint
 from ese.model.decode import evaluate
+from ese.stages.quantize import quantize_and_report
 from ese.model.train import train_model
 
 

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 
 from ese.compress.prune import BalancedPruner
-from ese.compress.schedule import prune_checkpoint
-from ese.compress.sensitivity import allocate_densities, sensitivity_table, write_sensitivity
+from ese.stages.prune import prune_checkpoint
+from ese.compress.sensitivity import allocate_densities, sensitivity_table
+from ese.stages.sensitivity import write_sensitivity
 from ese.errors import ConfigError
 from ese.model.checkpoint import load_checkpoint
 

@@ -274,15 +274,6 @@ def simulate(program: Program, hardware: HardwareConfig | None = None, n_frames:
                              breakdown=breakdown)
 
 
-def simulate_summary(program: Program, hardware: HardwareConfig | None = None,
-                     n_frames: int = DEFAULT_FRAMES) -> dict[str, Any]:
-    """The JSON of :func:`simulate` without the per-PE lists: what ``ese run`` puts in its report."""
-    out = simulate(program, hardware, n_frames).to_json()
-    pe = out.pop("per_pe")
-    out["per_pe"] = {k: v for k, v in pe.items() if k.endswith("_spread")}
-    return out
-
-
 @dataclass
 class Timeline:
     """Per-column, per-PE times of the full model (docs/cycle-model.md section 2 symbols).
@@ -339,5 +330,5 @@ def timeline(program: Program, hardware: HardwareConfig | None = None, n_frames:
                     run.record["avail"], st.work[:, cols_all], run.y_ready, run.total)
 
 
-__all__ = ["BREAKDOWN_TERMS", "CycleReport", "Timeline", "issue_order", "simulate", "simulate_summary",
+__all__ = ["BREAKDOWN_TERMS", "CycleReport", "Timeline", "issue_order", "simulate",
            "simulate_workload", "timeline"]

@@ -130,16 +130,3 @@ def propose(rows: list[dict[str, Any]], target: float = 0.95, metric: str = "mac
             best = max(mine, key=lambda r: r[metric])
             out[label] = {"metric": metric, "reaches_target": False, "point": best, "stopped_by": best["limited_by"]}
     return out
-
-
-def write_markdown(rows: list[dict[str, Any]], path: Path) -> None:
-    from ese.atomic import atomic_open
-    from ese.report.tables import markdown_table
-
-    header = ["model", "slice", "PEs", "index bits", "queue", "channels", "on chip", "cycles/frame", "ideal",
-              "latency us", "util %", "GOPS sparse (all ch.)", "limited by"]
-    body = [[r["model"], r["family"], r["pes"], r["index_bits"], r["queue_depth"], r["channels"],
-             "yes" if r["weights_on_chip"] else "no", r["cycles_per_frame"], r["ideal_cycles_per_frame"],
-             r["latency_us"], 100 * r["utilization"], r["gops_sparse_all_channels"], r["limited_by"]] for r in rows]
-    with atomic_open(path) as fh:
-        fh.write("# ese sweep\n\n" + markdown_table(header, body) + "\n")

@@ -30,27 +30,19 @@ def compile_(
 ) -> None:
     """Encode every matrix per PE (relative-indexed sparse columns), schedule one step, write the image."""
     from ese.atomic import atomic_open, write_json
-    from ese.compiler.image import save_program
-    from ese.compiler.program import compile_qmodel
-    from ese.compiler.stats import compile_report
-    from ese.compress.qmodel import load_qmodel
+    from ese.commands.shared import err_console
     from ese.config import Config
+    from ese.stages.compile import compile_file
 
     overrides = list(set_ or [])
     for key, value in (("pes", pes), ("index_bits", index_bits)):
         if value is not None:
             overrides.append(f"hardware.{key}={value}")
     hw = Config.load(config, overrides=overrides).hardware
-    from ese.commands.shared import err_console
-    from ese.compiler.program import balance_warning
-
-    program = compile_qmodel(load_qmodel(model), hw)
-    size = save_program(out, program)
-    report = compile_report(program, size)
-    warning = balance_warning(report["balance"])
+    program, report, warning = compile_file(model, hw, out)
     if warning:
         err_console.print(warning, markup=False, highlight=False)
-    report["model"], report["image"] = str(model), str(out)
+    report["model"] = str(model)
     write_json(json_path or out.with_suffix(".json"), report)
     if dot is not None:
         with atomic_open(dot, "w") as fh:

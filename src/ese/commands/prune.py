@@ -82,7 +82,7 @@ def register(app: typer.Typer) -> None:
         quiet: QuietOpt = False,
     ) -> None:
         """Prune a checkpoint iteratively with masked retraining; report density, per-PE non-zeros and PER."""
-        from ese.compress.schedule import prune_checkpoint
+        from ese.stages.prune import prune_checkpoint
 
         cfg = _checkpoint_config(checkpoint, {
             "density": density, "balance": balance, "retrain_epochs": retrain_epochs,
@@ -127,13 +127,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Prune one matrix at a time (no retraining), measure dev PER, and allocate per-matrix densities."""
         from ese.compress.prune import make_pruner
-        from ese.compress.sensitivity import allocate_densities, sensitivity_table, write_sensitivity
+        from ese.compress.sensitivity import allocate_densities, sensitivity_table
+        from ese.stages.sensitivity import write_sensitivity
         from ese.model.checkpoint import load_checkpoint
 
         cfg = _checkpoint_config(checkpoint, {
             "balance": balance, "density": density,
             "sensitivity_densities": None if densities is None else _floats(densities, "--densities")})
-        from ese.compress.schedule import validate_prune_config
+        from ese.stages.prune import validate_prune_config
 
         from ese.threads import torch_threads
 

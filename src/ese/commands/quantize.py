@@ -33,7 +33,7 @@ def quantize(
 
     from ese.commands.shared import console
     from ese.compress.fixedpoint import check_quant_config
-    from ese.compress.quantize import quantize_and_report
+    from ese.stages.quantize import quantize_and_report
     from ese.config import Config
     from ese.data.store import load_split
     from ese.errors import ConfigError

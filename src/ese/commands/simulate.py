@@ -147,7 +147,8 @@ def sweep(
     """Design-space sweep of the cycle model (PEs, queue depths, index widths, channels) in parallel;
     writes a JSON and Markdown table and plots, and proposes a configuration reaching --target."""
     from ese.accel.errors import AccelError
-    from ese.accel.sweep import grid, propose, run_sweep, write_markdown
+    from ese.accel.sweep import grid, propose, run_sweep
+    from ese.stages.sweep import write_markdown
     from ese.atomic import write_json
     from ese.commands.shared import console
     from ese.config import Config

@@ -1,4 +1,4 @@
-"""Iterative pruning: prune -> retrain with the masks held -> prune further, to the target density.
+"""The prune stage: prune -> retrain with the masks held -> prune further, to the target density.
 
 ``prune_checkpoint`` is the driver the CLI and ``ese run`` call. The step densities are
 ``PruneConfig.steps`` above the target, then the target (e.g. 0.5 -> 0.3 -> 0.2 -> 0.11). Each step
