@@ -29,7 +29,8 @@ def random_weights(rng: np.random.Generator, shape: tuple[int, ...], density: fl
     return np.where(rng.random(shape) < density, w, 0)
 
 
-def _formats(cell: CellSpec, A: int, W: int, shift: int, x_frac: int | None) -> dict[str, Format]:
+def _formats(cell: CellSpec, A: int, W: int, shift: int, x_frac: int | None,
+             fracs: dict[str, int] | None = None) -> dict[str, Format]:
     f: dict[str, int] = {"x": A - 4 + shift if x_frac is None else x_frac, "y": A - 4 + shift}
     for m in cell.matrices:
         f[m.name] = W - 1
@@ -39,18 +40,25 @@ def _formats(cell: CellSpec, A: int, W: int, shift: int, x_frac: int | None) -> 
         f[s] = A - 5 - shift
     for s in cell.fixed_formats:
         f[s] = A - 2
-    f["acc"] = cell.sum_frac(f) - 3
+    f.update({k: v for k, v in (fracs or {}).items() if k not in ("acc", "acc_y")})
+    if x_frac is not None:
+        f["x"] = x_frac
+    f["acc"] = cell.sum_frac(f) - (fracs or {}).get("acc", 3)  # overrides of acc, acc_y: below the exact point
     proj = cell.projection
     if proj is not None:
-        f["acc_y"] = f[proj.name] + f[proj.operand] - 2
+        f["acc_y"] = f[proj.name] + f[proj.operand] - (fracs or {}).get("acc_y", 2)
     return {s: Format(ACC_BITS if s in ("acc", "acc_y") else W if s in cell.matrix_names else A, f[s])
             for s in cell.layer_signals}
 
 
 def random_qmodel(*, D: int = 6, H: int = 8, P: int = 4, layers: int = 1, C: int = 5, peepholes: bool = True,
                   density: float = 0.3, weight_bits: int = 12, act_bits: int = 16, lut_bits: int = 8,
-                  seed: int = 0, shift: int = 0, cell: CellSpec | str = LSTMP) -> QModel:
-    """A valid QModel of ``cell`` with random integer weights and plausible binary points."""
+                  seed: int = 0, shift: int = 0, cell: CellSpec | str = LSTMP,
+                  fracs: dict[str, int] | None = None) -> QModel:
+    """A valid QModel of ``cell`` with random integer weights and plausible binary points.
+
+    ``fracs`` overrides binary points by signal (``acc``/``acc_y``: how many bits below the
+    exact sum's point). Arrays are drawn in file order but the output matrix last."""
     spec = cell_spec(cell)
     rng = np.random.default_rng(seed)
     A, W = act_bits, weight_bits
@@ -61,14 +69,17 @@ def random_qmodel(*, D: int = 6, H: int = 8, P: int = 4, layers: int = 1, C: int
     qlayers: list[QLayer] = []
     for k in range(layers):
         d_in = D if k == 0 else P
-        arrays = {m: random_weights(rng, spec.matrix_shape(m, H, P, d_in), density, W) for m in spec.matrix_names}
-        for v in spec.vectors:
-            if v.name in spec.vector_names(model):
-                scale = 8 if v.rows is None else 2
-                arrays[v.name] = rng.integers(-lim // scale, lim // scale + 1,
-                                              size=spec.vector_shape(v.name, H)).astype(np.int64)
+        arrays: dict[str, np.ndarray] = {}
+        proj = spec.projection
+        for name in [n for n in spec.array_names if proj is None or n != proj.name] + ([proj.name] if proj else []):
+            if name in spec.matrix_names:
+                arrays[name] = random_weights(rng, spec.matrix_shape(name, H, P, d_in), density, W)
+            elif name in spec.vector_names(model):
+                scale = 8 if spec.vector_shape(name, H) == (len(spec.acc_blocks) * H,) else 2
+                arrays[name] = rng.integers(-lim // scale, lim // scale + 1,
+                                            size=spec.vector_shape(name, H)).astype(np.int64)
         x_frac = qlayers[-1].formats["y"].frac if k else None
-        qlayers.append(QLayer(formats=_formats(spec, A, W, shift, x_frac), **arrays))
+        qlayers.append(QLayer(formats=_formats(spec, A, W, shift, x_frac, fracs), **arrays))
     f_logits = (W - 1) + qlayers[-1].formats["y"].frac
     specs = lut_specs(A, lut_bits, quant.sigmoid_range, quant.tanh_range)
     return QModel(quant=quant, model=model, output_delay=0, layers=qlayers,

@@ -62,6 +62,7 @@ def test_the_doc_names_the_renamed_keys():
     assert missing({"pe": {}}, "per_pe") == ["per_pe"]  # the check itself can fail
 
 
+@pytest.mark.slow  # CLI subprocesses that train, synthesize or simulate
 def test_data_synth(tmp_path):
     """The summary `ese data synth` writes, from per-speaker results (no synthesizer needed)."""
     from ese.data.synth.corpus import _summarise
@@ -77,6 +78,7 @@ def test_data_commands(tone_corpus, tmp_path):
                                      "--quiet"))
 
 
+@pytest.mark.slow  # CLI subprocesses that train, synthesize or simulate
 def test_train_and_eval(tone_corpus, files, tmp_path):
     _check("ese train", _ese(tmp_path, "train", "--corpus", str(tone_corpus), "--out", str(tmp_path / "m.pt"),
                              "--preset", "tiny", "--set", "train.epochs=1", "--quiet"))
@@ -91,11 +93,13 @@ def test_compile_inspect_simulate(files, tmp_path):
     _check("ese simulate", _ese(tmp_path, "simulate", str(image), "--frames", "2"))
 
 
+@pytest.mark.slow  # CLI subprocesses that train, synthesize or simulate
 def test_rtl_sim(files, tmp_path):
     _check("ese rtl sim", _ese(tmp_path, "rtl", "sim", str(files / "m.qnpz"), "--pes", "2", "--frames", "1",
                                "--out", str(tmp_path / "sim")))
 
 
+@pytest.mark.slow  # CLI subprocesses that train, synthesize or simulate
 def test_import(tmp_path):
     from torch import nn
 
@@ -105,6 +109,7 @@ def test_import(tmp_path):
     _check("ese import", _ese(tmp_path, "import", str(tmp_path / "theirs.pt"), "--out", str(tmp_path / "m.pt")))
 
 
+@pytest.mark.slow  # CLI subprocesses that train, synthesize or simulate
 def test_export(files, tmp_path):
     cfg = Config.load(preset="tiny")
     torch.manual_seed(0)

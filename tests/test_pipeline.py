@@ -8,6 +8,8 @@ from ese.compiler.image import load_program
 from ese.config import Config
 from ese.pipeline import run
 
+pytestmark = pytest.mark.slow  # runs the tiny preset end to end (minutes)
+
 
 @pytest.fixture(scope="module")
 def finished_run(tone_corpus, tmp_path_factory):

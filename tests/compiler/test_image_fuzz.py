@@ -45,6 +45,7 @@ def test_truncations(draw):
 
 @fuzz
 @given(st.data())
+@pytest.mark.slow  # hundreds of images
 def test_bit_flips_behind_a_valid_checksum(draw):
     """Re-signed after the flips, so the structural checks behind the checksums are what runs."""
     buf = bytearray(_Image.blob)

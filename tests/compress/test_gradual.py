@@ -80,6 +80,7 @@ def test_distillation_loss_is_cross_entropy_at_weight_zero_and_kl_at_weight_one(
     assert float(same) == pytest.approx(0.0, abs=1e-6)  # a student equal to its teacher loses 0
 
 
+@pytest.mark.slow  # trains
 def test_gradual_run_prunes_to_the_balanced_target_in_one_run(dense, tmp_path: Path,
                                                               monkeypatch) -> None:
     cfg, sets, path = dense
@@ -113,6 +114,7 @@ def test_gradual_run_prunes_to_the_balanced_target_in_one_run(dense, tmp_path: P
         assert torch.all(params[name][~mask] == 0)
 
 
+@pytest.mark.slow  # trains
 def test_killed_gradual_run_resumes_to_the_same_weights(dense, tmp_path: Path,
                                                         monkeypatch) -> None:
     cfg, sets, path = dense
@@ -152,6 +154,7 @@ def test_bad_recipe_settings_are_refused(dense, tmp_path: Path) -> None:
                          progress=False)
 
 
+@pytest.mark.slow  # trains
 def test_gradual_from_scratch_trains_dense_first_then_ramps(dense, tmp_path: Path) -> None:
     cfg, sets, path = dense
     ramp = GradualPruning(BalancedPruner(0.3, 4), 0.3, ramp_epochs=2, updates_per_epoch=2,

@@ -16,6 +16,8 @@ from ese.data.store import load_split
 from ese.model.checkpoint import load_checkpoint
 from ese.model.train import train_model
 
+pytestmark = pytest.mark.slow  # prunes with retraining through the CLI (minutes)
+
 
 def _ese(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "ese", *args], capture_output=True, text=True,

@@ -120,6 +120,7 @@ def _ese(*args):
     return subprocess.run([sys.executable, "-m", "ese", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # quantizes and scores through the CLI
 def test_cli_quantize_end_to_end(trained, tone_corpus, tmp_path):
     _, _, _, work = trained
     out, js = tmp_path / "cli.qnpz", tmp_path / "cli.json"

@@ -43,6 +43,7 @@ def checkpoint(tmp_path_factory) -> Path:
 
 
 @pytest.mark.parametrize("engine", ["torch", "ese-cpu"])
+@pytest.mark.slow  # a CLI subprocess per engine
 def test_audio_shorter_than_one_window_is_refused_by_both_engines(tmp_path, checkpoint, engine):
     """Decided: refused, as the corpus reader refuses it (a 6 ms clip holds no phone to decode)."""
     wav = tmp_path / "short.wav"

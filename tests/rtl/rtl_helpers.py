@@ -30,15 +30,4 @@ def reference(program: Program, x: np.ndarray) -> Trace:
     return ReferenceModel(program.to_qmodel()).run(x)
 
 
-def first_difference(a: np.ndarray, b: np.ndarray) -> str:
-    """'' if equal, else where the first (step, element) differs and the two values."""
-    if a.shape != b.shape:
-        return f"shapes differ: {a.shape} vs {b.shape}"
-    diff = np.argwhere(a != b)
-    if not diff.size:
-        return ""
-    t, i = diff[0]
-    return f"first difference at step {t}, element {i}: reference {a[t, i]} vs RTL {b[t, i]}"
-
-
-__all__ = ["SHIPPED", "first_difference", "random_frames", "reference", "shipped_small", "toy_program"]
+__all__ = ["SHIPPED", "random_frames", "reference", "shipped_small", "toy_program"]

@@ -7,9 +7,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtl_cycle_oracle import cycle_model_total
-from rtl_helpers import first_difference, reference
+from rtl_helpers import reference
 
 from ese.accel.cycles import timeline
+from ese.accel.trace_io import first_difference
 from ese.compiler.program import compile_qmodel
 from ese.config import HardwareConfig
 from ese.rtl.params import rtl_params
@@ -29,7 +30,7 @@ def check(qm, hw, frames: int, seed: int) -> None:
     x = random_frames(qm, frames, seed)
     run = simulate_top(rtl_params(prog, max_frames=frames), x)
     ref = reference(prog, x)
-    assert np.array_equal(ref.y, run.y), f"reference model vs Amaranth RTL: {first_difference(ref.y, run.y)} ({hw})"
+    assert np.array_equal(ref.y, run.y), f"reference model vs Amaranth RTL: {first_difference(ref.y, run.y, 'reference', 'RTL')} ({hw})"
     model = cycle_model_total(prog, frames)
     assert run.cycles == model, f"cycle model {model} vs Amaranth RTL {run.cycles} cycles ({hw})"
     tl = timeline(prog, n_frames=frames)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from rtl_cycle_oracle import cycle_model_total
-from rtl_helpers import first_difference, reference, shipped_small
+from rtl_helpers import reference, shipped_small
 
+from ese.accel.trace_io import first_difference
 from ese.compiler.program import compile_qmodel
 from ese.config import HardwareConfig
 from ese.rtl.check import rtl_check
@@ -32,7 +33,7 @@ def test_trained_model_equals_reference_and_cycle_model(hw):
     x = trained_frames(qm, 5, 0)
     run = simulate_top(rtl_params(prog, max_frames=5), x)
     ref = reference(prog, x)
-    assert np.array_equal(ref.y, run.y), f"reference model vs Amaranth RTL: {first_difference(ref.y, run.y)}"
+    assert np.array_equal(ref.y, run.y), f"reference model vs Amaranth RTL: {first_difference(ref.y, run.y, 'reference', 'RTL')}"
     assert run.cycles == cycle_model_total(prog, 5), "cycle model vs Amaranth RTL cycles"
 
 

@@ -7,8 +7,9 @@ import shutil
 import numpy as np
 import pytest
 from rtl_cycle_oracle import cycle_model_total
-from rtl_helpers import first_difference, reference, shipped_small
+from rtl_helpers import reference, shipped_small
 
+from ese.accel.trace_io import first_difference
 from ese.compiler.program import compile_qmodel
 from ese.config import HardwareConfig
 from ese.rtl.export import export_verilog, run_iverilog, verilator_lint
@@ -35,7 +36,7 @@ def test_icarus_equals_reference_amaranth_and_cycle_model(case, tmp_path):
     params = rtl_params(prog, max_frames=3)
     vlog = run_iverilog(params, x, tmp_path)
     ref = reference(prog, x)
-    assert np.array_equal(ref.y, vlog.y), f"reference model vs Icarus Verilog: {first_difference(ref.y, vlog.y)}"
+    assert np.array_equal(ref.y, vlog.y), f"reference model vs Icarus Verilog: {first_difference(ref.y, vlog.y, 'reference', 'Verilog')}"
     amaranth = simulate_top(params, x)
     assert vlog.cycles == amaranth.cycles == cycle_model_total(prog, 3), \
         f"Icarus {vlog.cycles} vs Amaranth {amaranth.cycles} vs cycle model {cycle_model_total(prog, 3)}"

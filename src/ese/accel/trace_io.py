@@ -76,10 +76,23 @@ class TraceDifference:
         return f"{self.where}{at}: {self.a_name} has {self.a!r}, {self.b_name} has {self.b!r}"
 
 
-def first_difference(a: Trace, b: Trace, a_name: str = "a", b_name: str = "b") -> TraceDifference | None:
-    """The earliest difference between two traces (step first, then layer, then signal order), or None."""
+def first_difference(a: Trace | np.ndarray, b: Trace | np.ndarray, a_name: str = "a",
+                     b_name: str = "b") -> TraceDifference | None:
+    """The earliest difference between two traces (step first, then layer, then signal order), or
+    between two (steps, n) arrays of one signal (e.g. the y of two executors), or None. The one
+    helper every exact cross-check reports its first mismatch with."""
     def diff(where, layer, signal, step, index, va, vb):
         return TraceDifference(where, layer, signal, step, index, va, vb, a_name, b_name)
+
+    if isinstance(a, np.ndarray) or isinstance(b, np.ndarray):
+        a, b = np.asarray(a), np.asarray(b)
+        if a.shape != b.shape:
+            return diff("array", None, "array", None, None, a.shape, b.shape)
+        bad = np.argwhere(a != b)
+        if not bad.size:
+            return None
+        t, i = (int(v) for v in bad[0])
+        return diff("array", None, "array", t, i, a[t, i].item(), b[t, i].item())
 
     if len(a.layers) != len(b.layers):
         return diff("layers", None, "layers", None, None, len(a.layers), len(b.layers))
