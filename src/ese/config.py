@@ -105,7 +105,7 @@ class TrainConfig:
 class PruneConfig:
     """Load-balance-aware (or plain magnitude) pruning with retraining (ESE.md section 2)."""
 
-    density: float = 0.11  # overall fraction of LSTM weights (w_x, w_r, w_ym) kept
+    density: float = 0.11  # overall fraction of the recurrent layers' matrix weights kept
     balance: str = "pes:32"  # "pes:N" = every PE's sub-matrix to the same density; "none" = per matrix
     steps: tuple[float, ...] = (0.5, 0.3, 0.2)  # intermediate densities; those <= density are skipped
     retrain_epochs: int = 2  # epochs of masked retraining after each pruning step (0 = none)
@@ -128,7 +128,7 @@ class QuantConfig:
     """Dynamic fixed point (ESE.md section 3; the full spec is docs/fixed-point.md)."""
 
     weight_bits: int = 12  # every LSTM matrix and the output layer, binary point per matrix
-    act_bits: int = 16  # features, biases, peepholes, gate pre-activations, i f g o, c, m, y
+    act_bits: int = 16  # features, vectors, gate pre-activations, gates, cell state, outputs
     acc_bits: int = 32  # SpMV accumulators, saturated once per sum
     lut_index_bits: int = 10  # 2**bits entries per table
     sigmoid_range: float = 8.0  # sigmoid LUT covers [-range, range), clamped outside; power of 2

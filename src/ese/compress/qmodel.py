@@ -3,17 +3,13 @@
 File layout (``.qnpz``, a numpy ``.npz`` zip read with ``allow_pickle=False``)::
 
     header             uint8 bytes of a UTF-8 JSON object:
-                         (the arrays below are the LSTMP's; another cell stores its own
-                         matrices and vectors by the names of its ese.cell.CellSpec)
                          format "ese-fixed-point", spec_version (FIXED_POINT_SPEC_VERSION),
                          quant (QuantConfig), model (ModelConfig), output_delay, phones,
                          layers: [{formats: {signal: [bits, frac]}}], output: {formats: ...},
                          calibration (measured float ranges), source (free-form provenance)
-    layer{k}.w_x       (4H, D)  weight_bits integers          gate order i, f, g, o by rows
-    layer{k}.w_r       (4H, P)
-    layer{k}.bias      (4H,)    act_bits integers
-    layer{k}.peephole  (3, H)   act_bits integers (absent without peepholes)
-    layer{k}.w_ym      (P, H)
+    layer{k}.<matrix>  weight_bits integers, every matrix of the model's cell (``ese.cell``:
+                       its name, shape and row-block order; docs/fixed-point.md for the LSTMP)
+    layer{k}.<vector>  act_bits integers, every vector of the cell the model has
     output.w           (C, P)   weight_bits integers
     output.b           (C,)     acc_bits integers at the logits' binary point
     lut.sigmoid        (2**lut_index_bits,) act_bits integers
