@@ -296,3 +296,68 @@ LSTMP = register_cell(CellSpec(
     lut_inputs={"sigmoid": ("z_i", "z_f", "z_o"), "tanh": ("z_g", "c")},
     fixed_formats=("gate", "tanh_c", "m"),
 ))
+
+
+# ---- the GRU (ese.model.gru is its float model; docs/fixed-point.md section 10) ----------------
+def _gru_fixed(ops: Any, acc: Any, state: dict[str, Any], vec: dict[str, Any]) -> tuple[dict, dict]:
+    """The GRU element-wise stage in fixed point (docs/fixed-point.md section 10).
+
+    acc holds four blocks, r, z, n_x, n_h: the gate sums ``W_rx x + W_rh h + b_r`` and
+    ``W_zx x + W_zh h + b_z``, the candidate's input part ``W_nx x + b_in`` and its recurrent part
+    ``W_nh h + b_hn`` (its own accumulator block, so the reset gate can scale it)::
+
+        z_r   = sat_A( align(acc_r, Facc -> Fz_r) );   r = LUT_sigmoid(z_r)        (Fg = A-2)
+        z_z   = sat_A( align(acc_z, Facc -> Fz_z) );   z = LUT_sigmoid(z_z)
+        z_hn  = sat_A( align(acc_nh, Facc -> Fz_hn) )           the recurrent candidate term
+        z_n   = sat_A( align(acc_nx, Facc -> Fz_n) + align(r * z_hn, Fg+Fz_hn -> Fz_n) )
+        n     = LUT_tanh(z_n)
+        h     = sat_A( align( align(z * h_prev, Fg+Fy -> Fs) + align((1 - z) * n, 2Fg -> Fs), Fs -> Fy) )
+                with Fs = max(Fg+Fy, 2Fg); 1 - z is (1 << Fg) - z, exact
+        y     = h                                              (no projection; Fy = A-2, fixed)
+
+    Every multiplier is A x A bits, as the LSTMP's. h is a convex combination of n in [-1, 1] and
+    h_prev, so with Fy = A-2 the last saturation never fires (it is counted all the same).
+    """
+    f, Fg, h_prev = ops.f, ops.f["gate"], state["h"]
+    H = h_prev.shape[-1]
+    a_r, a_z, a_nx, a_nh = (acc[..., k * H:(k + 1) * H] for k in range(4))
+    z_r = ops.sat(ops.align(a_r, f["acc"], f["z_r"]), "z_r")
+    r = ops.lut("sigmoid", z_r, f["z_r"], "r")
+    z_z = ops.sat(ops.align(a_z, f["acc"], f["z_z"]), "z_z")
+    z = ops.lut("sigmoid", z_z, f["z_z"], "z")
+    z_hn = ops.sat(ops.align(a_nh, f["acc"], f["z_hn"]), "z_hn")
+    z_n = ops.sat(ops.align(a_nx, f["acc"], f["z_n"]) + ops.align(r * z_hn, Fg + f["z_hn"], f["z_n"]), "z_n")
+    n = ops.lut("tanh", z_n, f["z_n"], "n")
+    fs = max(Fg + f["y"], 2 * Fg)  # exact common binary point of the two products
+    one = 1 << Fg
+    h_sum = ops.align(z * h_prev, Fg + f["y"], fs) + ops.align((one - z) * n, 2 * Fg, fs)
+    h = ops.sat(ops.align(h_sum, fs, f["y"]), "h")
+    return {"z_r": z_r, "r": r, "z_z": z_z, "z": z, "z_hn": z_hn, "z_n": z_n, "n": n, "h": h}, {"h": h}
+
+
+def _gru_float(fn: Any, acc: Any, state: dict[str, Any], vec: dict[str, Any]) -> tuple[dict, dict]:
+    """The GRU element-wise stage in float (torch.nn.GRU's equations, gate order r, z, n)."""
+    a_r, a_z, a_nx, a_nh = fn.split(acc, 4)
+    r, z = fn.sigmoid(a_r), fn.sigmoid(a_z)
+    z_n = a_nx + r * a_nh
+    n = fn.tanh(z_n)
+    h = n + z * (state["h"] - n)  # (1 - z) n + z h_prev
+    return {"z_r": a_r, "z_z": a_z, "z_hn": a_nh, "z_n": z_n, "h": h}, {"h": h}
+
+
+GRU = register_cell(CellSpec(
+    name="gru",
+    acc_blocks=("r", "z", "n_x", "n_h"),
+    matrices=(MatrixSpec("w_x", "x", INPUT, ("r", "z", "n_x")),
+              MatrixSpec("w_r", "r", RECURRENT, ("r", "z", "n_h"))),
+    vectors=(VectorSpec("bias"),),  # 4H in acc-block order: b_ir + b_hr, b_iz + b_hz, b_in, b_hn
+    state=("h",),  # h_{t-1}: the same vector as y_{t-1} (no projection)
+    ew_signals=("z_r", "r", "z_z", "z", "z_hn", "z_n", "n", "h"),
+    output="h",
+    ew_formats=("z_r", "z_z", "z_hn", "z_n", "gate"),
+    calibrated=("z_r", "z_z", "z_hn", "z_n"),
+    fixed_step=_gru_fixed,
+    float_step=_gru_float,
+    lut_inputs={"sigmoid": ("z_r", "z_z"), "tanh": ("z_n",)},
+    fixed_formats=("gate", "y"),  # h = y in [-1, 1]: Q1.(A-2)
+))

@@ -13,6 +13,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from ese.cell import cell_spec
 from ese.errors import ConfigError
 
 
@@ -73,11 +74,20 @@ class ModelConfig:
 
     input_dim: int = 153
     hidden: int = 256  # cells per layer
-    proj: int = 128  # projection size (y_t)
+    proj: int = 128  # projection size (y_t); a cell without projection (gru) has y = h: proj = hidden
     layers: int = 2
     num_classes: int = 48
     peepholes: bool = True
     cell: str = "lstmp"  # the recurrent cell (ese.cell.CELLS); every stage reads its description
+
+    def __post_init__(self) -> None:
+        # a cell without a projection (the GRU) has y = h: its y width is the cell count, and the
+        # LSTMP's peephole switch does not apply to it
+        spec = cell_spec(self.cell)
+        if spec.projection is None and self.proj != self.hidden:
+            object.__setattr__(self, "proj", self.hidden)
+        if self.peepholes and "peepholes" not in {v.flag for v in spec.vectors}:
+            object.__setattr__(self, "peepholes", False)
 
 
 @dataclass(frozen=True)

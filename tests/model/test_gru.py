@@ -1,9 +1,14 @@
-"""The GRU layer equals torch.nn.GRU (same gate order r, z, n; biases mapped as documented)."""
+"""The GRU layer equals torch.nn.GRU (same gate order r, z, n; biases mapped as documented:
+``bias`` = [b_ih_r + b_hh_r, b_ih_z + b_hh_z, b_ih_n, b_hh_n], the cell's accumulator blocks)."""
 
 import pytest
 import torch
 
+from ese.cell import GRU
+from ese.config import Config, ModelConfig
+from ese.errors import ConfigError
 from ese.model.gru import GRULayer, from_torch_gru
+from ese.model.lstmp import AcousticModel
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -19,7 +24,8 @@ def test_gru_layers_equal_torch_gru(layers):
     want, h_want = ref(x)
     h, states = x, []
     for layer in ours:
-        h, s = layer(h)
+        h, (y, s) = layer(h)
+        assert torch.equal(y, s)  # no projection: y is h
         states.append(s)
     torch.testing.assert_close(h, want, rtol=1e-5, atol=1e-6)
     torch.testing.assert_close(torch.stack(states), h_want, rtol=1e-5, atol=1e-6)
@@ -29,11 +35,11 @@ def test_chunks_with_carried_state_equal_the_whole_sequence():
     torch.manual_seed(1)
     layer = GRULayer(5, 8)
     x = torch.randn(2, 10, 5)
-    whole, h_whole = layer(x)
-    a, h = layer(x[:, :4])
-    b, h = layer(x[:, 4:], h)
+    whole, s_whole = layer(x)
+    a, s = layer(x[:, :4])
+    b, s = layer(x[:, 4:], s)
     torch.testing.assert_close(torch.cat([a, b], dim=1), whole)
-    torch.testing.assert_close(h, h_whole)
+    torch.testing.assert_close(s, s_whole)
 
 
 def test_reset_gate_scales_only_the_recurrent_candidate_term():
@@ -42,7 +48,7 @@ def test_reset_gate_scales_only_the_recurrent_candidate_term():
     layer = GRULayer(4, 6)
     with torch.no_grad():
         layer.w_r[12:].zero_()
-        layer.bias_nh.zero_()
+        layer.bias[18:].zero_()  # b_hn
     x = torch.randn(1, 5, 4)
     before, _ = layer(x)
     with torch.no_grad():
@@ -57,3 +63,19 @@ def test_bad_shapes_and_bidirectional_are_refused():
         GRULayer(4, 0)
     with pytest.raises(ValueError, match="unidirectional"):
         from_torch_gru(torch.nn.GRU(4, 4, bidirectional=True))
+
+
+def test_the_acoustic_model_stacks_gru_layers_from_the_config():
+    cfg = Config.load(preset="tiny", overrides=["model.cell=gru", "model.layers=2"]).model
+    assert (cfg.cell, cfg.proj, cfg.peepholes) == ("gru", cfg.hidden, False)  # y = h, no peepholes
+    model = AcousticModel(cfg)
+    assert all(isinstance(layer, GRULayer) for layer in model.layers)
+    assert model.layers[1].input_dim == cfg.hidden
+    assert {n for n, _ in model.layers[0].named_parameters()} == set(GRU.matrix_names) | {"bias"}
+    logits, state = model(torch.randn(2, 5, cfg.input_dim))
+    assert logits.shape == (2, 5, cfg.num_classes) and len(state) == 2
+
+
+def test_an_unknown_cell_is_one_clear_error():
+    with pytest.raises(ConfigError, match="unknown cell 'lstm'; known: gru, lstmp"):
+        ModelConfig(cell="lstm")

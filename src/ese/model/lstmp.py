@@ -39,6 +39,7 @@ from torch import Tensor, nn
 
 from ese.cell import LSTMP
 from ese.config import ModelConfig
+from ese.model.gru import GRULayer
 from ese.model.recurrence import input_products, recurrence
 
 # (y, c) of one layer: projected output (B, P) and cell state (B, H)
@@ -98,8 +99,16 @@ class LSTMPLayer(nn.Module):
                 f"peepholes={self.peepholes}")
 
 
+def recurrent_layer(cfg: ModelConfig, input_dim: int) -> nn.Module:
+    """One recurrent layer of ``cfg.cell``: an LSTMPLayer, or a GRULayer (``ese.model.gru``)."""
+    if cfg.cell == "gru":
+        return GRULayer(input_dim, cfg.hidden)
+    return LSTMPLayer(input_dim, cfg.hidden, cfg.proj, peepholes=cfg.peepholes)
+
+
 class AcousticModel(nn.Module):
-    """A stack of LSTMP layers and a linear layer over phone classes (softmax applied by the loss).
+    """A stack of recurrent layers of ``cfg.cell`` (LSTMP or GRU) and a linear layer over phone
+    classes (softmax applied by the loss).
 
     ``forward`` takes and returns per-layer state, so a stream can be processed in chunks:
     running chunks with the returned state equals running the whole sequence at once.
@@ -111,8 +120,7 @@ class AcousticModel(nn.Module):
             raise ValueError(f"ModelConfig.layers must be at least 1, not {cfg.layers!r}")
         self.cfg = cfg
         dims = [cfg.input_dim] + [cfg.proj] * (cfg.layers - 1)
-        self.layers = nn.ModuleList(
-            LSTMPLayer(d, cfg.hidden, cfg.proj, peepholes=cfg.peepholes) for d in dims)
+        self.layers = nn.ModuleList(recurrent_layer(cfg, d) for d in dims)
         self.output = nn.Linear(cfg.proj, cfg.num_classes)
 
     def forward(self, x: Tensor, state: list[LayerState] | None = None
