@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import math
 
+from ese.cell import cell_spec
 from ese.config import HardwareConfig
 
 
@@ -55,4 +56,11 @@ def naive_total(program, hw: HardwareConfig, T: int) -> tuple[int, list[int], li
         done[(op.name, t)] = max(f[p][-1] for p in range(N)) + hw.mac_latency
         if op.role == "ym":
             y_ready[(op.layer, t)] = done[(op.name, t)] + hw.y_latency
+        elif cell_spec(program.model).projection is None and (f"x{op.layer}", t) in done and (f"r{op.layer}", t) in done:
+            # no projection (GRU): y_t is the element-wise output, complete when the last cell leaves
+            start = max(done[(f"x{op.layer}", t)], done[(f"r{op.layer}", t)])
+            if t > 0:
+                start = max(start, ew_start[(op.layer, t - 1)] + math.ceil(H / lanes))
+            ew_start[(op.layer, t)] = start
+            y_ready[(op.layer, t)] = start + hw.ew_latency + (H - 1) // lanes
     return y_ready[(len(program.layers) - 1, T - 1)], b, s, f

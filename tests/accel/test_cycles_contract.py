@@ -103,6 +103,24 @@ def test_kernel_equals_the_literal_contract(H, P, D, layers, pes, density, T, qu
     assert simulate(prog, hw, T).compute_cycles_per_frame * T == total
 
 
+@settings(max_examples=15, deadline=None)
+@given(H=st.integers(1, 12), D=st.integers(1, 6), layers=st.integers(1, 2), pes=st.integers(1, 5),
+       density=st.sampled_from([0.0, 0.3, 1.0]), T=st.integers(1, 4), queue=st.integers(1, 5),
+       lanes=st.integers(0, 4), overlap=st.booleans(), seed=st.integers(0, 1000))
+def test_kernel_equals_the_literal_contract_for_a_gru(H, D, layers, pes, density, T, queue, lanes, overlap, seed):
+    """No projection: y_t is the element-wise output (docs/cycle-model.md section 3)."""
+    from random_models import random_program as any_cell_program
+
+    prog = any_cell_program(cell="gru", pes=pes, D=D, H=H, P=H, layers=layers, density=density, seed=seed,
+                            peepholes=False)
+    hw = dataclasses.replace(prog.hardware, queue_depth=queue, ew_lanes=lanes, overlap_input=overlap,
+                             mac_latency=seed % 3, ew_latency=seed % 5)
+    tl = timeline(prog, hw, n_frames=T)
+    total, b, s, f = naive_total(tl_program(prog, hw), hw, T)
+    assert (tl.total, tl.b.tolist(), tl.s.tolist(), tl.f.tolist()) == (total, b, s, f)
+    assert simulate(prog, hw, T).compute_cycles_per_frame * T == total
+
+
 def tl_program(prog, hw):
     from ese.accel.retarget import retarget
 

@@ -55,6 +55,7 @@ class _Stream:
     work: np.ndarray  # (N, total columns of all matrices) int64 cycles
     entries: np.ndarray  # (N, same) int64
     hidden: np.ndarray
+    projects: np.ndarray  # (L,) bool: the layer's y comes from a ym SpMV (else: the element-wise output)
     n_steps: int
     names: tuple[str, ...]
 
@@ -81,7 +82,9 @@ def _build_stream(wl: Workload, order: IssueOrder, hw: HardwareConfig, n_frames:
     step = np.array([t for _, _, t, _ in seq], dtype=np.int64)
     mat = np.array([index[(lay, m)] for lay, _, _, m in seq], dtype=np.int64)
     return _Stream(role, layer, step, mat, off, cols, np.ascontiguousarray(work), entries,
-                   np.array(wl.hidden, dtype=np.int64), n_frames, tuple(m.name for m in mats))
+                   np.array(wl.hidden, dtype=np.int64),
+                   np.array([any(lay == k and r == "ym" for lay, r, _, _ in steady) for k in range(len(wl.layers))]),
+                   n_frames, tuple(m.name for m in mats))
 
 
 @dataclass
@@ -109,7 +112,7 @@ def _run(st: _Stream, hw: HardwareConfig, *, queue: bool = True, balanced: bool 
     rec_b, rec_avail = np.zeros(C, np.int64), np.zeros(C, np.int64)
     rec_s, rec_f = np.zeros((n_pes if record else 1, C), np.int64), np.zeros((n_pes if record else 1, C), np.int64)
     y_ready, f_last = run_stream(
-        st.role, st.layer, st.step, st.mat, st.mat_off, st.mat_cols, work, st.hidden, st.n_steps,
+        st.role, st.layer, st.step, st.mat, st.mat_off, st.mat_cols, work, st.hidden, st.projects, st.n_steps,
         hw.queue_depth if queue else 0, unit, unit if latencies else 0, lp * unit if latencies else 0,
         hw.mac_latency * unit if latencies else 0, hw.y_latency * unit if latencies else 0,
         hw.ew_latency * unit if ew else 0, lanes if ew else 0, deps, busy, idle, stalled,

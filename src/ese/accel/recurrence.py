@@ -17,12 +17,14 @@ NEVER = np.int64(-(1 << 62))
 
 
 @njit(cache=True, nogil=True)
-def run_stream(inst_role, inst_layer, inst_step, inst_mat, mat_off, mat_cols, work, hidden, n_steps,
+def run_stream(inst_role, inst_layer, inst_step, inst_mat, mat_off, mat_cols, work, hidden, projects, n_steps,
                queue_depth, unit, fifo, lp, mac_lat, y_lat, ew_lat, ew_lanes, deps,
                busy, idle, stalled, rec_b, rec_s, rec_f, rec_avail, record):
     """Run the stream; returns ``(y_ready (L, T), f_last (Np,))``. ``queue_depth`` 0 = unbounded, ``ew_lanes`` 0 =
     an instantaneous element-wise stage. ``busy/idle/stalled`` (Np,) are accumulated; with
-    ``record`` the per-column times are written to ``rec_*``."""
+    ``record`` the per-column times are written to ``rec_*``. ``projects`` (L,) bool: the layer's
+    y is its ym SpMV's output (LSTMP); else y is the element-wise output itself (GRU), ready when
+    the last cell leaves the element-wise unit, which starts once both gate SpMVs are done."""
     n_pes = work.shape[0]
     n_layers = hidden.shape[0]
     f_prev = np.zeros(n_pes, dtype=np.int64)
@@ -83,4 +85,10 @@ def run_stream(inst_role, inst_layer, inst_step, inst_mat, mat_off, mat_cols, wo
         done[l, role, t] = fin
         if role == ROLE_YM:
             y_ready[l, t] = fin + y_lat
+        elif not projects[l] and done[l, ROLE_X, t] != NEVER and done[l, ROLE_R, t] != NEVER:
+            start = max(done[l, ROLE_X, t], done[l, ROLE_R, t])
+            if deps and t > 0 and ew_lanes > 0:
+                start = max(start, ew_start[l, t - 1] + ((hidden[l] + ew_lanes - 1) // ew_lanes) * unit)
+            ew_start[l, t] = start
+            y_ready[l, t] = start + ew_lat + (((hidden[l] - 1) // ew_lanes) * unit if ew_lanes > 0 else 0)
     return y_ready, f_prev
