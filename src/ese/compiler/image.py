@@ -41,7 +41,8 @@ from ese.config import HardwareConfig, ModelConfig, QuantConfig, from_dict
 from ese.errors import ConfigError, EseError
 
 MAGIC = b"ESEPROG\x00"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the newest; version 1 (LSTMP only, no model.cell) is still written and read
+READ_VERSIONS = (1, 2)
 HEADER_STRUCT = struct.Struct("<8sHHIIIQQQQ")  # 56 bytes, padded to HEADER_SIZE
 HEADER_SIZE = 64
 TRAILER_SIZE = 32  # SHA-256
@@ -100,14 +101,18 @@ def _schedule_arrays(s: Schedule) -> tuple[np.ndarray, np.ndarray]:
     return ops, np.array(items, dtype="<i4").reshape(-1, ISSUE_COLUMNS)
 
 
+def _image_version(model: ModelConfig) -> int:
+    """The format version an image of ``model`` is written in: 1 for an LSTMP (its bytes as
+    always), 2 for any other cell (``ese.cell``), which the metadata's ``model.cell`` names."""
+    return 1 if model.cell == "lstmp" else FORMAT_VERSION
+
+
 def _model_metadata(model: ModelConfig) -> dict[str, Any]:
-    """The model config as version 1 stores it: without ``cell``, since version 1 images hold
-    LSTMP models only (a reader fills in the default). Another cell needs a format version that
-    records it (planned with the self-contained metadata of version 2)."""
+    """The model config as the image stores it: version 1 (LSTMP models only) without ``cell``
+    (a reader fills in the default), version 2 with it."""
     out = dataclasses.asdict(model)
-    if out.pop("cell") != "lstmp":
-        raise ImageError(f"image format version {FORMAT_VERSION} holds LSTMP models only, not a "
-                         f"{model.cell!r} model: run it from its fixed-point model (.qnpz)")
+    if _image_version(model) == 1:
+        del out["cell"]
     return out
 
 
@@ -145,7 +150,7 @@ def image_bytes(program: Program) -> bytes:
         pos = _aligned(pos + len(raw))
     file_len = pos + TRAILER_SIZE
     buf = bytearray(file_len - TRAILER_SIZE)
-    HEADER_STRUCT.pack_into(buf, 0, MAGIC, FORMAT_VERSION, HEADER_SIZE, len(meta), len(sections), 0,
+    HEADER_STRUCT.pack_into(buf, 0, MAGIC, _image_version(program.model), HEADER_SIZE, len(meta), len(sections), 0,
                             file_len, meta_off, table_off, data_off)
     buf[meta_off:meta_off + len(meta)] = meta
     buf[table_off:table_off + table.nbytes] = table.tobytes()
@@ -196,7 +201,11 @@ def _parse(data: bytes, where: str) -> tuple[dict[str, int], Program]:
         meta = json.loads(data[header["meta_offset"]:header["meta_offset"] + header["meta_length"]].decode("utf-8"))
         if not isinstance(meta, dict):
             raise ValueError("metadata is not a JSON object")
-        return header, _build_program(meta, sections)
+        program = _build_program(meta, sections)
+        if header["version"] != _image_version(program.model) or ("cell" in meta["model"]) != (header["version"] > 1):
+            raise ImageError(f"a version-{header['version']} image cannot hold a {program.model.cell!r} model "
+                             f"(version 1: LSTMP without model.cell; version 2: model.cell names the cell)")
+        return header, program
     except ImageError as exc:
         raise ImageError(f"{where}: {exc}") from None
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
@@ -213,9 +222,9 @@ def read_header(data: bytes, where: str = "the image") -> dict[str, int]:
         HEADER_STRUCT.unpack_from(data, 0)
     if magic != MAGIC:
         raise ImageError(f"{where} is not an ese program image (magic {magic!r}, expected {MAGIC!r})")
-    if version != FORMAT_VERSION:
-        raise ImageError(f"{where} has image format version {version}; this ese reads version "
-                         f"{FORMAT_VERSION}: recompile it with ese compile")
+    if version not in READ_VERSIONS:
+        raise ImageError(f"{where} has image format version {version}; this ese reads versions "
+                         f"{', '.join(map(str, READ_VERSIONS))}: recompile it with ese compile")
     if file_len != len(data):
         raise ImageError(f"{where} is truncated or padded: the header says {file_len} bytes, "
                          f"the file has {len(data)}")
