@@ -131,6 +131,9 @@ def check_supported(program: Program) -> None:
     """RtlError naming the first setting the micro-architecture does not implement."""
     hw = program.hardware
     problems = []
+    if program.model.cell != "lstmp":
+        problems.append(f"a {program.model.cell!r} cell (its PE ports, element-wise lane and channel are the "
+                        "LSTMP's until the RTL reads the cell description; the functional and cycle models run it)")
     if hw.entries_per_cycle != 1:
         problems.append(f"entries_per_cycle={hw.entries_per_cycle!r} (one MAC per PE per cycle)")
     if hw.ew_lanes not in (0, hw.pes):
