@@ -31,6 +31,7 @@ def bench(
     from ese.report.tables import print_table
     from ese.runtime.bench import benchmark
 
+    _check_cells([model, *(extra or [])])
     result = benchmark(model, extra, quick, threads, log=lambda s: console.print(s, highlight=False))
     rows = result["rows"]
     table = [[r["engine"], r["model"], r["mode"], r["batch"], f"{100 * r['density']:.1f}", r["threads"],
@@ -43,3 +44,16 @@ def bench(
                  "× torch dense", "1/density", "weights MiB"], table, Console(width=max(console.width, 150)))
     if json_path:
         write_json(json_path, result)
+
+
+def _check_cells(paths: list[Path]) -> None:
+    """EngineError (one line) for a fixed-point model of a cell the CPU engine does not run yet."""
+    from ese.compress.qmodel import load_qmodel
+    from ese.runtime.errors import EngineError
+
+    for path in paths:
+        if path.suffix == ".qnpz" and path.is_file():
+            cell = load_qmodel(path).model.cell
+            if cell != "lstmp":
+                raise EngineError(f"{str(path)!r} is a {cell!r} model; the CPU engine and its baselines run LSTMP "
+                                  "models only until the runtime reads the cell description")
