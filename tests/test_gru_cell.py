@@ -128,3 +128,23 @@ def test_a_units_three_gate_rows_and_its_n_h_row_sit_on_one_pe():
         for name in ("w_x", "w_r"):
             assert {int(parts[name].pe_of_row[g * 7 + k]) for g in range(3)} == {k % 3}
     assert matrix_partition("layers.0.w_r", 21, 3, "gru").rows_per_pe.tolist() == [9, 6, 6]
+
+
+def test_what_does_not_run_a_gru_yet_says_so_in_one_line(tmp_path):
+    from ese.errors import InteropError
+    from ese.interop.export import export_model
+    from ese.model.checkpoint import save_checkpoint
+    from ese.rtl.errors import RtlError
+    from ese.rtl.params import rtl_params
+    from ese.runtime.engine import Engine
+    from ese.runtime.errors import EngineError
+
+    qm = _gru()
+    with pytest.raises(EngineError, match="runs LSTMP models only, not a 'gru' model"):
+        Engine.from_qmodel(qm)
+    with pytest.raises(RtlError, match="a 'gru' cell"):
+        rtl_params(compile_qmodel(qm, HardwareConfig(pes=2)))
+    model = AcousticModel(ModelConfig(input_dim=4, hidden=5, layers=1, num_classes=3, cell="gru"))
+    save_checkpoint(tmp_path / "gru.pt", model)
+    with pytest.raises(InteropError, match="is a 'gru' model; ese export writes LSTMP models"):
+        export_model(tmp_path / "gru.pt", "torch", tmp_path / "out.pt")

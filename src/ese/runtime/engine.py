@@ -51,6 +51,7 @@ class Engine:
     @classmethod
     def from_model(cls, model, output_delay: int = 0, threads: int = 0) -> Engine:
         """From an :class:`ese.model.lstmp.AcousticModel` (pruned or not)."""
+        _check_cell(model.cfg)
         layers = []
         for L in model.layers:
             arr = {k: v.detach().cpu().numpy() for k, v in L.named_parameters()}
@@ -70,6 +71,7 @@ class Engine:
     def from_qmodel(cls, qm: QModel, mode: str = "fixed", threads: int = 0) -> Engine:
         """From a fixed-point model: ``fixed`` runs it exactly, ``float`` its dequantized weights."""
         _check_mode(mode)
+        _check_cell(qm.model)
         if mode == "float":
             layers, w_out, b_out = qm.dequantized()
             return cls.from_float(float32_layers(layers), w_out.astype(np.float32), b_out.astype(np.float32),
@@ -186,6 +188,12 @@ def _stack(xs: Sequence[np.ndarray], T: int, dtype) -> np.ndarray:
     for b, x in enumerate(xs):
         out[:len(x), b] = x
     return out
+
+
+def _check_cell(model) -> None:
+    if model.cell != "lstmp":
+        raise EngineError(f"the CPU engine runs LSTMP models only, not a {model.cell!r} model, until its kernels "
+                          "read the cell description (the reference model runs it: ese eval without --engine)")
 
 
 def _check_mode(mode: str) -> None:
