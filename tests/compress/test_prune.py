@@ -180,3 +180,40 @@ def test_row_balanced_pruner_equal_counts_per_simd_group() -> None:
         RowBalancedPruner(0.5, 0)
     with pytest.raises(ConfigError, match=r"'rows:G'"):
         parse_balance("rows:0")
+
+
+@pytest.mark.parametrize(("group", "n_pes", "cells"), [(4, 8, 20), (8, 4, 24), (16, 32, 64)])
+def test_cluster_pruner_shares_columns_and_balances_pes(group, n_pes, cells) -> None:
+    from ese.compress.prune import ClusterPruner, parse_cluster
+    from ese.runtime.patterns import detect
+    torch.manual_seed(1)
+    balance = f"cluster:{group},pes:{n_pes}"
+    pruner = make_pruner(balance, 0.2)
+    assert isinstance(pruner, ClusterPruner) and parse_cluster(balance) == (group, n_pes)
+    assert parse_balance(balance) == n_pes  # statistics over the PEs it balances
+    for name, rows in (("layers.0.w_r", 4 * cells), ("layers.0.w_ym", cells)):
+        w = torch.randn(rows, 30)
+        mask = pruner.update_mask(name, w)
+        m = mask.numpy()
+        for c0 in range(0, rows, group):  # every cluster keeps one column set in all its rows
+            assert (m[c0:c0 + group] == m[c0]).all()
+        per_pe = _per_pe(name, mask, n_pes)
+        full = (rows // (4 if "w_r" in name else 1)) % np.lcm(group, n_pes) == 0
+        if full:  # whole balanced blocks: every PE keeps exactly the same count
+            assert per_pe.min() == per_pe.max() > 0
+        assert abs(int(m.sum()) - round(0.2 * m.size)) <= np.lcm(group, n_pes) * 2 // 2 + 1
+        again = pruner.update_mask(name, w, 0.1, prev=mask)
+        assert not bool((again & ~mask).any())  # never revives a weight
+        assert detect([m]) == f"cluster:{max(g for g in (4, 8, 16) if g <= group and group % g == 0)}"
+    assert pruner.state_dict() == {"kind": "cluster", "density": 0.2, "group": group, "n_pes": n_pes}
+
+
+def test_cluster_balance_refused_with_one_line() -> None:
+    from ese.compress.prune import parse_cluster
+    assert parse_balance("cluster:16") == 32  # the paper's PEs by default
+    with pytest.raises(ConfigError, match=r"must divide the PE count 32"):
+        parse_cluster("cluster:12")
+    with pytest.raises(ConfigError, match=r"cluster size G must be a positive integer"):
+        parse_cluster("cluster:x")
+    with pytest.raises(ConfigError, match=r"expected 'cluster:G' or 'cluster:G,pes:N'"):
+        parse_cluster("cluster:8,pe:4")

@@ -18,7 +18,7 @@ CacheOpt = Annotated[Optional[Path], typer.Option(help="Feature cache directory 
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 DensityOpt = Annotated[Optional[float], typer.Option(help="Overall fraction of LSTM weights kept, in (0, 1] (default prune.density).")]
-BalanceOpt = Annotated[Optional[str], typer.Option(help="'pes:N' (load-balance-aware over N PEs) or 'none' (default prune.balance).")]
+BalanceOpt = Annotated[Optional[str], typer.Option(help="'pes:N' (load-balance-aware over N PEs), 'rows:G' (equal counts per row in G-row groups), 'cluster:G[,pes:N]' (G-row clusters sharing their columns, balanced over N PEs, default 32) or 'none' (default prune.balance).")]
 
 
 def _floats(text: str, what: str) -> tuple[float, ...]:

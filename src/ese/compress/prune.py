@@ -44,15 +44,45 @@ def check_density(density: float, what: str = "density") -> float:
 
 
 def parse_balance(balance: str) -> int | None:
-    """``"pes:N"`` -> N; ``"none"`` and ``"rows:G"`` -> None (no PE balance), else ConfigError."""
+    """``"pes:N"`` and ``"cluster:G[,pes:N]"`` -> N (32 by default for clusters); ``"none"`` and
+    ``"rows:G"`` -> None (no PE balance), else ConfigError."""
     text = str(balance).strip().lower()
     if text == "none" or parse_row_group(text) is not None:
         return None
+    cluster = parse_cluster(text)
+    if cluster is not None:
+        return cluster[1]
     head, sep, tail = text.partition(":")
     if head == "pes" and sep and tail.isdigit() and int(tail) >= 1:
         return int(tail)
     raise ConfigError(f"balance must be 'none' or 'pes:N' with N >= 1 PEs, not {balance!r} "
-                      "(or 'rows:G': equal non-zeros per row in groups of G >= 1 SIMD rows)")
+                      "(or 'rows:G': equal non-zeros per row in groups of G >= 1 SIMD rows; or "
+                      "'cluster:G[,pes:N]': G-row clusters sharing their columns, balanced over N PEs)")
+
+
+CLUSTER_PES = 32  # PEs a ``cluster:G`` balance is balanced over unless ``,pes:N`` says otherwise
+
+
+def parse_cluster(balance: str) -> tuple[int, int] | None:
+    """``"cluster:G"`` -> (G, 32), ``"cluster:G,pes:N"`` -> (G, N); anything else -> None.
+    ConfigError when it starts with ``cluster:`` but is malformed, or when neither G divides N
+    nor N divides G (then no block of rows covers every PE equally)."""
+    text = str(balance).strip().lower().replace(" ", "")
+    if not text.startswith("cluster:"):
+        return None
+    head, _, pes = text[len("cluster:"):].partition(",")
+    n = CLUSTER_PES
+    if pes:
+        if not (pes.startswith("pes:") and pes[4:].isdigit() and int(pes[4:]) >= 1):
+            raise ConfigError(f"balance {balance!r}: expected 'cluster:G' or 'cluster:G,pes:N'")
+        n = int(pes[4:])
+    if not (head.isdigit() and int(head) >= 1):
+        raise ConfigError(f"balance {balance!r}: the cluster size G must be a positive integer")
+    g = int(head)
+    if n % g and g % n:
+        raise ConfigError(f"balance {balance!r}: the cluster size {g} must divide the PE count {n} "
+                          "or be a multiple of it")
+    return g, n
 
 
 def balanced_pes(meta: Mapping[str, Any]) -> int | None:
@@ -215,6 +245,74 @@ class RowBalancedPruner(MagnitudePruner):
     def state_dict(self) -> dict[str, object]:
         return {"kind": "rows", "density": self.density, "group": self.group}
 
+class ClusterPruner(MagnitudePruner):
+    """Column-clustered and PE-balanced: each cluster of ``group`` consecutive rows keeps the same
+    columns in all its rows, and every PE keeps the same number of weights.
+
+    Clusters share column positions, so a kernel loads one input per kept column and multiplies
+    it into a whole SIMD register of the cluster's weights (no gathers). PE balance: row r of a
+    plain matrix (unit k of a gate matrix, ``ese.partition``) belongs to PE ``r mod N``, so a
+    *block* of ``lcm(G, N)`` consecutive rows of one gate block gives every PE the same number of
+    rows; all clusters of a block keep the same number of columns, hence every PE the same number
+    of weights in every block (a last, partial block when N does not divide the rows is balanced
+    over the PEs it touches only). A cluster's column is scored by the mean |w| of its rows
+    (unavailable if any row lost it before); a block's j-th *level* (the j-th best column of each
+    of its clusters) by the mean of those scores; levels are taken best first while the total
+    stays nearest K, as :class:`RowBalancedPruner` does.
+    """
+
+    def __init__(self, density: float = 0.11, group: int = 16, n_pes: int = CLUSTER_PES,
+                 cell: str = "lstmp") -> None:
+        super().__init__(density)
+        self.group = _positive_int("group", group)
+        self.n_pes = _positive_int("n_pes", n_pes)
+        self.cell = cell  # whose partition says which rows form one gate block
+
+    def update_mask(self, name: str, weight: torch.Tensor, density: float | None = None, *,
+                    prev: torch.Tensor | None = None) -> torch.Tensor:
+        d = self.density if density is None else check_density(density, f"density of {name!r}")
+        score = _scores(name, weight, prev)  # (R, C)
+        R, C = score.shape
+        blocks = matrix_partition(name, R, self.n_pes, self.cell).gate_blocks
+        block_rows = R // blocks  # rows of one gate block (or of the matrix)
+        G = self.group
+        span = G * self.n_pes // np.gcd(G, self.n_pes)  # lcm: rows of one balanced block
+        levels = []  # (-score, block id, level, cost)
+        clusters = []  # (block id, row start, row stop, columns best first)
+        for b0 in range(0, R, block_rows):
+            for s0 in range(b0, b0 + block_rows, span):
+                s1 = min(s0 + span, b0 + block_rows)
+                members = []
+                for c0 in range(s0, s1, G):
+                    rows = score[c0:min(c0 + G, s1)]
+                    col = np.where(rows.min(axis=0) >= 0, rows.mean(axis=0), -1.0)
+                    order = np.argsort(-col, kind="stable")
+                    ranked = col[order]
+                    clusters.append((s0, c0, min(c0 + G, s1), order))
+                    members.append(ranked)
+                ranked = np.stack(members)  # (clusters in block, C)
+                ok = ranked.min(axis=0) >= 0
+                for j in np.flatnonzero(ok):
+                    levels.append((-float(ranked[:, j].mean()), s0, int(j), s1 - s0))
+        levels.sort()
+        k = _keep_count(score.size, d)
+        per_block: dict[int, int] = {}
+        total = 0
+        for _, s0, _j, cost in levels:
+            if total == 0 or 2 * (total + cost) <= 2 * k + cost:
+                per_block[s0] = per_block.get(s0, 0) + 1
+                total += cost
+        mask = np.zeros(score.shape, dtype=bool)
+        for s0, c0, c1, order in clusters:
+            n = per_block.get(s0, 0)
+            if n:
+                mask[c0:c1, order[:n]] = True
+        return torch.from_numpy(mask)
+
+    def state_dict(self) -> dict[str, object]:
+        return {"kind": "cluster", "density": self.density, "group": self.group, "n_pes": self.n_pes}
+
+
 def _share(per_pe: list[np.ndarray], total: int) -> np.ndarray:
     """Split ``total`` kept weights over PEs as evenly as their sizes allow (water filling)."""
     cap = np.array([len(s) for s in per_pe], dtype=np.int64)
@@ -253,7 +351,11 @@ def _compute(pruner: MagnitudePruner, model: AcousticModel, densities: Mapping[s
 
 def make_pruner(balance: str, density: float = 0.11, cell: str = "lstmp") -> MagnitudePruner:
     """The pruner for ``balance``: BalancedPruner (``pes:N``, over ``cell``'s partition),
-    RowBalancedPruner (``rows:G``), else MagnitudePruner (``none``)."""
+    RowBalancedPruner (``rows:G``), ClusterPruner (``cluster:G[,pes:N]``, over ``cell``'s
+    partition), else MagnitudePruner (``none``)."""
+    cluster = parse_cluster(balance)
+    if cluster is not None:
+        return ClusterPruner(density, *cluster, cell)
     group = parse_row_group(balance)
     if group is not None:
         return RowBalancedPruner(density, group)
