@@ -16,6 +16,7 @@ class TorchDense:
     """``nn.LSTM(D, H, proj_size=P)`` (no peepholes), the issue's baseline; random weights."""
 
     name = "torch-dense"
+    kernel = "torch-lstm-proj"  # nn.LSTM with proj_size: PyTorch's default (non-oneDNN) path
 
     def __init__(self, D: int, H: int, P: int, B: int) -> None:
         torch.manual_seed(0)

@@ -22,6 +22,7 @@ import torch
 from ese.compress.qmodel import QModel, load_qmodel
 from ese.runtime.baselines import ScipySparse, TorchDense, TorchSparse
 from ese.runtime.engine import Engine, float32_layers
+from ese.runtime.patterns import detect as detect_pattern
 from ese.threads import numba_threads, torch_threads
 
 DEFAULT_MODEL = Path("models/paper/paper-b32-d11-w12a16.qnpz")
@@ -41,6 +42,12 @@ class Row:
     frames_per_s: float = float("nan")
     weight_bytes: int = 0
     model: str = ""
+    kernel: str = ""  # the kernel that ran (ours: chosen from the pattern and the CPU)
+    pattern: str = ""  # sparsity pattern of the model (ese.runtime.patterns) or "dense"
+    us_per_step_alone: float = float("nan")  # torch-dense only: timed with no other engine between rounds
+    alone_deviation: float = float("nan")  # torch-dense only: us_per_step / us_per_step_alone - 1
+    steps_per_round: int = 0  # calls per timed round
+    load_avg: float = float("nan")  # 1-minute load average when the row was measured
 
 
 @dataclass
@@ -48,6 +55,8 @@ class Settings:
     steps: int = 16  # streaming steps per repeat
     frames: int = 64  # utterance length
     repeats: int = 5
+    min_round_s: float = 0.1  # every timed round lasts at least this long
+    settle_s: float = 0.01  # pause before each round (OpenMP workers spin ~1 ms after a region)
     batches: tuple[int, ...] = (1, 32)
     modes: tuple[str, ...] = ("streaming", "utterance")
     densities: tuple[float, ...] = (0.5, 0.25, 0.11, 0.05)
@@ -75,6 +84,25 @@ def synthetic_qmodel(template: QModel, density: float, seed: int = 0) -> QModel:
     return qm
 
 
+def cluster_qmodel(template: QModel, density: float, group: int, seed: int = 0) -> QModel:
+    """``template`` with every LSTM matrix replaced by a random ``cluster:group`` one at
+    ``density``: each aligned ``group``-row cluster keeps the same random columns, values drawn
+    from the template's non-zeros (a model of the shipped shape in that pattern, for speed)."""
+    rng = np.random.default_rng(seed)
+    qm = copy.deepcopy(template)
+    for L in qm.layers:
+        for name in ("w_x", "w_r", "w_ym"):
+            w = getattr(L, name)
+            pool = w[w != 0]
+            R, K = w.shape
+            keep = np.repeat(rng.random((R // group, K)) < density, group, axis=0)
+            new = np.zeros_like(w)
+            vals = rng.choice(pool, size=int(keep.sum()))
+            new[keep] = vals
+            setattr(L, name, new)
+    return qm
+
+
 def model_density(qm: QModel) -> float:
     nnz = sum(qm.nnz().values())
     size = sum(getattr(L, n).size for L in qm.layers for n in qm.cell.matrix_names)
@@ -85,6 +113,8 @@ class _Ours:
     def __init__(self, eng: Engine, B: int) -> None:
         self.eng, self.rec = eng, eng.recognizer(B)
         self.name = f"ese-{eng.mode}"
+        self.kernel = self.rec.kernel
+        self.pattern = eng.pattern
 
     def weight_bytes(self) -> int:
         return self.eng.weight_bytes(self.rec.B)
@@ -96,35 +126,88 @@ class _Ours:
         return self.rec.run_frames(X)
 
 
-def _timed(run: Callable[[], None]) -> float:
+def _timed(run: Callable[[int], None], units: int) -> float:
     t0 = time.perf_counter()
-    run()
+    run(units)
     return time.perf_counter() - t0
 
 
-def measure_side_by_side(calls: dict[str, tuple[Callable[[], None], int]], repeats: int) -> dict[str, float]:
-    """µs per step of each ``name -> (run, steps per run)``: one warm-up each (excluded), then
-    ``repeats`` rounds that run every engine once in turn (so load changes hit all alike);
-    the median over rounds."""
-    for run, _ in calls.values():
-        run()
+@dataclass
+class Timing:
+    """µs per step of every engine of a group, and PyTorch dense timed on its own."""
+
+    us: dict[str, float]
+    alone_us: float  # torch-dense, rounds back to back with no other engine between them
+    units: dict[str, int]  # calls per timed round (steps or utterances)
+
+
+def _round(run: Callable[[int], None], units: int, settle_s: float) -> float:
+    """One timed round: a pause (so the threads of the engine timed before, which spin for a
+    while after their last parallel region, have gone to sleep), one untimed call (wakes this
+    engine's own threads and caches), then ``units`` calls timed."""
+    time.sleep(settle_s)
+    run(1)
+    return _timed(run, units)
+
+
+MAX_UNITS = 2000  # calls per round at most (a 10 µs step at min_round_s = 0.02 s)
+
+
+def measure_side_by_side(calls: dict[str, tuple[Callable[[int], None], int]], st: Settings,
+                         alone: str | None = "torch-dense") -> Timing:
+    """µs per step of each ``name -> (run(units), steps per unit)``.
+
+    One warm-up each (excluded) also sizes the rounds: every timed round lasts at least
+    ``st.min_round_s``. Then ``st.repeats`` rounds run every engine once in turn (so load changes
+    hit all alike), each round preceded by a pause of ``st.settle_s`` and an untimed call
+    (:func:`_round`); the median over rounds. ``alone`` (PyTorch dense) is also timed in
+    ``st.repeats`` rounds back to back, before and after the shared rounds (the median of all of
+    them): the benchmark's check that the shared rounds do not slow it (docs/performance.md).
+    """
+    units = {}
+    for name, (run, _) in calls.items():
+        run(1)
+        t = max(min(_timed(run, 1) for _ in range(3)), 1e-6)
+        units[name] = int(np.clip(np.ceil(st.min_round_s / t), 1, MAX_UNITS))
+    alone_t: list[float] = []
+
+    def alone_rounds() -> None:
+        if alone in calls:
+            run = calls[alone][0]
+            alone_t.extend(_round(run, units[alone], st.settle_s) for _ in range(st.repeats))
+
+    alone_rounds()
     times: dict[str, list[float]] = {k: [] for k in calls}
-    for _ in range(repeats):
+    for _ in range(st.repeats):
         for name, (run, _) in calls.items():
-            times[name].append(_timed(run))
-    return {k: float(np.median(v)) * 1e6 / calls[k][1] for k, v in times.items()}
+            times[name].append(_round(run, units[name], st.settle_s))
+    alone_rounds()
+    per = {k: calls[k][1] * units[k] for k in calls}
+    us = {k: float(np.median(v)) * 1e6 / per[k] for k, v in times.items()}
+    a = float(np.median(alone_t)) * 1e6 / per[alone] if alone_t else float("nan")
+    return Timing(us, a, units)
 
 
-def _call(runner, mode: str, inputs: np.ndarray, st: Settings) -> tuple[Callable[[], None], int]:
+def _call(runner, mode: str, inputs: np.ndarray, st: Settings) -> tuple[Callable[[int], None], int]:
+    """``run(units)`` and steps per unit: a unit is one step (streaming, cycling over the inputs)
+    or one utterance of ``st.frames`` frames."""
     if mode == "streaming":
         xs = inputs[:st.steps]
+        pos = [0]
 
-        def run() -> None:
-            for x in xs:
-                runner.stream(x)
-        return run, len(xs)
+        def run(units: int) -> None:
+            i = pos[0]
+            for _ in range(units):
+                runner.stream(xs[i])
+                i = (i + 1) % len(xs)
+            pos[0] = i
+        return run, 1
     X = inputs[:st.frames]
-    return (lambda: runner.utterance(X)), len(X)
+
+    def utt(units: int) -> None:
+        for _ in range(units):
+            runner.utterance(X)
+    return utt, len(X)
 
 
 def _runner(engine: str, qm: QModel, float_layers, B: int, threads: int):
@@ -152,6 +235,7 @@ def _measure_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, 
                   emitted: set, log: Callable[[str], None]) -> list[Row]:
     """:func:`run_rows` inside its thread-count block."""
     density = model_density(qm)
+    pattern = detect_pattern(getattr(L, k) for L in qm.layers for k in ("w_x", "w_r", "w_ym"))
     fl = float32_layers(qm.dequantized()[0])[0]
     rng = np.random.default_rng(1)
     engines = ["torch-dense", *[e for e in engines if e != "torch-dense"]]
@@ -162,18 +246,23 @@ def _measure_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, 
             runners = {e: _runner(e, qm, fl, B, threads) for e in engines}
             calls = {e: _call(r, mode, r.eng.quantize_input(feats) if e == "ese-fixed" else feats, st)
                      for e, r in runners.items()}
-            us = measure_side_by_side(calls, st.repeats)
-            base = us["torch-dense"]
+            timing = measure_side_by_side(calls, st)
+            us, base = timing.us, timing.us["torch-dense"]
             for e, r in runners.items():
                 if e == "torch-dense":
                     if (B, mode, threads) in emitted:
                         continue
                     emitted.add((B, mode, threads))
                 dens = 1.0 if e == "torch-dense" else density
+                alone = timing.alone_us if e == "torch-dense" else float("nan")
                 rows.append(Row(e, mode, B, dens, threads, us[e], base / us[e], 1.0 / dens,
-                                B * 1e6 / us[e], r.weight_bytes(), "dense" if e == "torch-dense" else label))
+                                B * 1e6 / us[e], r.weight_bytes(), "dense" if e == "torch-dense" else label,
+                                getattr(r, "kernel", e), "dense" if e == "torch-dense" else pattern, alone,
+                                us[e] / alone - 1.0 if e == "torch-dense" else float("nan"),
+                                timing.units[e], os.getloadavg()[0]))
+                extra = f"  (alone {alone:.1f}: {100 * (us[e] / alone - 1):+.1f}%)" if e == "torch-dense" else ""
                 log(f"{e:16s} {mode:9s} B={B:<3d} d={dens:.3f} T={threads} {us[e]:9.1f} us/step "
-                    f"x{base / us[e]:.2f}")
+                    f"x{base / us[e]:.2f} {getattr(r, 'kernel', e)}{extra}")
     return rows
 
 
@@ -183,7 +272,7 @@ def benchmark(model: Path = DEFAULT_MODEL, extra: list[Path] | None = None, quic
 
     ``threads``: the thread count of the main rows (0 = all cores); the scaling rows go 1 -> it.
     """
-    st = Settings(steps=8, frames=32, repeats=3, sweep=False, scaling=False) if quick else Settings()
+    st = Settings(steps=8, frames=32, repeats=3, min_round_s=0.05, sweep=False, scaling=False) if quick else Settings()
     qm = load_qmodel(model)
     n_all = min(threads or all_threads(), all_threads())
     emitted: set = set()
@@ -230,7 +319,17 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "numba_threads": all_threads(),
-            "torch": torch.__version__, "numba": numba.__version__}
+            "torch": torch.__version__, "numba": numba.__version__,
+            "threading_layer": _threading_layer(),
+            "omp_env": {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
+                        if k in os.environ}}
+
+
+def _threading_layer() -> str:
+    try:
+        return numba.threading_layer()
+    except ValueError:  # no parallel region has run yet
+        return ""
 
 
 def markdown(result: dict) -> str:

@@ -20,6 +20,10 @@ from ese.runtime import kernels_fixed as KF
 from ese.runtime import kernels_float as KL
 from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, thread_groups
+from ese.runtime.cluster_layout import fixed_clusters, float_clusters
+from ese.runtime.kernels_int16 import m_bound
+from ese.runtime.patterns import cluster_size
+from ese.runtime.patterns import detect as detect_pattern
 from ese.runtime.recognizer import Recognizer
 from ese.runtime.weights import LayerWeights, fixed_layer, float_layer
 
@@ -37,6 +41,8 @@ class Engine:
     output_delay: int = 0
     qmodel: QModel | None = None  # fixed point: formats, LUTs, input quantization
     threads: int = 0  # 0 = numba's default (all cores)
+    pattern: str = "unstructured"  # sparsity pattern of the matrices (ese.runtime.patterns)
+    clusters: list | None = None  # cluster:G pattern: per layer {gx, gr, gp} ClusterMatrix
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
@@ -45,8 +51,12 @@ class Engine:
         """From float arrays per layer: ``w_x``, ``w_r``, ``bias``, ``peephole`` (or None), ``w_ym``."""
         packed = [float_layer(L["w_x"], L["w_r"], L["bias"], L.get("peephole"), L["w_ym"]) for L in layers]
         _check_stack(packed)
+        pattern = detect_pattern(L[k] for L in layers for k in ("w_x", "w_r", "w_ym"))
+        G = cluster_size(pattern)
+        clusters = [float_clusters(L["w_x"], L["w_r"], L["w_ym"], G) for L in layers] \
+            if G and CLUSTER_KERNELS and _fits(G, packed) else None
         return cls("float", packed, np.ascontiguousarray(w_out, np.float32),
-                   np.ascontiguousarray(b_out, np.float32), output_delay, None, threads)
+                   np.ascontiguousarray(b_out, np.float32), output_delay, None, threads, pattern, clusters)
 
     @classmethod
     def from_model(cls, model, output_delay: int = 0, threads: int = 0) -> Engine:
@@ -78,8 +88,18 @@ class Engine:
                                   qm.output_delay, threads)
         packed = [fixed_layer(L, qm) for L in qm.layers]
         _check_stack(packed)
+        pattern = detect_pattern(getattr(L, k) for L in qm.layers for k in ("w_x", "w_r", "w_ym"))
+        G = cluster_size(pattern)
+        clusters = None
+        if G and CLUSTER_KERNELS and _fits(G, packed) and all(
+                -int(L.shifts[KF.SX]) >= 0 and -int(L.shifts[KF.SR]) >= 0 for L in packed):
+            A = qm.quant.act_bits
+            clusters = [fixed_clusters(ql.w_x, ql.w_r, ql.w_ym, G,
+                                       1 << ((qm.input_format.bits if k == 0 else A) - 1), 1 << (A - 1),
+                                       m_bound(qm, L.shifts))
+                        for k, (ql, L) in enumerate(zip(qm.layers, packed))]
         return cls("fixed", packed, np.ascontiguousarray(qm.w_out, np.int64),
-                   np.ascontiguousarray(qm.b_out, np.int64), qm.output_delay, qm, threads)
+                   np.ascontiguousarray(qm.b_out, np.int64), qm.output_delay, qm, threads, pattern, clusters)
 
     @classmethod
     def from_program(cls, program, mode: str = "fixed", threads: int = 0) -> Engine:
@@ -181,6 +201,14 @@ class Engine:
         rec = Recognizer(self, len(xs))
         T = max(len(x) for x in xs)
         return [y[:len(x)] for y, x in zip(rec.run_frames(_stack(xs, T, rec.in_dtype)), xs)]
+
+
+CLUSTER_KERNELS = True  # run cluster:G models on the gather-free kernels (False: SELL-16 as any model)
+
+
+def _fits(G: int, layers: list[LayerWeights]) -> bool:
+    """Cluster kernels need whole clusters: G divides every matrix's row count."""
+    return all((4 * L.hidden) % G == 0 and L.proj % G == 0 for L in layers)
 
 
 def _stack(xs: Sequence[np.ndarray], T: int, dtype) -> np.ndarray:

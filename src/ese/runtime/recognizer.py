@@ -8,11 +8,14 @@ import numpy as np
 
 from ese.runtime import kernels_fixed as KF
 from ese.runtime import kernels_float as KL
+from ese.runtime import kernels_cluster as KC
+from ese.runtime import kernels_int16 as KI
 from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, gate_row_order, thread_groups
 from ese.runtime.weights import LayerWeights
 from ese.threads import numba_threads
 
+NARROW = True  # fixed point, one stream: int32 products where they cannot overflow (kernels_int16)
 CHUNK = 64  # frames per input-product batch in one-stream utterance mode: xw stays in cache
 
 
@@ -25,18 +28,21 @@ class _State:
     cell-group order of :mod:`ese.runtime.layout`, ``y`` double-buffered.
     """
 
-    def __init__(self, L: LayerWeights, B: int, threads: int, fixed: bool) -> None:
+    def __init__(self, L: LayerWeights, B: int, threads: int, fixed: bool, narrow=None, clusters=None) -> None:
         act = np.int32 if fixed else np.float32
         wide = np.int64 if fixed else np.float32
         self.no_xw = np.zeros((1, 1), dtype=wide)
         self.one = B == 1
+        self.narrow = narrow  # fixed point, one stream: kernels_int16.NarrowPlan (int32 z and m)
+        self.cl = clusters  # one stream, cluster:G model: {gx, gr, gp} ClusterMatrix (raw int16 z, m)
         if self.one:
             D, H, P = L.input_dim, L.hidden, L.proj
-            self.z = np.zeros(D + P + 1, dtype=wide)
-            self.zr = np.zeros(P + 1, dtype=wide)
+            zt = np.int16 if (clusters is not None and fixed) else np.int32 if narrow is not None else wide
+            self.z = np.zeros(D + P + 1, dtype=zt)
+            self.zr = np.zeros(P + 1, dtype=zt)
             self.acc = np.zeros(4 * H + 1, dtype=wide)
             self.c = np.zeros(H, dtype=wide)
-            self.m = np.zeros(H, dtype=wide)
+            self.m = np.zeros(H, dtype=zt)
             self.y_out = np.zeros(P + 1, dtype=act)
             self.acc_y = np.zeros(P + 1, dtype=wide)
             n = min(threads, max(1, H // LANES))
@@ -45,6 +51,12 @@ class _State:
             self.psl = thread_groups(L.gp.ptr.size - 1, n)
             self.cells = np.linspace(0, H, len(self.gsl) + 1).astype(np.int64)
             self.scratch = np.zeros((len(self.gsl), LANES), dtype=wide)
+            self.s32 = np.zeros((len(self.gsl), 2 * LANES), dtype=np.int32)
+            if clusters is not None:
+                self.gcl = thread_groups(clusters["gx"].n_clusters, n)
+                self.rcl = thread_groups(clusters["gr"].n_clusters, n)
+                self.pcl = thread_groups(clusters["gp"].n_clusters, n)
+                self.s64 = np.zeros((len(self.gsl), 2 * LANES), dtype=np.int64)
             self.groups = thread_groups(L.hp // LANES, threads)  # utterance-mode W_x X
             self.order = gate_row_order(H)
             return
@@ -100,7 +112,13 @@ class Recognizer:
         self.fixed = engine.mode == "fixed"
         self.K = KF if self.fixed else KL
         self.threads = engine.n_threads()
-        self.states = [_State(L, self.B, self.threads, self.fixed) for L in engine.layers]
+        plans = [None] * len(engine.layers)
+        cls = engine.clusters if (self.B == 1 and engine.clusters) else [None] * len(engine.layers)
+        if self.fixed and self.B == 1 and NARROW and not engine.clusters:
+            plans = [KI.narrow_plan(L, ql, engine.qmodel, k == 0)
+                     for k, (L, ql) in enumerate(zip(engine.layers, engine.qmodel.layers))]
+        self.states = [_State(L, self.B, self.threads, self.fixed, p, c)
+                       for L, p, c in zip(engine.layers, plans, cls)]
         self.in_dtype = np.int32 if self.fixed else np.float32
         self.x = np.zeros((engine.input_dim, self.B), self.in_dtype)
         if self.fixed:
@@ -109,6 +127,19 @@ class Recognizer:
                           np.ascontiguousarray(q.luts["tanh"], np.int64))
             fmt = q.input_format
             self._in_range = (fmt.lo, fmt.hi)
+
+    @property
+    def kernel(self) -> str:
+        """Name of the kernels this recognizer runs (reported by ``ese bench``)."""
+        kind = "sell16-gather" if self.B == 1 else "csr-rows-x-batch"
+        if self.B == 1 and self.states[0].cl is not None:
+            G = self.states[0].cl["gx"].G
+            return f"cluster{G}-pairs-i16" if self.fixed else f"cluster{G}-bcast-f32"
+        if not self.fixed:
+            return f"{kind}-f32"
+        if self.B == 1 and all(st.narrow is not None for st in self.states):
+            return f"{kind}-i32"  # int32 lanes, int64 only in the slices that could overflow
+        return f"{kind}-i64"
 
     # ---- public API -----------------------------------------------------------------------
     def reset(self, stream: int | None = None) -> None:
@@ -231,8 +262,10 @@ class Recognizer:
     def _step_one(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
         """Streaming step of one stream: z = [x_t; y_{t-1}] through [W_x | W_r]."""
         D = L.input_dim
-        if self.fixed:
-            st.z[:D] = x.astype(np.int64) << -int(L.shifts[KF.SX])
+        if self.fixed and st.cl is not None:
+            st.z[:D] = x  # raw 16-bit inputs: the cluster kernel aligns W_x x itself
+        elif self.fixed:
+            st.z[:D] = x.astype(np.int64) << -int(L.shifts[KF.SX])  # fits int32 when narrow
         else:
             st.z[:D] = x
         return self._run_one(L, st, L.gx, st.gsl, st.z, D, st.no_xw, -1)
@@ -242,11 +275,31 @@ class Recognizer:
         args = (g.ptr, g.cols, g.vals, g.rows, slices, z, st.acc, L.bias_o, L.peep_o, L.has_peep,
                 xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.cols, p.vals, p.rows,
                 st.psl, st.y_out, yo, st.scratch)
-        if self.fixed:
+        if st.cl is not None:
+            self._run_cluster(L, st, "gx" if g is L.gx else "gr", z, yo, xw, col)
+        elif st.narrow is not None:
+            KI.step_one(g.ptr, g.cols, g.vals, g.rows, slices, st.narrow.of(g, L), z, st.acc, L.bias_o,
+                        L.peep_o, L.has_peep, xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr,
+                        p.cols, p.vals, p.rows, st.psl, st.narrow.gp, st.y_out, yo, st.s32, st.scratch,
+                        st.acc_y, L.shifts, *self._luts)
+        elif self.fixed:
             self.K.step_one(*args, st.acc_y, L.shifts, *self._luts)
         else:
             self.K.step_one(*args)
         return st.y_out[:L.proj]
+
+    def _run_cluster(self, L: LayerWeights, st: _State, which: str, z, yo: int, xw, col: int) -> None:
+        g, p = st.cl[which], st.cl["gp"]
+        gcl = st.gcl if which == "gx" else st.rcl
+        if self.fixed:
+            KI.step_cluster(g.G, g.ptr, g.nx, g.cols, g.vals, g.wide, gcl, z, st.acc, L.bias_o, L.peep_o,
+                            L.has_peep, xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.nx,
+                            p.cols, p.vals, p.wide, st.pcl, st.y_out, yo, st.s32, st.s64, st.acc_y,
+                            L.shifts, *self._luts)
+        else:
+            KC.step_cluster(g.G, g.ptr, g.cols, g.vals, gcl, z, st.acc, L.bias_o, L.peep_o, L.has_peep,
+                            xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.cols, p.vals,
+                            st.pcl, st.y_out, yo, st.scratch)
 
     def _step(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
         mats = [getattr(m, f"csr_{a}") for m in (L.w_x, L.w_r) for a in ("ptr", "cols", "vals")]

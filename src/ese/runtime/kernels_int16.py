@@ -1,0 +1,227 @@
+"""Narrow-integer sparse products of the fixed-point engine (issue 16), bit-exact.
+
+The fixed-point model has 12-bit weights and 16-bit activations, so a product fits in 28 bits and
+the sum of a row in 32 bits whenever ``sum_j |w_rj| * max|z_j| < 2**31``. These kernels
+accumulate such rows in int32 (twice the SIMD lanes of the int64 kernels in
+:mod:`ese.runtime.kernels_fixed`) and fall back to int64 for the slices where the bound does not
+hold (:func:`wide_slices`): no partial sum can then wrap, so every result equals the exact integer
+sum in any order, as the reference model's int64 arithmetic gives it.
+
+They compute sparse matrix x vector products only; the element-wise stage is
+:func:`ese.runtime.kernels_fixed.cell`, called exactly as :func:`ese.runtime.kernels_fixed.step_one`
+calls it.
+"""
+
+from __future__ import annotations
+
+import numba as nb
+import numpy as np
+from numba import prange
+
+from ese.runtime.kernels_fixed import ABITS, ACCBITS, SACC, SAY, SR, SX, SY, align, cell, sat
+from ese.runtime.layout import LANES, SortedSell
+from ese.runtime.simd import sell_slice
+from ese.runtime.simd_cluster import pair_dot4, pair_dot8, pair_dot16
+
+_JIT = {"cache": True, "nogil": True}
+INT32_LIMIT = 2**31 - 1
+
+
+def row_bounds(vals_abs_rows: np.ndarray, zmax: np.ndarray) -> np.ndarray:
+    """``sum_j |w_rj| * zmax_j`` per row of a dense (R, K) matrix of |w| (exact, Python ints
+    avoided: int64 holds it for 16-bit weights, 17-bit inputs and K < 2**30)."""
+    return np.abs(vals_abs_rows).astype(np.int64) @ zmax.astype(np.int64)
+
+
+def wide_slices(w: np.ndarray, zmax: np.ndarray, packed: SortedSell) -> np.ndarray:
+    """(S,) bool: the slices of ``packed`` (a :class:`SortedSell` of dense ``w``) holding a row
+    whose int32 sum could overflow, given ``|z_j| <= zmax_j``. Padding rows never overflow."""
+    bound = np.zeros(packed.n_rows + 1, dtype=np.int64)
+    bound[:packed.n_rows] = row_bounds(np.abs(np.asarray(w, np.int64)), zmax)
+    per_slot = bound[np.minimum(packed.rows, packed.n_rows)].reshape(-1, LANES)
+    return np.ascontiguousarray((per_slot > INT32_LIMIT).any(axis=1))
+
+
+@nb.njit(inline="always", **_JIT)
+def sell_rows_narrow(ptr, cols, vals, rows, z, slices, wide, out, a32, a64):
+    """``out[rows[i]] = (W z)[i]`` for the SELL-16 slices of one thread: int32 lanes (one
+    gather of 16 int32 inputs per step) unless the slice is ``wide`` (int64 lanes)."""
+    for j in range(slices.shape[0]):
+        s = slices[j]
+        if s < 0:
+            break
+        if wide[s]:
+            sell_slice(vals, cols, z, ptr[s], ptr[s + 1], a64)
+            for lane in range(LANES):
+                out[rows[s * LANES + lane]] = a64[lane]
+        else:
+            sell_slice(vals, cols, z, ptr[s], ptr[s + 1], a32)
+            for lane in range(LANES):
+                out[rows[s * LANES + lane]] = a32[lane]
+
+
+@nb.njit(parallel=True, **_JIT)
+def step_one(gp, gc, gv, gr, gslices, gwide, z, acc, bias, peep, has_peep, xw, col, use_xw, c, m,
+             cell_bounds, pp, pc, pv, pr, pslices, pwide, y_out, yo, s32, s64, acc_y, sh, lsig, ltanh):
+    """:func:`ese.runtime.kernels_fixed.step_one` with int32 inputs ``z`` (x << -SX, y << -SR)
+    and ``m``, and the products of :func:`sell_rows_narrow` (``s32``/``s64``: per-thread lanes)."""
+    nt = gslices.shape[0]
+    ACC = sh[ACCBITS]
+    for t in prange(nt):
+        sell_rows_narrow(gp, gc, gv, gr, z, gslices[t], gwide, acc, s32[t], s64[t])
+    H = c.shape[0]
+    for t in prange(cell_bounds.shape[0] - 1):
+        for k in range(cell_bounds[t], cell_bounds[t + 1]):
+            for g in range(4):
+                r = g * H + k
+                total = acc[r] + bias[r]
+                if use_xw:
+                    total += align(xw[col, r], sh[SX])
+                acc[r] = sat(align(total, sh[SACC]), ACC)
+            cn, mk = cell(acc[k], acc[H + k], acc[2 * H + k], acc[3 * H + k], c[k], k, peep,
+                          has_peep, sh, lsig, ltanh)
+            c[k] = cn
+            m[k] = mk
+    for t in prange(pslices.shape[0]):
+        sell_rows_narrow(pp, pc, pv, pr, m, pslices[t], pwide, acc_y, s32[t], s64[t])
+    P = y_out.shape[0] - 1
+    for r in range(P):
+        ay = sat(align(acc_y[r], sh[SAY]), ACC)
+        acc_y[r] = ay
+        y = sat(align(ay, sh[SY]), sh[ABITS])
+        y_out[r] = y
+        z[yo + r] = align(y, sh[SR])
+
+
+# ---- column-clustered matrices (``cluster:G``; layout ese.runtime.cluster_layout) ------------
+
+@nb.njit(inline="always", **_JIT)
+def pair_dot(G, vals, cols, z, p0, p1, a32, o):
+    if G == 16:
+        pair_dot16(vals, cols, z, p0, p1, a32, o)
+    elif G == 8:
+        pair_dot8(vals, cols, z, p0, p1, a32, o)
+    else:
+        pair_dot4(vals, cols, z, p0, p1, a32, o)
+
+
+@nb.njit(inline="always", **_JIT)
+def pair_dot_wide(G, vals, cols, z, p0, p1, a64, o):
+    """:func:`pair_dot` in int64 lanes (clusters whose int32 bound fails)."""
+    for lane in range(G):
+        a64[o + lane] = 0
+    for p in range(p0, p1):
+        x0 = np.int64(z[cols[2 * p]])
+        x1 = np.int64(z[cols[2 * p + 1]])
+        base = 2 * G * p
+        for lane in range(G):
+            a64[o + lane] += np.int64(vals[base + 2 * lane]) * x0 + np.int64(vals[base + 2 * lane + 1]) * x1
+
+
+@nb.njit(inline="always", **_JIT)
+def cluster_rows(G, ptr, nx, cols, vals, wide, z, clusters, out, s0, s1, a32, a64):
+    """``out[q G + lane] = align(x part, s0) + align(y part, s1)`` for the thread's clusters q:
+    the two parts of each row summed exactly (int32 pairs, or int64 where ``wide``)."""
+    for j in range(clusters.shape[0]):
+        q = clusters[j]
+        if q < 0:
+            break
+        p0, p1 = ptr[q], ptr[q + 1]
+        pm = p0 + nx[q]
+        if wide[q]:
+            pair_dot_wide(G, vals, cols, z, p0, pm, a64, 0)
+            pair_dot_wide(G, vals, cols, z, pm, p1, a64, G)
+            for lane in range(G):
+                out[q * G + lane] = align(a64[lane], s0) + align(a64[G + lane], s1)
+        else:
+            pair_dot(G, vals, cols, z, p0, pm, a32, 0)
+            pair_dot(G, vals, cols, z, pm, p1, a32, G)
+            for lane in range(G):
+                out[q * G + lane] = align(np.int64(a32[lane]), s0) + align(np.int64(a32[G + lane]), s1)
+
+
+@nb.njit(parallel=True, **_JIT)
+def step_cluster(G, gptr, gnx, gcols, gvals, gwide, gcl, z, acc, bias, peep, has_peep, xw, col, use_xw,
+                 c, m, cell_bounds, pptr, pnx, pcols, pvals, pwide, pcl, y_out, yo, s32, s64, acc_y,
+                 sh, lsig, ltanh):
+    """One step of one stream on column-clustered matrices, int16 inputs: ``z`` = [x_t; y_{t-1}]
+    raw (streaming; or [y_{t-1}] with ``xw`` in utterance mode), ``m`` raw. The gate sum of a row
+    is ``align(W_x x, SX) + align(W_r y, SR)``, exactly what the pre-shifted z of
+    :func:`ese.runtime.kernels_fixed.step_one` sums; the element-wise stage is the same."""
+    ACC = sh[ACCBITS]
+    sx, sr = sh[SX], sh[SR]
+    for t in prange(gcl.shape[0]):
+        cluster_rows(G, gptr, gnx, gcols, gvals, gwide, z, gcl[t], acc, sx, sr, s32[t], s64[t])
+    H = c.shape[0]
+    for t in prange(cell_bounds.shape[0] - 1):
+        for k in range(cell_bounds[t], cell_bounds[t + 1]):
+            for g in range(4):
+                r = g * H + k
+                total = acc[r] + bias[r]
+                if use_xw:
+                    total += align(xw[col, r], sx)
+                acc[r] = sat(align(total, sh[SACC]), ACC)
+            cn, mk = cell(acc[k], acc[H + k], acc[2 * H + k], acc[3 * H + k], c[k], k, peep,
+                          has_peep, sh, lsig, ltanh)
+            c[k] = cn
+            m[k] = mk
+    for t in prange(pcl.shape[0]):
+        cluster_rows(G, pptr, pnx, pcols, pvals, pwide, m, pcl[t], acc_y, 0, 0, s32[t], s64[t])
+    P = y_out.shape[0] - 1
+    for r in range(P):
+        ay = sat(align(acc_y[r], sh[SAY]), ACC)
+        acc_y[r] = ay
+        y = sat(align(ay, sh[SY]), sh[ABITS])
+        y_out[r] = y
+        z[yo + r] = y
+
+
+# ---- which layers run narrow, and where they fall back (plain Python, once per recognizer) -----
+
+class NarrowPlan:
+    """The wide (int64) slices of one layer's three sliced matrices: ``gx`` ([W_x | W_r] over z),
+    ``gr`` (W_r over y, utterance mode) and ``gp`` (W_ym over m)."""
+
+    def __init__(self, gx: np.ndarray, gr: np.ndarray, gp: np.ndarray) -> None:
+        self.gx, self.gr, self.gp = gx, gr, gp
+
+    def of(self, packed: SortedSell, L) -> np.ndarray:
+        return self.gx if packed is L.gx else self.gr if packed is L.gr else self.gp
+
+    @property
+    def wide_fraction(self) -> float:
+        n = self.gx.size + self.gp.size
+        return float((self.gx.sum() + self.gp.sum()) / n) if n else 0.0
+
+
+def _align_int(v: int, s: int) -> int:
+    return v << -s if s <= 0 else (v + (1 << (s - 1))) >> s
+
+
+def m_bound(qm, sh: np.ndarray) -> int:
+    """Largest |m| the cell stage can give: |o * tanh(c)| aligned, at most the activation range
+    (``o`` and ``tanh(c)`` are LUT values; ``align`` is monotone and rounds half up, so
+    ``|align(-v)| <= align(v)``)."""
+    from ese.runtime.kernels_fixed import SM
+    top = int(np.abs(qm.luts["sigmoid"]).max()) * int(np.abs(qm.luts["tanh"]).max())
+    return min(1 << (int(sh[ABITS]) - 1), _align_int(top, int(sh[SM])) + 1)
+
+
+def narrow_plan(L, ql, qm, first: bool) -> NarrowPlan | None:
+    """The plan of packed layer ``L`` (:class:`ese.runtime.weights.LayerWeights`) of fixed-point
+    layer ``ql``, or None when its inputs do not fit int32 once pre-shifted (then the int64
+    kernels run). ``first``: layer 0, whose input has the model's input format."""
+    sx, sr = -int(L.shifts[SX]), -int(L.shifts[SR])
+    if not (0 <= sx <= 15 and 0 <= sr <= 15):
+        return None
+    A = int(L.shifts[ABITS])
+    in_bits = qm.input_format.bits if first else A
+    zx = (1 << (in_bits - 1)) << sx
+    zy = (1 << (A - 1)) << sr
+    zmax = np.concatenate([np.full(L.input_dim, zx), np.full(L.proj, zy)])
+    w_x, w_r, w_ym = (np.asarray(a, np.int64) for a in (ql.w_x, ql.w_r, ql.w_ym))
+    if max(np.abs(w).max(initial=0) for w in (w_x, w_r, w_ym)) >= 1 << 15:
+        return None
+    return NarrowPlan(wide_slices(np.hstack([w_x, w_r]), zmax, L.gx),
+                      wide_slices(w_r, np.full(L.proj, zy), L.gr),
+                      wide_slices(w_ym, np.full(L.hidden, m_bound(qm, L.shifts)), L.gp))
