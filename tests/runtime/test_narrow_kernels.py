@@ -53,11 +53,14 @@ def test_cluster_models_run_gather_free_and_exactly(G, threads):
 
 def test_cluster_kernel_falls_back_to_int64_where_int32_could_overflow():
     """Dense-ish clusters of full-range 12-bit weights over 300 inputs: sum |w| * 2**15 passes
-    2**31, so those clusters run in int64; extreme inputs (all at the format's limits) too."""
+    2**31, so those clusters sum int32 chunks into int64; extreme inputs (all at the format's
+    limits) reach the bound's worst case."""
     qm = clusterize(tiny_qmodel(D=300, H=16, P=16, seed=4), 16, 0.9, 4, full_range=True)
     eng = Engine.from_qmodel(qm, threads=2)
     st = eng.recognizer(1).states[0]
-    assert st.cl["gx"].wide.any() and not st.cl["gp"].wide.any()  # both kinds of lanes in one step
+    gx = st.cl["gx"]
+    assert gx.wide.any() and not st.cl["gp"].wide.any()  # both kinds of sums in one step
+    assert (gx.chunk[gx.wide, 0] < gx.nx[gx.wide]).any()  # the x part really is chunked
     fmt = qm.input_format
     x = np.where(np.random.default_rng(0).random((6, 300)) < 0.5, fmt.lo, fmt.hi)
     assert_exact(eng, qm, x)

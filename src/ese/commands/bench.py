@@ -34,14 +34,16 @@ def bench(
     _check_cells([model, *(extra or [])])
     result = benchmark(model, extra, quick, threads, log=lambda s: console.print(s, highlight=False))
     rows = result["rows"]
-    table = [[r["engine"], r["model"], r["mode"], r["batch"], f"{100 * r['density']:.1f}", r["threads"],
-              f"{r['us_per_step']:.1f}", f"{r['frames_per_s']:.0f}", f"{r['speedup_vs_torch_dense']:.2f}",
-              f"{r['density_limit']:.1f}", f"{r['weight_bytes'] / 2**20:.2f}"] for r in rows]
+    table = [[r["engine"], r["kernel"], r["model"], r["pattern"], r["mode"], r["batch"], f"{100 * r['density']:.1f}",
+              r["threads"], f"{r['us_per_step']:.1f}" + (f" (alone {r['us_per_step_alone']:.1f})"
+                                                         if r["engine"] == "torch-dense" else ""),
+              f"{r['speedup_vs_torch_dense']:.2f}", f"{r['weight_bytes'] / 2**20:.2f}", f"{r['load_avg']:.1f}"]
+             for r in rows]
     m = result["machine"]
     print_table(f"CPU engine ({m['cpu']}, {m['cores']} cores); peak RSS "
                 f"{result['peak_rss_bytes'] / 2**20:.0f} MiB",
-                ["engine", "model", "mode", "batch", "density %", "threads", "µs/step", "frames/s",
-                 "× torch dense", "1/density", "weights MiB"], table, Console(width=max(console.width, 150)))
+                ["engine", "kernel", "model", "pattern", "mode", "batch", "density %", "threads", "µs/step",
+                 "× torch dense", "weights MiB", "load"], table, Console(width=max(console.width, 170)))
     if json_path:
         write_json(json_path, result)
 

@@ -12,7 +12,7 @@ import os
 import resource
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numba
@@ -26,7 +26,10 @@ from ese.runtime.patterns import detect as detect_pattern
 from ese.threads import numba_threads, torch_threads
 
 DEFAULT_MODEL = Path("models/paper/paper-b32-d11-w12a16.qnpz")
-ENGINES = ("torch-dense", "torch-sparse-csr", "scipy-csr", "ese-float", "ese-fixed")
+ENGINES = ("torch-dense", "torch-sparse-csr", "scipy-csr", "ese-float", "ese-fixed", "ese-dense-float",
+           "ese-dense-fixed")
+DENSE_OURS = ("ese-dense-float", "ese-dense-fixed")  # our kernels on a dense model: the fast dense path
+PATTERN_GROUPS = (4, 8, 16)  # cluster:G models of the shipped shape timed at batch 1 streaming
 
 
 @dataclass
@@ -210,8 +213,10 @@ def _call(runner, mode: str, inputs: np.ndarray, st: Settings) -> tuple[Callable
     return utt, len(X)
 
 
-def _runner(engine: str, qm: QModel, float_layers, B: int, threads: int):
+def _runner(engine: str, qm: QModel, float_layers, B: int, threads: int, dense: QModel | None = None):
     D, H, P = qm.model.input_dim, qm.model.hidden, qm.model.proj
+    if engine in DENSE_OURS:
+        return _Ours(Engine.from_qmodel(dense, engine.rsplit("-", 1)[1], threads=threads), B)
     if engine == "torch-dense":
         return TorchDense(D, H, P, B)
     if engine == "torch-sparse-csr":
@@ -239,12 +244,14 @@ def _measure_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, 
     fl = float32_layers(qm.dequantized()[0])[0]
     rng = np.random.default_rng(1)
     engines = ["torch-dense", *[e for e in engines if e != "torch-dense"]]
+    dense = synthetic_qmodel(qm, 1.0) if any(e in DENSE_OURS for e in engines) else None
     rows = []
     for B in st.batches:
         feats = rng.standard_normal((max(st.steps, st.frames), B, qm.model.input_dim)).astype(np.float32)
         for mode in st.modes:
-            runners = {e: _runner(e, qm, fl, B, threads) for e in engines}
-            calls = {e: _call(r, mode, r.eng.quantize_input(feats) if e == "ese-fixed" else feats, st)
+            group = [e for e in engines if B == 1 or e not in DENSE_OURS]  # our dense path: batch 1
+            runners = {e: _runner(e, qm, fl, B, threads, dense) for e in group}
+            calls = {e: _call(r, mode, r.eng.quantize_input(feats) if e.endswith("-fixed") else feats, st)
                      for e, r in runners.items()}
             timing = measure_side_by_side(calls, st)
             us, base = timing.us, timing.us["torch-dense"]
@@ -253,11 +260,12 @@ def _measure_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, 
                     if (B, mode, threads) in emitted:
                         continue
                     emitted.add((B, mode, threads))
-                dens = 1.0 if e == "torch-dense" else density
+                is_dense = e == "torch-dense" or e in DENSE_OURS
+                dens = 1.0 if is_dense else density
                 alone = timing.alone_us if e == "torch-dense" else float("nan")
                 rows.append(Row(e, mode, B, dens, threads, us[e], base / us[e], 1.0 / dens,
-                                B * 1e6 / us[e], r.weight_bytes(), "dense" if e == "torch-dense" else label,
-                                getattr(r, "kernel", e), "dense" if e == "torch-dense" else pattern, alone,
+                                B * 1e6 / us[e], r.weight_bytes(), "dense" if is_dense else label,
+                                getattr(r, "kernel", e), "dense" if is_dense else pattern, alone,
                                 us[e] / alone - 1.0 if e == "torch-dense" else float("nan"),
                                 timing.units[e], os.getloadavg()[0]))
                 extra = f"  (alone {alone:.1f}: {100 * (us[e] / alone - 1):+.1f}%)" if e == "torch-dense" else ""
@@ -277,6 +285,10 @@ def benchmark(model: Path = DEFAULT_MODEL, extra: list[Path] | None = None, quic
     n_all = min(threads or all_threads(), all_threads())
     emitted: set = set()
     rows = run_rows(qm, model.name, ENGINES, st, n_all, emitted, log)
+    one = replace(st, batches=(1,), modes=("streaming",))
+    for G in PATTERN_GROUPS:  # one row per pattern at the shipped density, batch 1 streaming
+        rows += run_rows(cluster_qmodel(qm, model_density(qm), G), f"cluster{G}-d{100 * model_density(qm):.0f}",
+                         ("ese-float", "ese-fixed"), one, n_all, emitted, log)
     if st.scaling:
         for t in sorted({1, *(t for t in (2, 4, 8, 16, 32, 64) if t < n_all)} - {n_all}):
             rows += run_rows(qm, model.name, ("ese-float", "ese-fixed"), st, t, emitted, log)
@@ -336,32 +348,39 @@ def markdown(result: dict) -> str:
     """docs/performance.md's tables from a ``--json`` result (the doc is regenerated, not edited)."""
     rows, m = result["rows"], result["machine"]
     main_t = rows[0]["threads"] if rows else 0
-    main_model = next((r["model"] for r in rows if r["engine"] != "torch-dense"), "")
-    out = [(f"Machine: **{m['cpu']}**, {m['cores']} cores; numba {m['numba']}, torch {m['torch']}; "
-            f"peak RSS of the run {result['peak_rss_bytes'] / 2**20:.0f} MiB."), ""]
-    header = ("| engine | model | mode | batch | density % | threads | µs/step | frames/s "
-              "| × torch dense | 1/density | weights MiB |")
+    main_model = next((r["model"] for r in rows if r["engine"] != "torch-dense" and r["model"] != "dense"), "")
+    out = [(f"Machine: **{m['cpu']}**, {m['cores']} cores; numba {m['numba']} ({m.get('threading_layer', '')}), "
+            f"torch {m['torch']}; peak RSS of the run {result['peak_rss_bytes'] / 2**20:.0f} MiB."), ""]
+    header = ("| engine | kernel | model | pattern | mode | batch | density % | threads | µs/step "
+              "| × torch dense | weights MiB | load |")
 
     def table(title: str, sel: list[dict]) -> None:
-        out.extend([f"### {title}", "", header, "|" + "---|" * 11])
-        out.extend(f"| {r['engine']} | {r['model']} | {r['mode']} | {r['batch']} | {100 * r['density']:.1f} "
-                   f"| {r['threads']} | {r['us_per_step']:.1f} | {r['frames_per_s']:.0f} "
-                   f"| {r['speedup_vs_torch_dense']:.2f} | {r['density_limit']:.1f} "
-                   f"| {r['weight_bytes'] / 2**20:.2f} |" for r in sel)
+        out.extend([f"### {title}", "", header, "|" + "---|" * 12])
+        for r in sel:
+            us = f"{r['us_per_step']:.1f}"
+            if r["engine"] == "torch-dense" and r.get("us_per_step_alone") == r.get("us_per_step_alone"):
+                us += f" (alone {r['us_per_step_alone']:.1f})"
+            out.append(f"| {r['engine']} | {r.get('kernel', '')} | {r['model']} | {r.get('pattern', '')} "
+                       f"| {r['mode']} | {r['batch']} | {100 * r['density']:.1f} | {r['threads']} | {us} "
+                       f"| {r['speedup_vs_torch_dense']:.2f} | {r['weight_bytes'] / 2**20:.2f} "
+                       f"| {r.get('load_avg', float('nan')):.1f} |")
         out.append("")
 
-    def dense_or(model: str, r: dict) -> bool:
-        return r["model"] == model or r["engine"] == "torch-dense"
+    def main_or_dense(r: dict) -> bool:
+        return r["model"] in (main_model, "dense")
 
     table(f"Shipped model ({main_model}), {main_t} thread(s)",
-          [r for r in rows if r["threads"] == main_t and dense_or(main_model, r)])
+          [r for r in rows if r["threads"] == main_t and main_or_dense(r)])
+    pats = [r for r in rows if r["model"].startswith("cluster")]
+    if pats:
+        table("Patterns (cluster:G models of the shipped shape and density, random values; batch 1 streaming)", pats)
     scaling = [r for r in rows if r["threads"] != main_t]
     if scaling:
         table("Thread scaling (shipped model)", scaling)
     sweep = [r for r in rows if r["model"].startswith("synthetic")]
     if sweep:
         table("Density sweep (synthetic, uniformly random pruning; PyTorch dense as above)", sweep)
-    extra = [r for r in rows if not dense_or(main_model, r) and not r["model"].startswith("synthetic")]
+    extra = [r for r in rows if not main_or_dense(r) and not r["model"].startswith(("synthetic", "cluster"))]
     if extra:
         table("Other models (pattern of the checkpoint, requantized; PyTorch dense as above)", extra)
     return "\n".join(out)

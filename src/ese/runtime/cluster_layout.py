@@ -6,8 +6,10 @@ pattern makes them the same for all G rows). Float: for each column, its G weigh
 by row (``vals[2 G p + 2 lane + h]``, h = 0, 1 the pair's two columns), the layout ``vpmaddwd``
 reads; columns below ``split`` (the x part of ``[W_x | W_r]``) and from ``split`` on (the y part)
 form two runs of pairs, each padded to even length with a zero weight, because the two parts are
-summed at different binary points. ``wide[q]``: a part of cluster q could leave int32 for inputs
-bounded by ``zmax`` (that cluster runs in int64).
+summed at different binary points. ``chunk[q, part]``: how many pairs may be summed in int32
+lanes before the partial sum must be moved to int64, for inputs bounded by ``zmax``: the whole
+part when ``sum |w| * zmax`` of every row of it stays below 2**31, else
+``2**31 // (largest pair bound)`` (a pair adds at most ``|w0| zmax0 + |w1| zmax1`` to a lane).
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ class ClusterMatrix:
     nx: np.ndarray  # (Q,) int64: fixed point: pairs of the x part (columns < split)
     cols: np.ndarray  # uint16: one per column (float) or two per pair (fixed)
     vals: np.ndarray  # float32 (G per column) or int16 (2 G per pair)
-    wide: np.ndarray  # (Q,) bool
+    wide: np.ndarray  # (Q,) bool: some part of the cluster is summed in several int32 chunks
+    chunk: np.ndarray  # (Q, 2) int64: fixed point: pairs per int32 chunk of the x and y parts
 
     @property
     def n_clusters(self) -> int:
@@ -60,7 +63,7 @@ def pack_float(w: np.ndarray, G: int) -> ClusterMatrix:
         vals[ptr[q]:ptr[q + 1]] = w[q * G:(q + 1) * G][:, c].T
     nq = len(cl)
     return ClusterMatrix(G, R, K, vals.size, ptr, np.zeros(nq, np.int64), cols, vals.ravel(),
-                         np.zeros(nq, bool))
+                         np.zeros(nq, bool), np.zeros((nq, 2), np.int64))
 
 
 def _pairs(c: np.ndarray) -> np.ndarray:
@@ -79,13 +82,14 @@ def pack_fixed(w: np.ndarray, G: int, split: int, zmax: np.ndarray) -> ClusterMa
     if np.abs(w).max(initial=0) >= 1 << 15:
         raise EngineError("weights beyond 16 bits do not fit the int16 cluster layout")
     cl = _cluster_cols(w, G)
-    cols_l, vals_l, nx, wide, ptr = [], [], [], [], [0]
+    cols_l, vals_l, nx, wide, ptr, chunk = [], [], [], [], [0], []
     for q, c in enumerate(cl):
         rows = w[q * G:(q + 1) * G]
         lo, hi = c[c < split], c[c >= split]
         pair_cols = []
         wide_q = False
-        for part in (lo, hi):
+        steps = [1 << 40, 1 << 40]
+        for h, part in enumerate((lo, hi)):
             if len(part) == 0:
                 continue
             pc = _pairs(part)
@@ -95,8 +99,12 @@ def pack_fixed(w: np.ndarray, G: int, split: int, zmax: np.ndarray) -> ClusterMa
             pair_cols.append(pc)
             vals_l.append(blk.reshape(G, -1, 2).transpose(1, 0, 2).ravel())  # (pairs, G, 2)
             bound = (np.abs(rows[:, part]) @ zmax[part].astype(np.int64)).max()
-            wide_q = wide_q or bool(bound > INT32_LIMIT)
+            if bound > INT32_LIMIT:
+                wide_q = True
+                per_pair = (np.abs(blk) * zmax[pc].astype(np.int64)).reshape(G, -1, 2).sum(axis=2).max()
+                steps[h] = max(1, INT32_LIMIT // int(per_pair))
         wide.append(wide_q)
+        chunk.append(steps)
         nx.append((len(_pairs(lo)) // 2) if len(lo) else 0)
         pc = np.concatenate(pair_cols) if pair_cols else np.zeros(0, np.int64)
         cols_l.append(pc)
@@ -104,7 +112,7 @@ def pack_fixed(w: np.ndarray, G: int, split: int, zmax: np.ndarray) -> ClusterMa
     cols = np.concatenate(cols_l).astype(INDEX_DTYPE) if cols_l else np.zeros(0, INDEX_DTYPE)
     vals = np.concatenate(vals_l).astype(np.int16) if vals_l else np.zeros(0, np.int16)
     return ClusterMatrix(G, R, K, vals.size, np.asarray(ptr, np.int64), np.asarray(nx, np.int64),
-                         cols, vals, np.asarray(wide, bool))
+                         cols, vals, np.asarray(wide, bool), np.asarray(chunk, np.int64).reshape(-1, 2))
 
 
 def _check(R: int, K: int, G: int) -> None:

@@ -3,9 +3,11 @@
 The fixed-point model has 12-bit weights and 16-bit activations, so a product fits in 28 bits and
 the sum of a row in 32 bits whenever ``sum_j |w_rj| * max|z_j| < 2**31``. These kernels
 accumulate such rows in int32 (twice the SIMD lanes of the int64 kernels in
-:mod:`ese.runtime.kernels_fixed`) and fall back to int64 for the slices where the bound does not
-hold (:func:`wide_slices`): no partial sum can then wrap, so every result equals the exact integer
-sum in any order, as the reference model's int64 arithmetic gives it.
+:mod:`ese.runtime.kernels_fixed`): the gathered SELL-16 kernel falls back to int64 for the slices
+where the bound does not hold (:func:`wide_slices`); the column-clustered kernel sums such rows in
+int32 chunks short enough to stay within the bound and adds the chunks in int64
+(:func:`part_sum`, ``ese.runtime.cluster_layout``). No partial sum can wrap, so every result
+equals the exact integer sum in any order, as the reference model's int64 arithmetic gives it.
 
 They compute sparse matrix x vector products only; the element-wise stage is
 :func:`ese.runtime.kernels_fixed.cell`, called exactly as :func:`ese.runtime.kernels_fixed.step_one`
@@ -106,43 +108,41 @@ def pair_dot(G, vals, cols, z, p0, p1, a32, o):
 
 
 @nb.njit(inline="always", **_JIT)
-def pair_dot_wide(G, vals, cols, z, p0, p1, a64, o):
-    """:func:`pair_dot` in int64 lanes (clusters whose int32 bound fails)."""
+def part_sum(G, vals, cols, z, pa, pb, step, a32, a64, o):
+    """``a64[o:o + G]`` = the exact sums of pairs [pa, pb): int32 lanes over chunks of ``step``
+    pairs (within the int32 bound), each chunk added to int64 lanes."""
+    if pb - pa <= step:
+        pair_dot(G, vals, cols, z, pa, pb, a32, 0)
+        for lane in range(G):
+            a64[o + lane] = a32[lane]
+        return
     for lane in range(G):
         a64[o + lane] = 0
-    for p in range(p0, p1):
-        x0 = np.int64(z[cols[2 * p]])
-        x1 = np.int64(z[cols[2 * p + 1]])
-        base = 2 * G * p
+    for c in range(pa, pb, step):
+        pair_dot(G, vals, cols, z, c, min(c + step, pb), a32, 0)
         for lane in range(G):
-            a64[o + lane] += np.int64(vals[base + 2 * lane]) * x0 + np.int64(vals[base + 2 * lane + 1]) * x1
+            a64[o + lane] += a32[lane]
 
 
 @nb.njit(inline="always", **_JIT)
-def cluster_rows(G, ptr, nx, cols, vals, wide, z, clusters, out, s0, s1, a32, a64):
+def cluster_rows(G, ptr, nx, chunk, cols, vals, z, clusters, out, s0, s1, a32, a64):
     """``out[q G + lane] = align(x part, s0) + align(y part, s1)`` for the thread's clusters q:
-    the two parts of each row summed exactly (int32 pairs, or int64 where ``wide``)."""
+    the two parts of each row summed exactly (:func:`part_sum`)."""
     for j in range(clusters.shape[0]):
         q = clusters[j]
         if q < 0:
             break
         p0, p1 = ptr[q], ptr[q + 1]
         pm = p0 + nx[q]
-        if wide[q]:
-            pair_dot_wide(G, vals, cols, z, p0, pm, a64, 0)
-            pair_dot_wide(G, vals, cols, z, pm, p1, a64, G)
-            for lane in range(G):
-                out[q * G + lane] = align(a64[lane], s0) + align(a64[G + lane], s1)
-        else:
-            pair_dot(G, vals, cols, z, p0, pm, a32, 0)
-            pair_dot(G, vals, cols, z, pm, p1, a32, G)
-            for lane in range(G):
-                out[q * G + lane] = align(np.int64(a32[lane]), s0) + align(np.int64(a32[G + lane]), s1)
+        part_sum(G, vals, cols, z, p0, pm, chunk[q, 0], a32, a64, 0)
+        part_sum(G, vals, cols, z, pm, p1, chunk[q, 1], a32, a64, G)
+        for lane in range(G):
+            out[q * G + lane] = align(a64[lane], s0) + align(a64[G + lane], s1)
 
 
 @nb.njit(parallel=True, **_JIT)
-def step_cluster(G, gptr, gnx, gcols, gvals, gwide, gcl, z, acc, bias, peep, has_peep, xw, col, use_xw,
-                 c, m, cell_bounds, pptr, pnx, pcols, pvals, pwide, pcl, y_out, yo, s32, s64, acc_y,
+def step_cluster(G, gptr, gnx, gchunk, gcols, gvals, gcl, z, acc, bias, peep, has_peep, xw, col, use_xw,
+                 c, m, cell_bounds, pptr, pnx, pchunk, pcols, pvals, pcl, y_out, yo, s32, s64, acc_y,
                  sh, lsig, ltanh):
     """One step of one stream on column-clustered matrices, int16 inputs: ``z`` = [x_t; y_{t-1}]
     raw (streaming; or [y_{t-1}] with ``xw`` in utterance mode), ``m`` raw. The gate sum of a row
@@ -151,7 +151,7 @@ def step_cluster(G, gptr, gnx, gcols, gvals, gwide, gcl, z, acc, bias, peep, has
     ACC = sh[ACCBITS]
     sx, sr = sh[SX], sh[SR]
     for t in prange(gcl.shape[0]):
-        cluster_rows(G, gptr, gnx, gcols, gvals, gwide, z, gcl[t], acc, sx, sr, s32[t], s64[t])
+        cluster_rows(G, gptr, gnx, gchunk, gcols, gvals, z, gcl[t], acc, sx, sr, s32[t], s64[t])
     H = c.shape[0]
     for t in prange(cell_bounds.shape[0] - 1):
         for k in range(cell_bounds[t], cell_bounds[t + 1]):
@@ -166,7 +166,7 @@ def step_cluster(G, gptr, gnx, gcols, gvals, gwide, gcl, z, acc, bias, peep, has
             c[k] = cn
             m[k] = mk
     for t in prange(pcl.shape[0]):
-        cluster_rows(G, pptr, pnx, pcols, pvals, pwide, m, pcl[t], acc_y, 0, 0, s32[t], s64[t])
+        cluster_rows(G, pptr, pnx, pchunk, pcols, pvals, m, pcl[t], acc_y, 0, 0, s32[t], s64[t])
     P = y_out.shape[0] - 1
     for r in range(P):
         ay = sat(align(acc_y[r], sh[SAY]), ACC)

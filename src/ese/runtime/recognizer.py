@@ -292,9 +292,9 @@ class Recognizer:
         g, p = st.cl[which], st.cl["gp"]
         gcl = st.gcl if which == "gx" else st.rcl
         if self.fixed:
-            KI.step_cluster(g.G, g.ptr, g.nx, g.cols, g.vals, g.wide, gcl, z, st.acc, L.bias_o, L.peep_o,
+            KI.step_cluster(g.G, g.ptr, g.nx, g.chunk, g.cols, g.vals, gcl, z, st.acc, L.bias_o, L.peep_o,
                             L.has_peep, xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.nx,
-                            p.cols, p.vals, p.wide, st.pcl, st.y_out, yo, st.s32, st.s64, st.acc_y,
+                            p.chunk, p.cols, p.vals, st.pcl, st.y_out, yo, st.s32, st.s64, st.acc_y,
                             L.shifts, *self._luts)
         else:
             KC.step_cluster(g.G, g.ptr, g.cols, g.vals, gcl, z, st.acc, L.bias_o, L.peep_o, L.has_peep,
