@@ -127,3 +127,22 @@ def test_cli_export_bad_input_is_one_line(tmp_path, capsys):
     assert not (tmp_path / "x.out").exists()
     proc = ese(capsys, "export", str(ck), "--to", "onnx", "--out", str(tmp_path / "m.onnx"))
     assert proc.returncode == 0 and "check: max |export - ese|" in proc.stdout, proc.stderr
+
+
+def test_gru_model_exports_to_nn_gru_and_refuses_onnx(tmp_path):
+    torch.manual_seed(6)
+    cfg = ModelConfig(input_dim=153, hidden=16, layers=2, cell="gru")
+    model = AcousticModel(cfg).eval()
+    save_checkpoint(tmp_path / "gru.pt", model, config=Config.load().to_dict())
+    report = export_model(tmp_path / "gru.pt", "torch", tmp_path / "x.pt")
+    assert report["nn_lstm"]["module"] == "GRU" and report["check"]["max_abs_diff"] < 1e-5
+    state = torch.load(tmp_path / "x.pt", weights_only=True)
+    gru = nn.GRU(153, 16, num_layers=2, batch_first=True)
+    gru.load_state_dict({k[len("lstm."):]: v for k, v in state.items() if k.startswith("lstm.")})
+    fc = nn.Linear(16, 48)
+    fc.load_state_dict({k[len("output."):]: v for k, v in state.items() if k.startswith("output.")})
+    x = np.random.default_rng(3).standard_normal((2, 19, 153)).astype(np.float32)
+    with torch.no_grad():
+        np.testing.assert_allclose(fc(gru(torch.from_numpy(x))[0]).numpy(), _ours(model, x), atol=1e-5)
+    with pytest.raises(InteropError, match=r"builds the LSTMP step; this model's cell is 'gru'"):
+        export_model(tmp_path / "gru.pt", "onnx", tmp_path / "x.onnx")

@@ -115,7 +115,6 @@ def test_features_config_sets_the_input_dim(tmp_path):
 
 @pytest.mark.parametrize("make,message", [
     (lambda: nn.LSTM(D, 8, bidirectional=True), r"'weight_ih_l0_reverse' is the backward half of a bidirectional"),
-    (lambda: nn.GRU(D, 8), r"'weight_ih_l0' has 24-row gate matrices for 8 cells: it looks like a GRU"),
     (lambda: nn.RNN(D, 8), r"it looks like a plain RNN"),
     (lambda: nn.Linear(D, 48), r"holds no nn.LSTM weights"),
 ])
@@ -187,3 +186,38 @@ def test_cli_import_reports_the_check(tmp_path):
 
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["check"]["passed"] and report["model"]["proj"] == 8
+
+
+@pytest.mark.parametrize("layers,bias", [(1, True), (2, True), (2, False)])
+def test_nn_gru_imports_as_ese_gru_cell(tmp_path, layers, bias):
+    """nn.GRU (gate order r, z, n; b_hn inside the reset product) -> ModelConfig.cell = gru."""
+    class Gru(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.gru = nn.GRU(D, 20, num_layers=layers, bias=bias, batch_first=True)
+            self.fc = nn.Linear(20, 48)
+
+        def forward(self, x):
+            return self.fc(self.gru(x)[0])
+
+    torch.manual_seed(10 + layers)
+    src = _randomise(Gru())
+    report = import_model(_save(tmp_path, src), tmp_path / "m.pt", Config.load())
+    assert report["model"]["cell"] == "gru" and report["check"]["passed"]
+    model, _ = load_checkpoint(tmp_path / "m.pt")
+    assert (model.cfg.cell, model.cfg.layers, model.cfg.hidden) == ("gru", layers, 20)
+    x = torch.randn(2, 45, D, generator=torch.Generator().manual_seed(8))
+    with torch.no_grad():
+        assert torch.allclose(model(x)[0], src(x), atol=1e-5)
+
+
+def test_a_stack_mixing_gru_and_lstm_is_refused(tmp_path):
+    class Mixed(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.a = nn.GRU(D, 16, batch_first=True)
+            self.b = nn.LSTM(16, 16, batch_first=True)
+            self.out = nn.Linear(16, 48)
+
+    with pytest.raises(InteropError, match=r"layer 'b.weight_ih_l0' is a LSTMP layer, layer 'a.weight_ih_l0' a GRU"):
+        import_model(_save(tmp_path, Mixed()), tmp_path / "m.pt", Config.load())

@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 @writes("out", "json_path")
 def import_(
-    src: Annotated[Path, typer.Argument(help="A PyTorch state dict (.pt/.pth) of nn.LSTM + nn.Linear, or an "
+    src: Annotated[Path, typer.Argument(help="A PyTorch state dict (.pt/.pth) of nn.LSTM (or nn.GRU) + nn.Linear, or an "
                                              "ONNX model (.onnx) of LSTM ops + MatMul/Gemm.")],
     out: Annotated[Path, typer.Option("--out", help="ese checkpoint to write (.pt).")],
     from_: Annotated[str, typer.Option("--from", help="auto (by suffix: .onnx is ONNX), torch or onnx.")] = "auto",
@@ -53,7 +53,7 @@ def import_(
     m, check = report["model"], report["check"]
     console.print(f"imported {src} ({report['source']['format']})")
     print_table("imported model", ["key", "value"],
-                [["layers", m["layers"]], ["input dim", m["input_dim"]], ["cells", m["hidden"]],
+                [["cell", m["cell"]], ["layers", m["layers"]], ["input dim", m["input_dim"]], ["cells", m["hidden"]],
                  ["projection", m["proj"] if any(report["source"]["projection"]) else "none (identity)"],
                  ["peepholes", m["peepholes"]], ["classes", m["num_classes"]]], console)
     f = cfg.features

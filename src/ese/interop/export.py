@@ -55,7 +55,7 @@ def _without_peepholes(model: AcousticModel) -> AcousticModel:
     out = copy.deepcopy(model)
     with torch.no_grad():
         for layer in out.layers:
-            if layer.peephole is not None:
+            if getattr(layer, "peephole", None) is not None:
                 layer.peephole.zero_()
     return out
 
@@ -79,6 +79,11 @@ def _torch_bytes(model: AcousticModel, drop_peepholes: bool, report: dict[str, A
     report["check"] = _check(ref, run, "torch nn.LSTM + nn.Linear")
     report.update(nn_lstm=ctor, dropped_peepholes=info["dropped_peepholes"])
     proj = f", proj_size={ctor['proj_size']}" if ctor["proj_size"] else ""
+    if ctor.get("module") == "GRU":
+        report["notes"].append(f"nn.GRU({ctor['input_size']}, {ctor['hidden_size']}, num_layers={ctor['num_layers']}, "
+                               f"batch_first=True) as 'lstm.*', nn.Linear({ctor['hidden_size']}, "
+                               f"{ctor['output_features']}) as 'output.*'")
+        return data
     report["notes"].append(
         f"nn.LSTM({ctor['input_size']}, {ctor['hidden_size']}, num_layers={ctor['num_layers']}{proj}, "
         f"batch_first=True) as 'lstm.*', nn.Linear({ctor['proj_size'] or ctor['hidden_size']}, "
@@ -104,6 +109,9 @@ def _onnx_bytes(model: AcousticModel, meta: dict[str, Any], report: dict[str, An
     except ModuleNotFoundError as exc:
         raise InteropError(f"ONNX export needs the onnx and onnxruntime packages ({exc.name} is missing): "
                            "pip install onnx onnxruntime") from None
+    if model.cfg.cell != "lstmp":
+        raise InteropError(f"ese export --to onnx builds the LSTMP step; this model's cell is {model.cfg.cell!r}: "
+                           "export it --to torch")
     cfg = checkpoint_config(meta)
     metadata = {"model_config": dataclasses.asdict(model.cfg), "features": dataclasses.asdict(cfg.features),
                 "output_delay": cfg.train.output_delay, "phones": list(meta.get("phones") or [])}

@@ -40,7 +40,11 @@ def to_foreign(t: Tensor, order: tuple[int, ...]) -> Tensor:
 
 @dataclass
 class Layer:
-    """One recurrent layer in ese's order; ``w_ym`` None means no projection (y = m)."""
+    """One recurrent layer in ese's order; ``w_ym`` None means no projection (y = m).
+
+    ``cell`` "gru" (ese.model.gru): ``w_x`` (3H, D) and ``w_r`` (3H, H) in nn.GRU's order r, z, n,
+    ``bias`` (4H,) = b_r, b_z (both biases summed), b_in, b_hn; no peepholes, no projection.
+    """
 
     name: str  # where it came from, for messages ("lstm.*_l1", "ONNX node 'lstm2'")
     w_x: Tensor  # (4H, D)
@@ -48,10 +52,11 @@ class Layer:
     bias: Tensor  # (4H,): both foreign biases summed
     peephole: Tensor | None = None  # (3, H): ic, fc, oc
     w_ym: Tensor | None = None  # (P, H)
+    cell: str = "lstmp"
 
     @property
     def hidden(self) -> int:
-        return self.w_x.shape[0] // 4
+        return self.w_x.shape[0] // (3 if self.cell == "gru" else 4)
 
     @property
     def proj(self) -> int:
@@ -76,6 +81,9 @@ def check_chain(net: Network) -> None:
     """InteropError naming the first layer that ese's LSTMP stack cannot hold."""
     first = net.layers[0]
     for k, layer in enumerate(net.layers):
+        if layer.cell != first.cell:
+            raise InteropError(f"layer {layer.name} is a {layer.cell.upper()} layer, layer {first.name} a "
+                               f"{first.cell.upper()}: ese's stack has one cell kind")
         if layer.hidden != first.hidden or layer.proj != first.proj:
             raise InteropError(
                 f"layer {layer.name} has {layer.hidden} cells and output size {layer.proj}, layer "
@@ -97,13 +105,16 @@ def to_model(net: Network) -> AcousticModel:
     first = net.layers[0]
     peepholes = any(layer.peephole is not None for layer in net.layers)
     cfg = ModelConfig(input_dim=first.input_dim, hidden=first.hidden, proj=first.proj,
-                      layers=len(net.layers), num_classes=net.out_w.shape[0], peepholes=peepholes)
+                      layers=len(net.layers), num_classes=net.out_w.shape[0], peepholes=peepholes,
+                      cell=first.cell)
     model = AcousticModel(cfg)
     with torch.no_grad():
         for ours, layer in zip(model.layers, net.layers):
             ours.w_x.copy_(layer.w_x)
             ours.w_r.copy_(layer.w_r)
             ours.bias.copy_(layer.bias)
+            if layer.cell == "gru":
+                continue  # no peepholes, no projection
             if ours.peephole is not None:
                 ours.peephole.copy_(layer.peephole if layer.peephole is not None else torch.zeros(3, layer.hidden))
             ours.w_ym.copy_(layer.w_ym if layer.w_ym is not None else torch.eye(layer.hidden))

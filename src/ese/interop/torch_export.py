@@ -10,7 +10,8 @@ an ``nn.Linear(P, C)``)::
     lstm.weight_hr_l{k}  (P, H)        our w_ym; absent when P == H and w_ym is the identity
     output.weight, output.bias
 
-``nn.LSTM`` has no peepholes: non-zero ones are refused unless ``drop_peepholes``.
+``nn.LSTM`` has no peepholes: non-zero ones are refused unless ``drop_peepholes``. A GRU model
+(``ModelConfig.cell = "gru"``) is written for ``nn.GRU`` under the same ``lstm.`` prefix.
 """
 
 from __future__ import annotations
@@ -37,7 +38,7 @@ def peephole_summary(model: AcousticModel) -> list[dict[str, Any]]:
     """Per layer with peepholes: how many are non-zero and the largest magnitude."""
     out = []
     for k, layer in enumerate(model.layers):
-        if layer.peephole is not None:
+        if getattr(layer, "peephole", None) is not None:
             p = layer.peephole.detach()
             out.append({"layer": k, "nonzero": int((p != 0).sum()), "max_abs": float(p.abs().max())})
     return out
@@ -46,6 +47,8 @@ def peephole_summary(model: AcousticModel) -> list[dict[str, Any]]:
 def torch_state(model: AcousticModel, *, drop_peepholes: bool = False) -> tuple[dict[str, Tensor], dict[str, Any]]:
     """(state dict, the ``nn.LSTM`` constructor arguments and what was dropped)."""
     cfg = model.cfg
+    if cfg.cell == "gru":
+        return _gru_state(model)
     peeps = [s for s in peephole_summary(model) if s["nonzero"]]
     if peeps and not drop_peepholes:
         s = peeps[0]
@@ -67,15 +70,36 @@ def torch_state(model: AcousticModel, *, drop_peepholes: bool = False) -> tuple[
             state[f"{PREFIX_LSTM}weight_hr_l{k}"] = layer.w_ym.detach().clone()
     state[f"{PREFIX_OUT}weight"] = model.output.weight.detach().clone()
     state[f"{PREFIX_OUT}bias"] = model.output.bias.detach().clone()
-    ctor = {"input_size": cfg.input_dim, "hidden_size": cfg.hidden, "num_layers": cfg.layers,
+    ctor = {"module": "LSTM", "input_size": cfg.input_dim, "hidden_size": cfg.hidden, "num_layers": cfg.layers,
             "proj_size": proj, "batch_first": True, "output_features": cfg.num_classes}
     return state, {"nn_lstm": ctor, "dropped_peepholes": peeps if drop_peepholes else []}
 
 
-def load_torch_modules(state: dict[str, Tensor], ctor: dict[str, Any]) -> tuple[nn.LSTM, nn.Linear]:
-    """The exported state loaded into fresh ``nn.LSTM`` and ``nn.Linear`` (strict: every key used)."""
-    lstm = nn.LSTM(ctor["input_size"], ctor["hidden_size"], num_layers=ctor["num_layers"],
-                   proj_size=ctor["proj_size"], batch_first=True)
+def _gru_state(model: AcousticModel) -> tuple[dict[str, Tensor], dict[str, Any]]:
+    """``nn.GRU`` keys under ``lstm.`` (the same prefix): bias_ih = b_r, b_z, b_in and
+    bias_hh = 0, 0, b_hn (nn.GRU adds b_hh_n inside the reset product, as ese does)."""
+    cfg, h = model.cfg, model.cfg.hidden
+    state: dict[str, Tensor] = {}
+    for k, layer in enumerate(model.layers):
+        b = layer.bias.detach()  # (4H,): r, z, n_x, n_h
+        state[f"{PREFIX_LSTM}weight_ih_l{k}"] = layer.w_x.detach().clone()
+        state[f"{PREFIX_LSTM}weight_hh_l{k}"] = layer.w_r.detach().clone()
+        state[f"{PREFIX_LSTM}bias_ih_l{k}"] = b[:3 * h].clone()
+        state[f"{PREFIX_LSTM}bias_hh_l{k}"] = torch.cat([torch.zeros(2 * h), b[3 * h:]])
+    state[f"{PREFIX_OUT}weight"] = model.output.weight.detach().clone()
+    state[f"{PREFIX_OUT}bias"] = model.output.bias.detach().clone()
+    ctor = {"module": "GRU", "input_size": cfg.input_dim, "hidden_size": h, "num_layers": cfg.layers,
+            "proj_size": 0, "batch_first": True, "output_features": cfg.num_classes}
+    return state, {"nn_lstm": ctor, "dropped_peepholes": []}
+
+
+def load_torch_modules(state: dict[str, Tensor], ctor: dict[str, Any]) -> tuple[nn.Module, nn.Linear]:
+    """The exported state loaded into a fresh ``nn.LSTM`` (``nn.GRU``) and ``nn.Linear`` (strict)."""
+    if ctor.get("module") == "GRU":
+        lstm = nn.GRU(ctor["input_size"], ctor["hidden_size"], num_layers=ctor["num_layers"], batch_first=True)
+    else:
+        lstm = nn.LSTM(ctor["input_size"], ctor["hidden_size"], num_layers=ctor["num_layers"],
+                       proj_size=ctor["proj_size"], batch_first=True)
     lstm.load_state_dict({k.removeprefix(PREFIX_LSTM): v for k, v in state.items() if k.startswith(PREFIX_LSTM)})
     last = ctor["proj_size"] or ctor["hidden_size"]
     linear = nn.Linear(last, ctor["output_features"])

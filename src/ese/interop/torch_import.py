@@ -1,14 +1,15 @@
-"""Read a PyTorch state dict of ``nn.LSTM`` layers plus one ``nn.Linear`` output layer.
+"""Read a PyTorch state dict of ``nn.LSTM`` (or ``nn.GRU``) layers plus one ``nn.Linear`` output layer.
 
 The file is loaded with ``torch.load(weights_only=True)``: tensors and plain containers only,
 never arbitrary pickled objects. Accepted layouts (docs/interop.md):
 
 - one ``nn.LSTM`` with 1..n layers, or several in a row (taken in state-dict order, which is the
   order the modules were defined in), unidirectional, with or without ``proj_size`` and ``bias``;
+  ``nn.GRU`` layers likewise (ese's GRU cell, ``ese.model.gru``; told apart by 3 gate blocks);
 - then exactly one ``nn.Linear`` (``<name>.weight`` (C, P), optional ``<name>.bias``);
 - the state dict at the top level or as the one dict of tensors inside (``{"state_dict": ...}``).
 
-Anything else (bidirectional, GRU / RNN weights, other tensors) is refused naming the tensor.
+Anything else (bidirectional, plain RNN weights, other tensors) is refused naming the tensor.
 """
 
 from __future__ import annotations
@@ -26,8 +27,8 @@ from ese.errors import InteropError
 from ese.filekind import describe_file
 from ese.interop.layers import TORCH_GATES, Layer, Network, reorder_gates
 
-SUPPORTED = ("supported: unidirectional nn.LSTM layers (1..n, with or without proj_size), "
-             "then one nn.Linear output layer")
+SUPPORTED = ("supported: unidirectional nn.LSTM layers (1..n, with or without proj_size) or nn.GRU "
+             "layers, then one nn.Linear output layer")
 _LSTM_KEY = re.compile(r"^(?P<prefix>.*?)weight_ih_l(?P<layer>\d+)(?P<reverse>_reverse)?$")
 
 
@@ -149,11 +150,13 @@ def _layer(state: dict[str, Tensor], prefix: str, k: int, used: set[str]) -> Lay
         raise InteropError(f"layer {name}: weight_ih and weight_hh must be matrices; {SUPPORTED}")
     rows, recurrent = w_hh.shape
     hidden = w_hr.shape[1] if w_hr is not None else recurrent
+    if rows == 3 * hidden and w_hr is None and w_ih.shape[0] == rows:
+        return _gru_layer(name, w_ih, w_hh, b_ih, b_hh)
     if rows != 4 * hidden or w_ih.shape[0] != rows:
-        cell = {3: "a GRU", 1: "a plain RNN"}.get(rows // max(hidden, 1) if rows % max(hidden, 1) == 0 else 0,
-                                                 "not an LSTM")
+        cell = {1: "a plain RNN"}.get(rows // max(hidden, 1) if rows % max(hidden, 1) == 0 else 0,
+                                     "neither an LSTM nor a GRU")
         raise InteropError(f"layer {name} has {rows}-row gate matrices for {hidden} cells: it looks like "
-                           f"{cell} (an LSTM has 4 gates, 4 x {hidden} rows); {SUPPORTED}")
+                           f"{cell} (an LSTM has 4 x {hidden} rows, a GRU 3 x {hidden}); {SUPPORTED}")
     if w_hr is not None and tuple(w_hr.shape) != (recurrent, hidden):
         raise InteropError(f"layer {name}: weight_hr has shape {tuple(w_hr.shape)}, expected {(recurrent, hidden)}")
     if (b_ih is None) != (b_hh is None):
@@ -166,22 +169,44 @@ def _layer(state: dict[str, Tensor], prefix: str, k: int, used: set[str]) -> Lay
                  bias=reorder_gates(bias, TORCH_GATES), w_ym=w_hr)
 
 
-def _nn_lstm(state: dict[str, Tensor], prefix: str, layers: list[Layer], count: int) -> nn.LSTM:
-    """The source nn.LSTM itself, loaded from the same tensors (the reference of the check)."""
+def _gru_layer(name: str, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> Layer:
+    """An nn.GRU layer (gate order r, z, n, ese's own): the r and z biases summed, the candidate's
+    two kept apart (b_hn sits inside the reset product)."""
+    rows = w_hh.shape[0]
+    h = rows // 3
+    if (b_ih is None) != (b_hh is None):
+        raise InteropError(f"layer {name} has only one of bias_ih and bias_hh; nn.GRU has both or neither")
+    for b in (b_ih, b_hh):
+        if b is not None and tuple(b.shape) != (rows,):
+            raise InteropError(f"layer {name}: a bias has shape {tuple(b.shape)}, expected ({rows},)")
+    if b_ih is None:
+        bias = torch.zeros(4 * h)
+    else:
+        bias = torch.cat([b_ih[:2 * h] + b_hh[:2 * h], b_ih[2 * h:], b_hh[2 * h:]])  # r, z, n_x, n_h
+    return Layer(name=name, w_x=w_ih, w_r=w_hh, bias=bias, cell="gru")
+
+
+def _nn_lstm(state: dict[str, Tensor], prefix: str, layers: list[Layer], count: int) -> nn.Module:
+    """The source nn.LSTM (or nn.GRU) itself, loaded from the same tensors (the reference of the check)."""
     first = layers[0]
     has_bias = f"{prefix}bias_ih_l0" in state
     proj = first.proj if first.w_ym is not None else 0
     if any((layer.w_ym is not None) != (proj > 0) or layer.hidden != first.hidden for layer in layers):
         raise InteropError(f"nn.LSTM '{prefix}*' mixes layer sizes or projections, which nn.LSTM cannot hold")
-    lstm = nn.LSTM(first.input_dim, first.hidden, num_layers=count, bias=has_bias, batch_first=True,
-                   proj_size=proj)
+    if first.cell == "gru":
+        if any(layer.cell != "gru" for layer in layers):
+            raise InteropError(f"module '{prefix}*' mixes GRU and LSTM layers")
+        lstm = nn.GRU(first.input_dim, first.hidden, num_layers=count, bias=has_bias, batch_first=True)
+    else:
+        lstm = nn.LSTM(first.input_dim, first.hidden, num_layers=count, bias=has_bias, batch_first=True,
+                       proj_size=proj)
     own = {k.removeprefix(prefix): v for k, v in state.items()
            if k.startswith(prefix) and _param_name(k.removeprefix(prefix))}
     try:
         lstm.load_state_dict(own)
     except RuntimeError as exc:
         first_line = str(exc).strip().splitlines()[-1].strip()
-        raise InteropError(f"nn.LSTM '{prefix}*' does not load into nn.LSTM: {first_line}") from None
+        raise InteropError(f"module '{prefix}*' does not load into {type(lstm).__name__}: {first_line}") from None
     return lstm.eval()
 
 
