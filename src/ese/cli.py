@@ -11,6 +11,7 @@ import typer
 
 from ese import __version__
 from ese.commands.shared import console, err_console  # noqa: F401  (err_console: tests patch it here)
+from ese.distributed import is_main
 from ese.errors import EseError
 
 app = typer.Typer(help="ESE in Python: train, compress, compile and accelerate a sparse LSTM acoustic model.",
@@ -52,14 +53,18 @@ def main() -> None:
     from ese.atomic import WRITE_ERRNOS, describe_write_error
 
     _log_warnings()
+    if not is_main():  # a data-parallel job (torchrun): rank 0 alone prints; errors from any rank
+        console.quiet = err_console.quiet = True
     try:
         app()
     except EseError as exc:
+        err_console.quiet = False
         err_console.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
         sys.exit(exc.exit_code)
     except OSError as exc:
         if exc.errno not in WRITE_ERRNOS or not exc.filename:
             raise
+        err_console.quiet = False
         err_console.print(f"[bold red]error:[/] {describe_write_error(exc.filename, exc)}", highlight=False)
         sys.exit(1)
     except KeyboardInterrupt:

@@ -5,7 +5,9 @@ writer wins). :func:`work_lock` takes an exclusive ``flock`` on ``<dir>/.ese.loc
 holder's process id and command into it; a second job is refused with one line naming that
 process. The kernel drops the lock when its holder dies, so a stale lock left by a killed run is
 simply taken over. The lock belongs to the process that writes: worker processes it forks share
-it, and the same process may take it again (nested stages), so a job locks exactly once.
+it, and the same process may take it again (nested stages), so a job locks exactly once. In a
+data-parallel job (``torchrun``, :mod:`ese.distributed`) only rank 0 writes, so only rank 0
+locks; the other ranks pass through.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Iterator
 
 from ese.atomic import output_errors
+from ese.distributed import is_main
 from ese.errors import LockError
 
 LOCK_NAME = ".ese.lock"
@@ -39,6 +42,9 @@ def work_lock(directory: str | os.PathLike, what: str, *, name: str = LOCK_NAME)
     another process holds it. ``name`` lets a job lock one output in a shared directory."""
     directory = Path(directory)
     path = Path(os.path.realpath(directory)) / name
+    if not is_main():  # a data-parallel job's other ranks: rank 0 holds the job's lock
+        yield path
+        return
     with _guard:
         if path in _held:
             _held[path] += 1

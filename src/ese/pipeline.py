@@ -45,8 +45,12 @@ class RunPaths:
 
 
 def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, resume: bool = True,
-        progress: bool = True, console: Console | None = None, rtl_frames: int = 0) -> dict[str, Any]:
+        progress: bool = True, console: Console | None = None, rtl_frames: int = 0) -> dict[str, Any] | None:
     """Run every stage and return the report (also written as JSON and Markdown in ``workdir``).
+
+    Under ``torchrun`` (:mod:`ese.distributed`) every rank trains and retrains (data parallel);
+    rank 0 alone synthesizes, extracts the feature cache first, scores, quantizes, compiles,
+    simulates and writes the report; the other ranks return None after the pruning stage.
 
     ``rtl_frames > 0`` adds the RTL check: the Amaranth design of the compiled program simulated
     on that many frames of the first test utterance, against the reference and cycle models.
@@ -56,14 +60,19 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     from ese.model.decode import evaluate
     from ese.model.train import train_model
 
+    from ese import distributed
+
+    main = distributed.is_main()
     console = console or Console(stderr=True, log_path=False)
+    if not main:
+        console, progress = Console(stderr=True, log_path=False, quiet=True), False
     workdir = Path(workdir)
     paths = RunPaths(workdir, Path(corpus) if corpus else workdir / "corpus")
     timings: dict[str, float] = {}
     t_all = time.perf_counter()
 
     synth_summary = None
-    if corpus is None:
+    if corpus is None and main:
         from ese.data.synth import synthesize_corpus
 
         console.log(f"[bold]1/8 synthesize corpus[/] -> {paths.corpus}")
@@ -71,10 +80,15 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
         synth_summary = synthesize_corpus(paths.corpus, cfg.synth, progress=progress)
         timings["synth_s"] = time.perf_counter() - t0
 
+    distributed.wait_for_main("the corpus")
     console.log("[bold]2/8 features[/]")
     t0 = time.perf_counter()
+    if not main:  # rank 0 fills the feature cache; the others read it
+        distributed.wait_for_main("the feature cache")
     sets = {s: load_split(paths.corpus, s, cfg.features, cache_dir=paths.features, progress=progress)
             for s in ("train", "dev", "test")}
+    if main:
+        distributed.wait_for_main("the feature cache")
     timings["features_s"] = time.perf_counter() - t0
 
     console.log(f"[bold]3/8 train[/] {cfg.model} on {sets['train'].num_frames} frames")
@@ -85,14 +99,18 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
 
     console.log("[bold]4/8 evaluate[/]")
     t0 = time.perf_counter()
-    scores = {s: evaluate(result.model, sets[s], cfg.train.output_delay) for s in ("dev", "test")}
+    scores = ({s: evaluate(result.model, sets[s], cfg.train.output_delay) for s in ("dev", "test")}
+              if main else {})
     timings["eval_s"] = time.perf_counter() - t0
+    distributed.wait_for_main("scoring the dense model")
 
     console.log(f"[bold]5/8 prune[/] to density {cfg.prune.density} ({cfg.prune.balance})")
     t0 = time.perf_counter()
     pruned = prune_checkpoint(paths.checkpoint, cfg, sets, paths.pruned, resume=resume, progress=progress,
                               say=console.log if progress else None)
     timings["prune_s"] = time.perf_counter() - t0
+    if not main:
+        return None
 
     console.log(f"[bold]6/8 quantize[/] {cfg.quant.weight_bits}-bit weights, {cfg.quant.act_bits}-bit activations")
     t0 = time.perf_counter()

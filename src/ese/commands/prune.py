@@ -57,6 +57,7 @@ def register(app: typer.Typer) -> None:
     """Add this stage's commands to ``app``."""
     from ese.atomic import write_json
     from ese.commands.shared import console, err_console
+    from ese.distributed import is_main
     from ese.report.tables import print_table
 
     @app.command()
@@ -109,7 +110,7 @@ def register(app: typer.Typer) -> None:
         print_table("phone error rate (%)", ["split", "dense", "pruned"],
                     [["dev", report["per_dense_dev"], report["per_dev"]],
                      ["test", report["per_dense_test"], report["per_test"]]], console)
-        if json_path:
+        if json_path and is_main():  # a data-parallel job's rank 0
             write_json(json_path, report)
 
     @app.command()

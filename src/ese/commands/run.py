@@ -45,6 +45,8 @@ def run(
     with work_lock(workdir, "ese run"):
         report = run_pipeline(cfg, workdir, corpus=corpus, resume=not fresh, progress=not quiet,
                               rtl_frames=rtl_frames if rtl else 0, console=Console(stderr=True, log_path=False))
+    if report is None:  # a data-parallel job's other ranks: rank 0 reports
+        return
     comp = report["compression"]
     rows = [[split, s["per"], s["frame_acc"], comp["per"][split]["pruned"], comp["per"][split]["quantized"]]
             for split, s in report["per"].items()]

@@ -11,6 +11,7 @@ import typer
 from ese.atomic import write_json
 from ese.commands.shared import (CacheBesideOutOpt, CacheOpt, ConfigOpt, CorpusOpt, JsonOpt, PresetOpt, QuietOpt,
                                  SetOpt, ThreadsOpt, config_from, console, err_console, threads_override)
+from ese.distributed import is_main
 from ese.outputs import writes
 from ese.report.tables import print_table
 
@@ -50,7 +51,7 @@ def train(
     rows = [[h["epoch"], h["train_loss"], h["dev_loss"], h["dev_frame_acc"], h["lr"]] for h in result.history]
     print_table(f"training (best epoch {result.best_epoch})", ["epoch", "train loss", "dev loss", "dev acc %", "lr"],
                 rows, console)
-    if json_path:
+    if json_path and is_main():  # a data-parallel job's rank 0
         write_json(json_path, {"best_epoch": result.best_epoch, "history": result.history})
 
 

@@ -24,6 +24,7 @@ import torch
 import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from ese import distributed
 from ese.config import Config, ModelConfig, TrainConfig, from_dict
 from ese.data.dataset import FeatureSet
 from ese.errors import CheckpointError, ConfigError, EseError, FeatureError
@@ -90,6 +91,7 @@ class _Chunks:
         self.x: list[np.ndarray] = []
         self.y: list[np.ndarray] = []
         self.spans: list[tuple[int, int, int]] = []  # (utterance, start, end)
+        labelled: list[int] = []  # labelled frames of each chunk
         for u in fset.utterances:
             if u.feats.ndim != 2 or u.feats.shape[1] != input_dim:
                 raise FeatureError(f"utterance {u.utt_id!r} has feature shape {u.feats.shape}; "
@@ -106,6 +108,8 @@ class _Chunks:
             self.y.append(y)
             for start in range(0, len(x), chunk_frames):
                 self.spans.append((k, start, min(start + chunk_frames, len(x))))
+                labelled.append(int((y[start:start + chunk_frames] >= 0).sum()))
+        self.labelled = np.asarray(labelled, dtype=np.int64)
 
     def batch(self, ids: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         """Chunks ``ids`` as (B, T, D) inputs and (B, T) labels, padded with zeros / -1."""
@@ -150,19 +154,24 @@ class _Chunks:
 
 def frame_loss(logits: torch.Tensor, y: torch.Tensor,
                teacher_logits: torch.Tensor | None = None,
-               distill: Distillation | None = None) -> tuple[torch.Tensor, int]:
-    """Mean loss per labelled frame (cross-entropy, plus distillation when given), and the count."""
+               distill: Distillation | None = None, norm: int | None = None) -> tuple[torch.Tensor, int]:
+    """Mean loss per labelled frame (cross-entropy, plus distillation when given), and the count.
+
+    ``norm`` replaces the count as the divisor: a data-parallel rank divides its shard's summed
+    loss by the labelled frames of the whole global batch, so the ranks' gradients sum to the
+    gradient of the global batch's mean loss."""
     flat = logits.reshape(-1, logits.shape[-1])
     labels = y.reshape(-1)
     n = int((labels >= 0).sum())
-    ce = F.cross_entropy(flat, labels, ignore_index=-1, reduction="sum") / max(n, 1)
+    norm = max(n if norm is None else norm, 1)
+    ce = F.cross_entropy(flat, labels, ignore_index=-1, reduction="sum") / norm
     if distill is None or teacher_logits is None or distill.weight == 0:
         return ce, n
     keep = labels >= 0
     temp = distill.temperature
     student = F.log_softmax(flat[keep] / temp, dim=-1)
     target = F.log_softmax(teacher_logits.reshape(-1, flat.shape[-1])[keep] / temp, dim=-1)
-    kl = F.kl_div(student, target, log_target=True, reduction="sum") / max(n, 1)
+    kl = F.kl_div(student, target, log_target=True, reduction="sum") / norm
     return (1 - distill.weight) * ce + distill.weight * temp * temp * kl, n
 
 
@@ -295,6 +304,9 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
            mask_schedule: MaskSchedule | None = None,
            distill: Distillation | None = None) -> TrainResult:
     tcfg = cfg.train
+    distributed.init()  # under torchrun: join the job (a no-op in one process)
+    main = distributed.is_main()  # rank 0 alone writes, logs and shows progress
+    progress = progress and main
     torch.manual_seed(tcfg.seed)
     rng = np.random.default_rng(tcfg.seed)
     model = AcousticModel(cfg.model)
@@ -312,8 +324,11 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
     history: list[dict[str, Any]] = []
     best_state, best_epoch, start_epoch, stopped = _state_copy(model), 0, 1, False
 
-    if resume and ckpt_path.exists():
-        state = read_checkpoint(ckpt_path)
+    # rank 0 reads the checkpoint and hands it to the others (no shared disk needed); nothing in
+    # it depends on the process count, so a run resumes at any count
+    state = read_checkpoint(ckpt_path) if resume and main and ckpt_path.exists() else None
+    state = distributed.broadcast_object(state) if resume else None
+    if state is not None:
         ts = state.get("train_state")
         if ts is None:
             raise CheckpointError(f"checkpoint {str(ckpt_path)!r} has no training state to "
@@ -341,9 +356,13 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
         history = list(state["history"])
         best_state, best_epoch = state["model"], state["best_epoch"]
         start_epoch, stopped = state["epoch"] + 1, ts["stopped"]
-        log.info("resuming %s after epoch %d", ckpt_path, state["epoch"])
-    elif resume:
+        if main:
+            log.info("resuming %s after epoch %d", ckpt_path, state["epoch"])
+    elif resume and main:
         log.info("no checkpoint at %s; training from scratch", ckpt_path)
+    if distributed.active():  # every rank starts from rank 0's weights and masks, bit for bit
+        model.load_state_dict(distributed.broadcast_object(model.state_dict()))
+        masks = distributed.broadcast_masks(masks)
 
     chunks = _Chunks(train, tcfg.output_delay, tcfg.chunk_frames, cfg.model.input_dim)
     teacher_cache = (chunks.teacher_logits(distill.teacher, tcfg.batch_size)
@@ -368,21 +387,27 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
                 if mask_schedule is not None:
                     new_masks = mask_schedule.update(model, masks, epoch, b, n_batches)
                     if new_masks is not None:
-                        masks = _check_masks(model, new_masks)
+                        masks = distributed.broadcast_masks(_check_masks(model, new_masks))
                         _apply_masks(model, masks, grads=False)
                 ids = order[b * tcfg.batch_size:(b + 1) * tcfg.batch_size]
-                x, y = chunks.batch(ids)
-                if int((y >= 0).sum()) == 0:
+                n_global = int(chunks.labelled[ids].sum())  # the global batch's labelled frames
+                if n_global == 0:
                     progress_bar.advance(task)
                     continue
-                with torch.autocast("cpu", dtype=torch.bfloat16,
-                                    enabled=tcfg.precision == "bf16"):
-                    logits, _ = model(x)  # (B, T, C)
-                logits = logits.float()
-                soft = None if teacher_cache is None else chunks.teacher_batch(ids, teacher_cache)
-                loss, n = frame_loss(logits, y, soft, distill)
+                ids = distributed.shard(ids)  # this rank's chunks of the global batch
                 optimizer.zero_grad(set_to_none=True)
-                loss.backward()
+                loss = torch.zeros(())
+                if len(ids):
+                    x, y = chunks.batch(ids)
+                    with torch.autocast("cpu", dtype=torch.bfloat16,
+                                        enabled=tcfg.precision == "bf16"):
+                        logits, _ = model(x)  # (B, T, C)
+                    logits = logits.float()
+                    soft = None if teacher_cache is None else chunks.teacher_batch(ids, teacher_cache)
+                    loss, _ = frame_loss(logits, y, soft, distill, norm=n_global)
+                    loss.backward()
+                distributed.all_reduce_grads(model.parameters())  # sum of the ranks' shards
+                n = n_global
                 if masks is not None:
                     _apply_masks(model, masks, grads=True)
                 if tcfg.grad_clip > 0:
@@ -393,6 +418,8 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
                 loss_sum, frames = loss_sum + float(loss.detach()) * n, frames + n
                 progress_bar.update(task, advance=1, loss=loss_sum / frames)
             progress_bar.remove_task(task)
+            if distributed.active():
+                loss_sum = distributed.global_sum([loss_sum])[0]
             train_loss = loss_sum / frames if frames else float("nan")
             if not math.isfinite(train_loss) or model.non_finite_parameters():
                 raise EseError(f"training diverged in epoch {epoch} (loss {train_loss}); "
@@ -420,10 +447,11 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
                            "rng_numpy": rng.bit_generator.state, "stopped": stopped}
             if masks is not None:
                 train_state["masks"] = masks
-            save_checkpoint(ckpt_path, model, weights=best_state, config=cfg.to_dict(),
-                            epoch=epoch, best_epoch=best_epoch, history=history, extra=extra,
-                            train_state=train_state)
-            if stopped:
+            if main:
+                save_checkpoint(ckpt_path, model, weights=best_state, config=cfg.to_dict(),
+                                epoch=epoch, best_epoch=best_epoch, history=history, extra=extra,
+                                train_state=train_state)
+            if stopped and main:
                 log.info("early stop after epoch %d; best epoch %d", epoch, best_epoch)
 
     best_model = AcousticModel(cfg.model)

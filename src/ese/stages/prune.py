@@ -26,6 +26,7 @@ from typing import Any, Callable
 
 import torch
 
+from ese import distributed
 from ese.atomic import write_json
 from ese.compress.gradual import GradualPruning
 from ese.compress.prune import (apply_masks, check_density, make_pruner, mask_stats,
@@ -106,6 +107,8 @@ class _Log:
         self.fn = fn
 
     def __call__(self, msg: str) -> None:
+        if not distributed.is_main():  # a data-parallel job speaks through rank 0
+            return
         log.info(msg)
         if self.fn is not None:
             self.fn(msg)
@@ -149,15 +152,18 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
               "train": dataclasses.asdict(cfg.train), "model": dataclasses.asdict(cfg.model)}
     recipe = json.loads(json.dumps(recipe))  # tuples -> lists, as they come back from a file
 
-    if resume and out_path.exists():
-        _, done = load_checkpoint(out_path)
-        if done.get("prune", {}).get("recipe") == recipe:
+    main = distributed.is_main()  # rank 0 reads and writes the files; the others get its answers
+    if resume:
+        done = load_checkpoint(out_path)[1].get("prune", {}) if main and out_path.exists() else {}
+        done = distributed.broadcast_object(done)
+        if done.get("recipe") == recipe:
             say_(f"{out_path} is already pruned with this recipe; nothing to do")
-            return done["prune"]
+            return done
     work = out_path.parent / f"{out_path.name}.work"
-    if not resume and work.exists():
+    if not resume and work.exists() and main:
         shutil.rmtree(work)
-    state = _load_state(work / "state.pt", recipe) if resume else None
+    state = _load_state(work / "state.pt", recipe) if resume and main else None
+    state = distributed.broadcast_object(state) if resume else None
     delay = cfg.train.output_delay
     splits = [s for s in ("dev", "test") if s in sets and len(sets[s])]
 
@@ -248,8 +254,9 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
         "compute": _total_cost(state.get("compute", [])),
         "compute_steps": state.get("compute", []),
     }
-    save_pruned_checkpoint(out_path, model, masks, report, cfg=cfg, meta=meta)
-    shutil.rmtree(work, ignore_errors=True)
+    if main:
+        save_pruned_checkpoint(out_path, model, masks, report, cfg=cfg, meta=meta)
+        shutil.rmtree(work, ignore_errors=True)
     return report
 
 
@@ -302,7 +309,8 @@ def _load_state(path: Path, recipe: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def _save_state(path: Path, state: dict[str, Any]) -> None:
-    write_checked(path, state)
+    if distributed.is_main():
+        write_checked(path, state)
 
 
 def _cached_sensitivity(path: Path, dense: AcousticModel, dev: FeatureSet, delay: int, pruner,
@@ -317,5 +325,6 @@ def _cached_sensitivity(path: Path, dense: AcousticModel, dev: FeatureSet, delay
     table = sensitivity_table(dense, dev, delay, pruner, pcfg.sensitivity_densities,
                               progress=progress)
     table["key"] = key
-    write_json(path, table)
+    if distributed.is_main():
+        write_json(path, table)
     return table
