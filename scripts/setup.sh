@@ -42,5 +42,5 @@ pip_install() {  # quiet unless it fails; then show pip's log and stop
 pip_install --upgrade pip
 # The CPU build of torch 2.13 (a plain 'torch' requirement could pull a multi-GB CUDA build).
 "$VENV/bin/python" -c 'import torch' 2>/dev/null || pip_install torch==2.13.0
-pip_install -e '.[test]'
+pip_install -e '.[test,distributed]'  # distributed: Ray, for the --backend ray tests
 "$VENV/bin/python" -c 'import ese, torch; print(f"setup: ese {ese.__version__}, torch {torch.__version__} ready")'

@@ -77,28 +77,51 @@ def _qmodel(path: str):
     return load_qmodel(path)
 
 
+def _point_row(wl: Workload, p: SweepPoint, base: HardwareConfig, n_frames: int, model) -> dict[str, Any]:
+    """The table row of one point, simulated on its workload (``model``: the qmodel's shape)."""
+    hw = dataclasses.replace(base, pes=p.pes, index_bits=p.index_bits, queue_depth=p.queue_depth,
+                             channels=p.channels, weights_on_chip=p.weights_on_chip)
+    js = simulate_workload(wl, issue_order(build_schedule(_ScheduleView(wl, hw, model))), hw, n_frames).to_json()
+    return {"model": p.label, "family": p.family, "pes": p.pes, "index_bits": p.index_bits,
+            "queue_depth": p.queue_depth, "channels": p.channels, "weights_on_chip": p.weights_on_chip,
+            **{k: js[k] for k in ("cycles_per_frame", "ideal_cycles_per_frame", "latency_us", "utilization",
+                                  "mac_utilization", "gops_sparse", "gops_dense_equivalent",
+                                  "gops_sparse_all_channels", "gops_dense_equivalent_all_channels",
+                                  "limited_by", "breakdown")},
+            "stream_bits_per_frame": js["weights"]["stream_bits_per_frame"]}
+
+
 def _run_group(args: tuple[list[SweepPoint], HardwareConfig, int]) -> list[dict[str, Any]]:
     points, base, n_frames = args
     p0 = points[0]
     qm = _qmodel(p0.path)
     wl = workload_from_qmodel(qm, p0.pes, p0.index_bits)
-    rows = []
-    for p in points:
-        hw = dataclasses.replace(base, pes=p.pes, index_bits=p.index_bits, queue_depth=p.queue_depth,
-                                 channels=p.channels, weights_on_chip=p.weights_on_chip)
-        js = simulate_workload(wl, issue_order(build_schedule(_ScheduleView(wl, hw, qm.model))), hw, n_frames).to_json()
-        rows.append({"model": p.label, "family": p.family, "pes": p.pes, "index_bits": p.index_bits,
-                     "queue_depth": p.queue_depth, "channels": p.channels, "weights_on_chip": p.weights_on_chip,
-                     **{k: js[k] for k in ("cycles_per_frame", "ideal_cycles_per_frame", "latency_us", "utilization",
-                                           "mac_utilization", "gops_sparse", "gops_dense_equivalent",
-                                           "gops_sparse_all_channels", "gops_dense_equivalent_all_channels",
-                                           "limited_by", "breakdown")},
-                     "stream_bits_per_frame": js["weights"]["stream_bits_per_frame"]})
-    return rows
+    return [_point_row(wl, p, base, n_frames, qm.model) for p in points]
 
 
-def run_sweep(points: list[SweepPoint], base: HardwareConfig, n_frames: int = 20, jobs: int = 0) -> list[dict[str, Any]]:
-    """Simulate every point (``jobs`` processes, 0 = all cores); rows in the order of ``points``."""
+_workloads: dict[tuple[str, int, int], Workload] = {}  # a Ray worker's, reused by its later tasks
+
+
+def _ray_point(shared: dict[str, Any], p: SweepPoint) -> dict[str, Any]:
+    """One point as one Ray task; ``shared`` (the fixed-point models by path) came through the
+    object store once. Workloads are cached per worker process."""
+    key = (p.path, p.pes, p.index_bits)
+    if key not in _workloads:
+        _workloads[key] = workload_from_qmodel(shared["qmodels"][p.path], p.pes, p.index_bits)
+    return _point_row(_workloads[key], p, shared["base"], shared["frames"], shared["qmodels"][p.path].model)
+
+
+def run_sweep(points: list[SweepPoint], base: HardwareConfig, n_frames: int = 20, jobs: int = 0, *,
+              backend: str = "local", ray_address: str | None = None) -> list[dict[str, Any]]:
+    """Simulate every point (``jobs`` processes, 0 = all cores); rows in the order of ``points``.
+
+    ``backend="ray"`` runs every point as one Ray task (:mod:`ese.parallel`), the models shipped
+    once through the object store; the rows are the same numbers."""
+    if backend == "ray":
+        from ese.parallel import map_points
+
+        shared = {"qmodels": {p.path: _qmodel(p.path) for p in points}, "base": base, "frames": n_frames}
+        return map_points(_ray_point, shared, points, backend="ray", address=ray_address)
     groups: dict[tuple[str, int, int], list[SweepPoint]] = {}
     for p in points:
         groups.setdefault((p.path, p.pes, p.index_bits), []).append(p)

@@ -8,6 +8,7 @@ from typing import Annotated, Any, Optional
 
 import typer
 
+from ese.commands.shared import BackendOpt, RayAddressOpt
 from ese.errors import ConfigError
 from ese.outputs import writes
 from ese.commands.shared import ThreadsOpt, threads_override
@@ -122,6 +123,8 @@ def register(app: typer.Typer) -> None:
         densities: Annotated[Optional[str], typer.Option(help="Densities to scan, e.g. 1,0.5,0.3,0.2,0.1,0.05 (default prune.sensitivity_densities).")] = None,
         balance: BalanceOpt = None,
         density: Annotated[Optional[float], typer.Option(help="Overall target for the per-matrix allocation (default prune.density).")] = None,
+        backend: BackendOpt = "local",
+        ray_address: RayAddressOpt = "",
         cache_dir: CacheOpt = None,
         json_path: JsonOpt = None,
         quiet: QuietOpt = False,
@@ -137,6 +140,7 @@ def register(app: typer.Typer) -> None:
             "sensitivity_densities": None if densities is None else _floats(densities, "--densities")})
         from ese.stages.prune import validate_prune_config
 
+        from ese.parallel import check_backend
         from ese.threads import torch_threads
 
         validate_prune_config(cfg.prune)
@@ -145,7 +149,8 @@ def register(app: typer.Typer) -> None:
         with torch_threads(cfg.train.threads):
             table = sensitivity_table(model, dev, cfg.train.output_delay,
                                       make_pruner(cfg.prune.balance, cell=cfg.model.cell),
-                                      cfg.prune.sensitivity_densities, progress=not quiet)
+                                      cfg.prune.sensitivity_densities, progress=not quiet,
+                                      backend=check_backend(backend), ray_address=ray_address)
         table["allocation"] = {"target": cfg.prune.density,
                                "densities": allocate_densities(table, cfg.prune.density)}
         paths = write_sensitivity(table, out, title=f"sensitivity of {checkpoint.name}")

@@ -41,3 +41,11 @@ def config_from(preset: str, config: Optional[Path], overrides: Optional[list[st
 def threads_override(threads: Optional[int]) -> list[str]:
     """``--threads N`` as a ``--set`` override (none when the flag is absent)."""
     return [] if threads is None else [f"train.threads={threads}"]
+
+
+BackendOpt = Annotated[str, typer.Option(
+    "--backend", help="local (this machine's processes) or ray (one Ray task per point; "
+                      "pip install -e '.[distributed]').")]
+RayAddressOpt = Annotated[str, typer.Option(
+    "--ray-address", help="With --backend ray: empty = start a local Ray, 'auto' = join the running "
+                          "cluster, or HOST:PORT of a cluster's head.")]

@@ -8,6 +8,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ese.commands.shared import BackendOpt, RayAddressOpt
 from ese.outputs import writes
 
 FramesOpt = Annotated[int, typer.Option("--frames", help="Frames per simulated utterance.")]
@@ -143,6 +144,8 @@ def sweep(
     target: Annotated[float, typer.Option("--target", help="Utilisation the proposal must reach.")] = 0.95,
     metric: Annotated[str, typer.Option("--metric", help="mac_utilization (padding not counted as work) or "
                                                          "utilization.")] = "mac_utilization",
+    backend: BackendOpt = "local",
+    ray_address: RayAddressOpt = "",
 ) -> None:
     """Design-space sweep of the cycle model (PEs, queue depths, index widths, channels) in parallel;
     writes a JSON and Markdown table and plots, and proposes a configuration reaching --target."""
@@ -165,7 +168,9 @@ def sweep(
         labels[m.stem] = str(m)
     points = grid(labels, base, _int_list(pes, "--pes"), _int_list(queue_depths, "--queue-depths"),
                   _int_list(index_bits, "--index-bits"), _int_list(channels, "--channels"))
-    rows = run_sweep(points, base, frames, jobs)
+    from ese.parallel import check_backend
+
+    rows = run_sweep(points, base, frames, jobs, backend=check_backend(backend), ray_address=ray_address)
     proposal = propose(rows, target, metric)
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "sweep.json", {"base_hardware": dataclasses.asdict(base), "frames": frames, "rows": rows,

@@ -36,11 +36,16 @@ TABLE_VERSION = 1
 
 def sensitivity_table(model: AcousticModel, dev: FeatureSet, output_delay: int,
                       pruner: MagnitudePruner, densities: Sequence[float], *,
-                      names: Sequence[str] | None = None, progress: bool = True) -> dict[str, Any]:
+                      names: Sequence[str] | None = None, progress: bool = True,
+                      backend: str = "local", ray_address: str | None = None,
+                      threads: int = 0) -> dict[str, Any]:
     """Dev PER with one matrix pruned to each density (the rest dense), for every matrix.
 
     Returns ``{"version", "densities": [...] (descending), "dense_per", "pruner",
     "matrices": {name: {"shape", "weights", "per": [PER at each density]}}}``; PER in percent.
+    ``backend="ray"`` scores every (matrix, density) point as one Ray task (:mod:`ese.parallel`),
+    the model and the dev set shipped once; each task uses ``threads`` torch threads (0: as
+    many as this process uses), so the numbers are the local ones.
     """
     grid = sorted({check_density(d, "sensitivity density") for d in densities}, reverse=True)
     names = list(names or prunable_names(model))
@@ -53,6 +58,9 @@ def sensitivity_table(model: AcousticModel, dev: FeatureSet, output_delay: int,
     dense_per = evaluate(work, dev, output_delay)["per"]
     table: dict[str, Any] = {"version": TABLE_VERSION, "densities": grid, "dense_per": dense_per,
                              "pruner": pruner.state_dict(), "matrices": {}}
+    if backend == "ray":
+        return _ray_table(table, work, dev, output_delay, pruner, names, grid, progress, ray_address,
+                          threads or torch.get_num_threads())
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("sensitivity", total=len(names) * len(grid))
         for name in names:
@@ -72,6 +80,41 @@ def sensitivity_table(model: AcousticModel, dev: FeatureSet, output_delay: int,
             table["matrices"][name] = {"shape": list(original.shape),
                                        "weights": int(original.numel()), "per": pers}
     return table
+
+
+def _ray_table(table: dict[str, Any], model: AcousticModel, dev: FeatureSet, output_delay: int,
+               pruner: MagnitudePruner, names: list[str], grid: list[float], progress: bool,
+               address: str | None, threads: int) -> dict[str, Any]:
+    from ese.parallel import map_points
+
+    params = dict(model.named_parameters())
+    points = [(n, d) for n in names for d in grid if d < 1.0]
+    shared = {"model": model, "dev": dev, "delay": output_delay, "pruner": pruner, "threads": threads}
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("sensitivity (ray)", total=len(points))
+        pers = dict(zip(points, map_points(_scan_point, shared, points, backend="ray", address=address,
+                                           progress=lambda: bar.advance(task))))
+    for name in names:
+        p = params[name]
+        table["matrices"][name] = {"shape": list(p.shape), "weights": int(p.numel()),
+                                   "per": [table["dense_per"] if d >= 1.0 else pers[(name, d)] for d in grid]}
+    return table
+
+
+def _scan_point(shared: Mapping[str, Any], point: tuple[str, float]) -> float:
+    """One (matrix, density) point of the scan, as a Ray task: dev PER with that matrix pruned."""
+    from ese.threads import torch_threads
+
+    name, d = point
+    model = copy.deepcopy(shared["model"])  # writable tensors (the object store's are read-only)
+    model.eval()
+    param = dict(model.named_parameters())[name]
+    original = param.detach().clone()
+    mask = shared["pruner"].update_mask(name, original, d)
+    with torch.no_grad():
+        param.copy_(original * mask.to(original.dtype))
+    with torch_threads(shared["threads"]):
+        return evaluate(model, shared["dev"], shared["delay"])["per"]
 
 
 def _loss_curve(densities: Sequence[float], pers: Sequence[float], dense_per: float
