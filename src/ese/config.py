@@ -201,8 +201,12 @@ class Config:
         return from_dict(cls, data)
 
     @classmethod
-    def from_saved(cls, data: dict[str, Any], overrides: list[str] | None = None) -> "Config":
-        """A config stored in a checkpoint or report (``to_dict``), with ``section.key=value`` overrides."""
+    def from_saved(cls, data: dict[str, Any], overrides: list[str] | None = None,
+                   path: str | Path | None = None) -> "Config":
+        """A config stored in a checkpoint or report (``to_dict``), then the TOML file at ``path``
+        (e.g. ``ese tune``'s best.toml), then ``section.key=value`` overrides."""
+        if path is not None:
+            data = _merge(data, _read_toml(Path(path)))
         for item in overrides or []:
             data = _merge(data, _parse_override(item))
         return from_dict(cls, data)

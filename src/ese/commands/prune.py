@@ -32,14 +32,14 @@ def _floats(text: str, what: str) -> tuple[float, ...]:
 
 
 def _checkpoint_config(checkpoint: Path, changes: dict[str, Any], overrides: list[str] | None = None,
-                       seed: int | None = None):
+                       seed: int | None = None, config: Path | None = None):
     """The config stored in ``checkpoint`` (model config from the checkpoint itself), with
     ``section.key=value`` ``overrides``, then ``changes`` applied to its prune section and
     ``seed`` to ``train.seed`` (the retraining's shuffling and dropout of chunks)."""
     from ese.model.checkpoint import checkpoint_config, load_checkpoint
 
     _, meta = load_checkpoint(checkpoint)
-    cfg = checkpoint_config(meta, overrides)
+    cfg = checkpoint_config(meta, overrides, config)
     changes = {k: v for k, v in changes.items() if v is not None}
     cfg = dataclasses.replace(cfg, prune=dataclasses.replace(cfg.prune, **changes))
     if seed is not None:
@@ -79,6 +79,7 @@ def register(app: typer.Typer) -> None:
         set_: Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: section.key=value, e.g. prune.ramp_epochs=6.")] = None,
         resume: Annotated[bool, typer.Option("--resume", help="Continue an interrupted run for the same --out.")] = False,
         threads: ThreadsOpt = None,
+        config: Annotated[Optional[Path], typer.Option("--config", help="TOML file applied over the checkpoint's config before the flags (e.g. the best.toml of ese tune).")] = None,
         cache_dir: CacheOpt = None,
         json_path: JsonOpt = None,
         quiet: QuietOpt = False,
@@ -91,7 +92,7 @@ def register(app: typer.Typer) -> None:
             "retrain_lr": retrain_lr, "per_matrix": per_matrix, "recipe": recipe,
             "distill": distill,
             "steps": None if steps is None else _floats(steps, "--steps")},
-            list(set_ or []) + threads_override(threads), seed)
+            list(set_ or []) + threads_override(threads), seed, config)
         if steps is not None:
             from ese.compress.steps import check_explicit_steps
             check_explicit_steps(cfg.prune.steps, cfg.prune.density)

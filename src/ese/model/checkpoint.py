@@ -202,9 +202,11 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None
     return model, meta
 
 
-def checkpoint_config(meta: dict[str, Any], overrides: list[str] | None = None) -> Config:
-    """The whole config a checkpoint was made with (its own model config), plus overrides."""
-    cfg = Config.from_saved(meta.get("config") or {}, overrides)
+def checkpoint_config(meta: dict[str, Any], overrides: list[str] | None = None,
+                      path: str | Path | None = None) -> Config:
+    """The whole config a checkpoint was made with (its own model config), plus the TOML file
+    ``path`` and overrides."""
+    cfg = Config.from_saved(meta.get("config") or {}, overrides, path)
     return dataclasses.replace(cfg, model=meta["model_config"])
 
 

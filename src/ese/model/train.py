@@ -17,7 +17,7 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Callable, Protocol
 
 import numpy as np
 import torch
@@ -244,7 +244,8 @@ def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path
                 init_weights: dict[str, torch.Tensor] | None = None,
                 masks: dict[str, torch.Tensor] | None = None,
                 mask_schedule: MaskSchedule | None = None,
-                distill: Distillation | None = None) -> TrainResult:
+                distill: Distillation | None = None,
+                on_epoch: Callable[[dict[str, Any], bool], None] | None = None) -> TrainResult:
     """Train ``cfg.model`` on ``train``, select on ``dev``, checkpoint to ``ckpt_path`` each epoch.
 
     With ``resume`` and an existing checkpoint, training continues after its last epoch (a run
@@ -260,6 +261,8 @@ def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path
     ``mask_schedule`` makes the masks evolve during the run (gradual pruning): it starts from
     ``masks`` (None = dense) and only epochs at the target density are selected on.
     ``distill`` adds a distillation term from a teacher model's posteriors to the loss.
+    ``on_epoch(row, selectable)`` is called after every epoch's checkpoint (a recipe search
+    reports to its scheduler there; it may stop the run by raising).
     """
     tcfg = cfg.train
     _validate(tcfg)
@@ -273,7 +276,7 @@ def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path
     try:
         return _train(cfg, train, dev, Path(ckpt_path), resume=resume, progress=progress,
                       extra=extra, init_weights=init_weights, masks=masks,
-                      mask_schedule=mask_schedule, distill=distill)
+                      mask_schedule=mask_schedule, distill=distill, on_epoch=on_epoch)
     finally:
         torch.set_num_threads(threads_before)
 
@@ -302,7 +305,8 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
            init_weights: dict[str, torch.Tensor] | None = None,
            masks: dict[str, torch.Tensor] | None = None,
            mask_schedule: MaskSchedule | None = None,
-           distill: Distillation | None = None) -> TrainResult:
+           distill: Distillation | None = None,
+           on_epoch: Callable[[dict[str, Any], bool], None] | None = None) -> TrainResult:
     tcfg = cfg.train
     distributed.init()  # under torchrun: join the job (a no-op in one process)
     main = distributed.is_main()  # rank 0 alone writes, logs and shows progress
@@ -453,6 +457,8 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
                                 train_state=train_state)
             if stopped and main:
                 log.info("early stop after epoch %d; best epoch %d", epoch, best_epoch)
+            if on_epoch is not None:
+                on_epoch(row, selectable)
 
     best_model = AcousticModel(cfg.model)
     best_model.load_state_dict(best_state)

@@ -116,7 +116,8 @@ class _Log:
 
 def prune_checkpoint(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet],
                      out_path: str | Path, *, resume: bool = True, progress: bool = True,
-                     say: Callable[[str], None] | None = None) -> dict[str, Any]:
+                     say: Callable[[str], None] | None = None,
+                     on_epoch: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, Any]:
     """Prune the dense checkpoint ``ckpt_path`` as ``cfg.prune`` says; write ``out_path``.
 
     ``sets`` needs ``train`` and ``dev`` (``test`` optional, scored when present). ``cfg.model``
@@ -124,20 +125,23 @@ def prune_checkpoint(ckpt_path: str | Path, cfg: Config, sets: dict[str, Feature
     replaced by ``prune.retrain_epochs`` / ``prune.retrain_lr``). With ``resume``, a finished
     ``out_path`` of the same recipe is returned without work and a killed run continues;
     without it, any earlier state is discarded. ``cfg.train.threads`` (> 0) sets the torch
-    threads for the whole run. Returns the report (see docs/pruning.md).
+    threads for the whole run. ``on_epoch`` is handed to every retraining
+    (:func:`ese.model.train.train_model`). Returns the report (see docs/pruning.md).
     """
     threads_before = torch.get_num_threads()
     if cfg.train.threads > 0:  # the scoring and scans too, not only the retraining
         torch.set_num_threads(cfg.train.threads)
     try:
         with work_lock(Path(out_path).parent, "ese prune", name=f".{Path(out_path).name}.lock"):
-            return _prune(ckpt_path, cfg, sets, out_path, resume=resume, progress=progress, say=say)
+            return _prune(ckpt_path, cfg, sets, out_path, resume=resume, progress=progress, say=say,
+                          on_epoch=on_epoch)
     finally:
         torch.set_num_threads(threads_before)
 
 
 def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_path: str | Path,
-           *, resume: bool, progress: bool, say: Callable[[str], None] | None) -> dict[str, Any]:
+           *, resume: bool, progress: bool, say: Callable[[str], None] | None,
+           on_epoch: Callable[[dict[str, Any], bool], None] | None = None) -> dict[str, Any]:
     pcfg = cfg.prune
     validate_prune_config(pcfg)
     for split in ("train", "dev"):
@@ -213,7 +217,7 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
             res = train_model(gradual_cfg, sets["train"], sets["dev"], work / "gradual.pt",
                               resume=resume, progress=progress,
                               init_weights=None if scratch else model.state_dict(),
-                              masks=masks, mask_schedule=ramp, distill=distill)
+                              masks=masks, mask_schedule=ramp, distill=distill, on_epoch=on_epoch)
             model, masks, history = res.model, res.masks, res.history
         else:
             masks = pruner.compute_masks(model, allocate(overall), prev=masks)
@@ -222,7 +226,8 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
             if pcfg.retrain_epochs > 0:
                 res = train_model(retrain_cfg, sets["train"], sets["dev"], work / f"step{k}.pt",
                                   resume=resume, progress=progress,
-                                  init_weights=model.state_dict(), masks=masks, distill=distill)
+                                  init_weights=model.state_dict(), masks=masks, distill=distill,
+                                  on_epoch=on_epoch)
                 model, history = res.model, res.history
         model.eval()
         per = {s: evaluate(model, sets[s], delay)["per"] for s in splits}
