@@ -12,3 +12,13 @@ from corpus_factory import make_tone_corpus  # noqa: E402
 def tone_corpus(tmp_path_factory) -> Path:
     """A small learnable TIMIT-layout corpus shared (read-only) by the tests of a session."""
     return make_tone_corpus(tmp_path_factory.mktemp("tone_corpus"), speakers=4, utts=6)
+
+
+@pytest.fixture(scope="session")
+def ray_cluster():
+    """One local Ray with 2 CPUs for every --backend ray test of the session (started once:
+    starting it is most of their time)."""
+    from ese.parallel import ray_session
+
+    with ray_session(num_cpus=2) as ray:
+        yield ray

@@ -19,7 +19,8 @@ from ese.model.lstmp import AcousticModel
 
 DOC = documented_keys()
 ELSEWHERE = {"ese run": "tests/test_pipeline.py (needs the finished tiny run)",
-             "ese bench": "not run: it times engines for a minute on a loaded machine"}
+             "ese bench": "not run: it times engines for a minute on a loaded machine",
+             "ese tune": "tests/compress/test_tune.py (needs a trained model)"}
 
 
 def _check(title: str, obj: object) -> None:

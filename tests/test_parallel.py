@@ -1,6 +1,6 @@
 """--backend ray: the same numbers as --backend local, and one-line errors (ese.parallel).
 
-One local Ray with 2 CPUs serves the whole module (starting it takes most of the time).
+One local Ray with 2 CPUs (the session fixture ``ray_cluster``) serves every test.
 """
 
 from __future__ import annotations
@@ -26,12 +26,6 @@ from ese.compress.sensitivity import sensitivity_table  # noqa: E402
 from ese.model.checkpoint import load_checkpoint  # noqa: E402
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def ray_cluster():
-    with parallel.ray_session(num_cpus=2) as ray:
-        yield ray
 
 
 @pytest.mark.slow
