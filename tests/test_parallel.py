@@ -34,7 +34,8 @@ def test_sweep_on_ray_gives_the_local_table(ray_cluster, tmp_path) -> None:
     for name, seed in (("a", 1), ("b", 2)):
         models.append(tmp_path / f"{name}.qnpz")
         save_qmodel(models[-1], random_qmodel(D=10, H=32, P=16, density=0.2, seed=seed))
-    grid = ["--pes", "2,4", "--queue-depths", "1,4", "--index-bits", "3,4", "--channels", "1,2", "--frames", "3"]
+    grid = ["--pes", "2,4", "--queue-depths", "1,4", "--index-bits", "3,4", "--channels", "1,2", "--frames", "3",
+            "--full-grid"]
     outs = {}
     for backend in ("local", "ray"):
         outs[backend] = tmp_path / backend
@@ -42,7 +43,9 @@ def test_sweep_on_ray_gives_the_local_table(ray_cluster, tmp_path) -> None:
                                   "--jobs", "1", "--backend", backend])
         assert res.exit_code == 0, res.output
     local, ray = (json.loads((outs[b] / "sweep.json").read_text()) for b in ("local", "ray"))
-    assert len(local["rows"]) == 16 and local == ray  # every number, the proposal included
+    # per model: PEs x queues at 4 and (--full-grid) at 3 bits, 2 index widths, 2 channel counts
+    assert len(local["rows"]) == 2 * (4 + 4 + 2 + 2) and local == ray  # every number, the proposal too
+    assert {r["family"] for r in local["rows"]} == {"pes_x_queue", "pes_x_queue_x_index", "index_bits", "channels"}
     assert (outs["local"] / "sweep.md").read_text() == (outs["ray"] / "sweep.md").read_text()
 
 

@@ -43,12 +43,17 @@ class SweepPoint:
 
 def grid(models: dict[str, str], base: HardwareConfig, pes: Iterable[int] = PES,
          queue_depths: Iterable[int] = QUEUE_DEPTHS, index_bits: Iterable[int] = INDEX_BITS,
-         channels: Iterable[int] = CHANNELS) -> list[SweepPoint]:
+         channels: Iterable[int] = CHANNELS, full: bool = False) -> list[SweepPoint]:
     """PEs x queue depths at the base index width; index widths and channels (weights streamed
-    from external memory, the case where channels interact) at the base PEs and queue depth."""
+    from external memory, the case where channels interact) at the base PEs and queue depth.
+    ``full`` adds PEs x queue depths at every other index width (family ``pes_x_queue_x_index``)."""
     pts: list[SweepPoint] = []
+    pes, queue_depths, index_bits = list(pes), list(queue_depths), list(index_bits)
     for label, path in models.items():
         pts += [SweepPoint(label, path, n, base.index_bits, q) for n in pes for q in queue_depths]
+        if full:
+            pts += [SweepPoint(label, path, n, b, q, family="pes_x_queue_x_index")
+                    for b in index_bits if b != base.index_bits for n in pes for q in queue_depths]
         pts += [SweepPoint(label, path, base.pes, b, base.queue_depth, family="index_bits") for b in index_bits]
         pts += [SweepPoint(label, path, base.pes, base.index_bits, base.queue_depth, c, False, family="channels")
                 for c in channels]

@@ -144,6 +144,8 @@ def sweep(
     target: Annotated[float, typer.Option("--target", help="Utilisation the proposal must reach.")] = 0.95,
     metric: Annotated[str, typer.Option("--metric", help="mac_utilization (padding not counted as work) or "
                                                          "utilization.")] = "mac_utilization",
+    full_grid: Annotated[bool, typer.Option("--full-grid", help="Also PEs x queue depths at every --index-bits "
+                                                                "(the full product).")] = False,
     backend: BackendOpt = "local",
     ray_address: RayAddressOpt = "",
 ) -> None:
@@ -167,7 +169,7 @@ def sweep(
             raise AccelError(f"ese sweep needs existing fixed-point models (.qnpz), not {str(m)!r}")
         labels[m.stem] = str(m)
     points = grid(labels, base, _int_list(pes, "--pes"), _int_list(queue_depths, "--queue-depths"),
-                  _int_list(index_bits, "--index-bits"), _int_list(channels, "--channels"))
+                  _int_list(index_bits, "--index-bits"), _int_list(channels, "--channels"), full=full_grid)
     from ese.parallel import check_backend
 
     rows = run_sweep(points, base, frames, jobs, backend=check_backend(backend), ray_address=ray_address)
