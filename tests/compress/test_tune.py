@@ -1,4 +1,4 @@
-"""ese tune (ese.compress.tune): trials, resume, the table, best.toml; the Ray backend's numbers."""
+"""ese tune (ese.stages.tune): trials, resume, the table, best.toml; the Ray backend's numbers."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import tomllib
 
 import pytest
 
-from ese.compress.tune import SearchSpace, run_search, trial_recipes
+from ese.stages.tune import SearchSpace, run_search, trial_recipes
 from ese.errors import ConfigError
 from ese.model.checkpoint import checkpoint_config, load_checkpoint
 

@@ -1,4 +1,4 @@
-"""``ese tune``: search the pruning recipe (ese.compress.tune), locally or with Ray Tune + ASHA."""
+"""``ese tune``: search the pruning recipe (ese.stages.tune), locally or with Ray Tune + ASHA."""
 
 from __future__ import annotations
 
@@ -62,8 +62,8 @@ def tune(
     from ese.atomic import write_json
     from ese.commands.prune import _checkpoint_config, _load_sets
     from ese.commands.shared import console, err_console
-    from ese.compress.schedule import validate_prune_config
-    from ese.compress.tune import SearchSpace, run_search, trial_recipes
+    from ese.stages.prune import validate_prune_config
+    from ese.stages.tune import SearchSpace, run_search, trial_recipes
     from ese.errors import ConfigError
     from ese.lock import work_lock
     from ese.parallel import check_backend, import_ray

@@ -103,7 +103,7 @@ def run_trial(shared: dict[str, Any], k: int,
     ``recipes``. ``report`` gets ``{"dev_per", "epochs"}`` after every epoch at the target
     density (Ray Tune's ``tune.report``; ASHA may end the trial there).
     """
-    from ese.compress.schedule import prune_checkpoint
+    from ese.stages.prune import prune_checkpoint
 
     recipe = shared["recipes"][k]
     where = trial_dir(shared["out"], k)
@@ -214,7 +214,8 @@ def _trial_row(out: Path, k: int, recipe: dict[str, Any], error: str | None) -> 
     rows = (json.loads((where / "progress.json").read_text(encoding="utf-8"))["rows"]
             if (where / "progress.json").exists() else [])
     at_target = [r for r in rows if r["selectable"]]
-    return {"trial": k, "recipe": recipe, "status": "failed" if error else "stopped",
+    status = "failed" if error else "stopped" if rows else "not run"  # not run: the search was interrupted
+    return {"trial": k, "recipe": recipe, "status": status,
             "error": error, "per_dev": at_target[-1]["dev_per"] if at_target else None, "per_test": None,
             "density": None,
             "compute": {"epochs": len(rows), "frames": None, "seconds": float(sum(r["seconds"] for r in rows))}}
