@@ -5,7 +5,8 @@ Byte layout (all little-endian; docs/image-format.md is the full description)::
     header   64 bytes   struct "<8sHHIIIQQQQ" + padding: magic, format version, header size,
                         metadata length, section count, flags, file length, metadata offset,
                         section-table offset, data offset
-    metadata            UTF-8 JSON: hardware, quant and model configs, formats, phones, provenance
+    metadata            UTF-8 JSON: hardware, quant and model configs, formats, phones, provenance,
+                        and (optional, absent in older images) features and normalisation
     table               n_sections records of SECTION_DTYPE (name, dtype, shape, offset, size, CRC-32)
     data                the sections, each starting on an 8-byte boundary
     trailer  32 bytes   SHA-256 of every byte before it
@@ -36,9 +37,9 @@ from ese.compiler.program import LayerProgram, Program
 from ese.compiler.roles import ROLES
 from ese.compiler.schedule import Op, Schedule
 from ese.compress.fixedpoint import FIXED_POINT_SPEC_VERSION, Format, QuantError
-from ese.compress.qmodel import validate_qmodel
+from ese.compress.qmodel import frontend_from_metadata, frontend_metadata, validate_qmodel
 from ese.config import HardwareConfig, ModelConfig, QuantConfig, from_dict
-from ese.errors import ConfigError, EseError
+from ese.errors import ConfigError, EseError, FeatureError
 
 MAGIC = b"ESEPROG\x00"
 FORMAT_VERSION = 2  # the newest; version 1 (LSTMP only, no model.cell) is still written and read
@@ -130,6 +131,7 @@ def _metadata(program: Program) -> dict[str, Any]:
         "output": {"formats": {k: f.to_list() for k, f in program.output_formats.items()}},
         "overlap_input": program.schedule.overlap_input,
         "source": program.source,
+        **frontend_metadata(program.features, program.normalisation),
     }
 
 
@@ -209,7 +211,7 @@ def _parse(data: bytes, where: str) -> tuple[dict[str, int], Program]:
     except ImageError as exc:
         raise ImageError(f"{where}: {exc}") from None
     except (UnicodeDecodeError, ValueError, KeyError, TypeError, IndexError, AttributeError, OverflowError,
-            ConfigError, QuantError, EncodingError) as exc:
+            ConfigError, QuantError, EncodingError, FeatureError) as exc:
         raise ImageError(f"{where} is inconsistent: {type(exc).__name__}: {exc}") from None
 
 
@@ -321,7 +323,8 @@ def _build_program(meta: dict[str, Any], sec: dict[str, np.ndarray]) -> Program:
                    w_out=take("output.w", (C, P)).astype(np.int64), b_out=take("output.b", (C,)).astype(np.int64),
                    output_formats={s: Format(int(v[0]), int(v[1])) for s, v in meta["output"]["formats"].items()},
                    luts=luts, schedule=schedule, phones=[str(p) for p in meta["phones"]],
-                   source=dict(meta["source"]), spec_version=int(meta["spec_version"]))
+                   source=dict(meta["source"]), spec_version=int(meta["spec_version"]),
+                   **frontend_from_metadata(meta))
     validate_qmodel(prog.to_qmodel(), where="the image's model")  # widths, formats, LUT sizes
     return prog
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -20,7 +20,10 @@ from ese.cell import known_arrays
 from ese.compiler.encode import EncodedMatrix, encode_matrix
 from ese.compress.fixedpoint import FIXED_POINT_SPEC_VERSION, Format
 from ese.compress.qmodel import QLayer, QModel, validate_qmodel
-from ese.config import HardwareConfig, ModelConfig, QuantConfig
+from ese.config import FeatureConfig, HardwareConfig, ModelConfig, QuantConfig
+
+if TYPE_CHECKING:  # the compiler only carries it; ese.compress.qmodel reads and writes it
+    from ese.data.frontend import Normalisation
 
 
 class LayerProgram:
@@ -72,6 +75,8 @@ class Program:
     phones: list[str] = field(default_factory=list)
     source: dict[str, Any] = field(default_factory=dict)
     spec_version: int = FIXED_POINT_SPEC_VERSION
+    features: FeatureConfig | None = None  # audio -> input features, as in QModel
+    normalisation: Normalisation | None = None
 
     @property
     def n_pes(self) -> int:
@@ -87,7 +92,8 @@ class Program:
         qm = QModel(quant=self.quant, model=self.model, output_delay=self.output_delay, layers=layers,
                     w_out=self.w_out.copy(), b_out=self.b_out.copy(), output_formats=dict(self.output_formats),
                     luts={k: v.copy() for k, v in self.luts.items()}, phones=list(self.phones),
-                    source=dict(self.source), spec_version=self.spec_version)
+                    source=dict(self.source), spec_version=self.spec_version,
+                    features=self.features, normalisation=self.normalisation)
         validate_qmodel(qm, where="the decoded program")
         return qm
 
@@ -128,6 +134,7 @@ def compile_qmodel(qm: QModel, hardware: HardwareConfig | None = None) -> Progra
     prog = Program(hardware=hw, quant=qm.quant, model=qm.model, output_delay=qm.output_delay, layers=layers,
                    w_out=qm.w_out.copy(), b_out=qm.b_out.copy(), output_formats=dict(qm.output_formats),
                    luts={k: v.copy() for k, v in qm.luts.items()}, schedule=None, phones=list(qm.phones),
-                   source={**qm.source, "compiled_with": dataclasses.asdict(hw)}, spec_version=qm.spec_version)
+                   source={**qm.source, "compiled_with": dataclasses.asdict(hw)}, spec_version=qm.spec_version,
+                   features=qm.features, normalisation=qm.normalisation)
     prog.schedule = build_schedule(prog)
     return prog

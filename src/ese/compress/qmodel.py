@@ -6,7 +6,10 @@ File layout (``.qnpz``, a numpy ``.npz`` zip read with ``allow_pickle=False``)::
                          format "ese-fixed-point", spec_version (FIXED_POINT_SPEC_VERSION),
                          quant (QuantConfig), model (ModelConfig), output_delay, phones,
                          layers: [{formats: {signal: [bits, frac]}}], output: {formats: ...},
-                         calibration (measured float ranges), source (free-form provenance)
+                         calibration (measured float ranges), source (free-form provenance),
+                         features (FeatureConfig) and normalisation (ese.data.frontend): what
+                         turns audio into the model's input; absent in files written before
+                         they existed (``ese complete`` adds them)
     layer{k}.<matrix>  weight_bits integers, every matrix of the model's cell (``ese.cell``:
                        its name, shape and row-block order; docs/fixed-point.md for the LSTMP)
     layer{k}.<vector>  act_bits integers, every vector of the cell the model has
@@ -36,8 +39,9 @@ from ese.cell import CellSpec, cell_spec, known_arrays
 from ese.compress.fixedpoint import (FIXED_POINT_SPEC_VERSION, FRAC_MAX, FRAC_MIN, Format,
                                      QuantError, check_quant_config, dequantize)
 from ese.compress.lut import LutSpec, lut_specs
-from ese.config import ModelConfig, QuantConfig, from_dict
-from ese.errors import ConfigError
+from ese.config import FeatureConfig, ModelConfig, QuantConfig, from_dict
+from ese.data.frontend import Normalisation
+from ese.errors import ConfigError, FeatureError
 from ese.filekind import describe_file
 
 FORMAT = "ese-fixed-point"
@@ -107,6 +111,8 @@ class QModel:
     calibration: dict[str, Any] = field(default_factory=dict)
     source: dict[str, Any] = field(default_factory=dict)
     spec_version: int = FIXED_POINT_SPEC_VERSION
+    features: FeatureConfig | None = None  # audio -> input features (None: an older file)
+    normalisation: Normalisation | None = None
 
     @property
     def lut_specs(self) -> dict[str, LutSpec]:
@@ -158,6 +164,7 @@ def save_qmodel(path: str | Path, qm: QModel) -> None:
         "output": {"formats": {k: f.to_list() for k, f in qm.output_formats.items()}},
         "calibration": qm.calibration,
         "source": qm.source,
+        **frontend_metadata(qm.features, qm.normalisation),
     }
     arrays: dict[str, np.ndarray] = {"header": np.frombuffer(json.dumps(header).encode("utf-8"), dtype=np.uint8)}
     for k, layer in enumerate(qm.layers):
@@ -202,7 +209,7 @@ def load_qmodel(path: str | Path) -> QModel:
                          "ese quantize on the float checkpoint")
     try:
         qm = _from_header(header, arrays)
-    except (KeyError, TypeError, ValueError, ConfigError) as exc:
+    except (KeyError, TypeError, ValueError, ConfigError, FeatureError) as exc:
         raise QuantError(f"fixed-point model {where!r} is inconsistent: {type(exc).__name__}: {exc}") from None
     validate_qmodel(qm, where=where)
     return qm
@@ -233,7 +240,26 @@ def _from_header(header: dict[str, Any], arrays: dict[str, np.ndarray]) -> QMode
                   output_formats=_formats(header["output"]["formats"]),
                   luts={name: take(f"lut.{name}") for name in ("sigmoid", "tanh")},
                   phones=list(header.get("phones", [])), calibration=header.get("calibration", {}),
-                  source=header.get("source", {}), spec_version=int(header["spec_version"]))
+                  source=header.get("source", {}), spec_version=int(header["spec_version"]),
+                  **frontend_from_metadata(header))
+
+
+def frontend_metadata(features: FeatureConfig | None, norm: Normalisation | None) -> dict[str, Any]:
+    """The ``features`` and ``normalisation`` header entries (omitted when unknown); the program
+    image stores the same two."""
+    out: dict[str, Any] = {}
+    if features is not None:
+        out["features"] = dataclasses.asdict(features)
+    if norm is not None:
+        out["normalisation"] = norm.to_dict()
+    return out
+
+
+def frontend_from_metadata(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """``features`` and ``normalisation`` back from a header (None where absent)."""
+    raw_f, raw_n = meta.get("features"), meta.get("normalisation")
+    return {"features": None if raw_f is None else from_dict(FeatureConfig, raw_f),
+            "normalisation": None if raw_n is None else Normalisation.from_dict(raw_n)}
 
 
 def validate_qmodel(qm: QModel, *, where: str) -> None:
@@ -250,6 +276,10 @@ def validate_qmodel(qm: QModel, *, where: str) -> None:
         fail(f"{len(qm.layers)} layers stored, the model config says {m.layers}")
     if qm.output_delay < 0:
         fail(f"output_delay must be >= 0, not {qm.output_delay!r}")
+    if qm.features is not None and qm.features.dim != m.input_dim:
+        fail(f"its feature configuration makes {qm.features.dim} features, the model takes {m.input_dim}")
+    if qm.normalisation is not None and qm.normalisation.kind != "none" and qm.normalisation.dim != m.input_dim:
+        fail(f"its normalisation has {qm.normalisation.dim} features, the model takes {m.input_dim}")
 
     def check_array(name: str, arr: np.ndarray | None, shape: tuple[int, ...], bits: int) -> None:
         if arr is None:

@@ -23,8 +23,9 @@ from ese.compress.fixedpoint import (Format, QuantError, SaturationCounter, chec
 from ese.compress.lut import build_table, lut_error_report
 from ese.compress.qmodel import QLayer, QModel
 from ese.compress.reference import ReferenceModel
-from ese.config import Config, HardwareConfig, QuantConfig
+from ese.config import Config, FeatureConfig, HardwareConfig, QuantConfig
 from ese.data.dataset import FeatureSet
+from ese.data.frontend import Normalisation
 from ese.data.phones import PHONES_48
 from ese.model.lstmp import AcousticModel
 from ese.model.recurrence import input_products, recurrence
@@ -85,8 +86,12 @@ def _max_abs(t: torch.Tensor | np.ndarray) -> float:
 
 
 def build_qmodel(model: AcousticModel, ranges: list[dict[str, float]], qcfg: QuantConfig, *,
-                 output_delay: int, source: dict[str, Any] | None = None) -> QModel:
-    """Quantize ``model``'s weights per matrix and choose every activation's binary point from ``ranges``."""
+                 output_delay: int, source: dict[str, Any] | None = None,
+                 features: FeatureConfig | None = None, normalisation: Normalisation | None = None) -> QModel:
+    """Quantize ``model``'s weights per matrix and choose every activation's binary point from ``ranges``.
+
+    ``features`` and ``normalisation`` (the source checkpoint's) are carried into the file, so
+    that it transcribes audio on its own."""
     check_quant_config(qcfg)
     bad = model.non_finite_parameters()
     if bad:
@@ -130,13 +135,15 @@ def build_qmodel(model: AcousticModel, ranges: list[dict[str, float]], qcfg: Qua
         w_out=quantize(w_out, fw, counter, "output.w"),
         b_out=quantize(b_out, out_fmt["b"], counter, "output.b"),
         output_formats=out_fmt, luts={}, phones=list(PHONES_48),
-        calibration={"ranges": ranges, "weight_clipped": dict(counter)}, source=dict(source or {}))
+        calibration={"ranges": ranges, "weight_clipped": dict(counter)}, source=dict(source or {}),
+        features=features, normalisation=normalisation)
     qm.luts = {name: build_table(spec) for name, spec in qm.lut_specs.items()}
     return qm
 
 
 def quantize_checkpoint(model: AcousticModel, cfg: Config, calib: FeatureSet, *,
-                        output_delay: int | None = None, source: dict[str, Any] | None = None) -> QModel:
+                        output_delay: int | None = None, source: dict[str, Any] | None = None,
+                        normalisation: Normalisation | None = None) -> QModel:
     """Calibrate on up to ``cfg.quant.calibration_utterances`` utterances of ``calib`` and quantize.
 
     ``output_delay`` defaults to ``cfg.train.output_delay`` (pass the checkpoint's own).
@@ -147,7 +154,11 @@ def quantize_checkpoint(model: AcousticModel, cfg: Config, calib: FeatureSet, *,
         raise QuantError(f"cannot quantize a model with non-finite (NaN/inf) weights in {', '.join(bad)}")
     ranges = measure_ranges(model, calibration_utterances(calib, cfg.quant.calibration_utterances))
     delay = cfg.train.output_delay if output_delay is None else output_delay
-    return build_qmodel(model, ranges, cfg.quant, output_delay=delay, source=source)
+    # features that are not audio features (toy data of another width) have no front end to record
+    audio = cfg.features.dim == model.cfg.input_dim
+    return build_qmodel(model, ranges, cfg.quant, output_delay=delay, source=source,
+                        features=cfg.features if audio else None,
+                        normalisation=(normalisation or calib.normalisation) if audio else None)
 
 
 def dequantized_model(qm: QModel) -> AcousticModel:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ese.data.frontend import Normalisation
+
 
 @dataclass
 class Utterance:
@@ -29,10 +31,12 @@ class Utterance:
 
 @dataclass
 class FeatureSet:
-    """The utterances of one split (train, dev or test)."""
+    """The utterances of one split (train, dev or test); ``normalisation``: the statistics of its
+    features before CMVN (what a deployed model normalises with), when they were measured."""
 
     name: str
     utterances: list[Utterance] = field(default_factory=list)
+    normalisation: Normalisation | None = None
 
     def __len__(self) -> int:
         return len(self.utterances)

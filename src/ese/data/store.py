@@ -19,6 +19,7 @@ from ese.atomic import atomic_path
 from ese.config import FeatureConfig
 from ese.data import features as F
 from ese.data.dataset import FeatureSet, Utterance
+from ese.data.frontend import Normalisation, measure_normalisation
 from ese.data.timit import UttRecord, read_audio, read_phn, split_records
 from ese.errors import FeatureError
 
@@ -52,18 +53,22 @@ def load_split(corpus: str | Path, split: str, cfg: FeatureConfig, *, cache_dir:
     if cache_dir is not None:
         cache_file = Path(cache_dir) / f"{split}-{cache_key(cfg, records)}.npz"
         if cache_file.exists():
-            return _read_cache(cache_file, split)
+            cached = _read_cache(cache_file, split)
+            if cached is not None:
+                return cached
     utts: list[Utterance] = []
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"features {split}", total=len(records))
         for rec in records:
             utts.append(extract_utterance(rec, cfg))
             bar.advance(task)
-    finished = finish_features([u.feats for u in utts], [u.speaker for u in utts], cfg)
+    with_deltas = [F.add_deltas(u.feats, cfg.delta_order, cfg.delta_window) for u in utts]
+    norm = measure_normalisation(with_deltas, cfg) if sum(len(f) for f in with_deltas) else None
+    finished = F.apply_cmvn(with_deltas, [u.speaker for u in utts], cfg.cmvn)
     for u, feats in zip(utts, finished):
         u.feats = feats
         F.check_finite(feats, u.utt_id)
-    fset = FeatureSet(split, utts)
+    fset = FeatureSet(split, utts, norm)
     if cache_file is not None:
         _write_cache(cache_file, fset)
     return fset
@@ -87,15 +92,22 @@ def _write_cache(path: Path, fset: FeatureSet) -> None:
                 utt_ids=np.array([u.utt_id for u in fset.utterances]),
                 speakers=np.array([u.speaker for u in fset.utterances]),
                 phones=np.array([" ".join(u.phones) for u in fset.utterances]),
+                normalisation=np.frombuffer(json.dumps(
+                    fset.normalisation.to_dict() if fset.normalisation else None).encode(), np.uint8),
             )
 
 
-def _read_cache(path: Path, split: str) -> FeatureSet:
+def _read_cache(path: Path, split: str) -> FeatureSet | None:
+    """The cached split, or None for a cache written before it held the normalisation (rebuilt)."""
     try:
         with np.load(path) as z:
+            if "normalisation" not in z.files:
+                return None
             feats, labels, lengths = z["feats"], z["labels"], z["lengths"]
             utt_ids, speakers, phones = z["utt_ids"], z["speakers"], z["phones"]
-    except (OSError, KeyError, ValueError) as exc:
+            raw_norm = json.loads(z["normalisation"].tobytes().decode("utf-8"))
+        norm = None if raw_norm is None else Normalisation.from_dict(raw_norm)
+    except (OSError, KeyError, ValueError, FeatureError) as exc:
         raise FeatureError(f"feature cache {path} is unreadable ({exc}); delete it to rebuild") from None
     bounds = np.concatenate([[0], np.cumsum(lengths)])
     utts = [
@@ -103,4 +115,4 @@ def _read_cache(path: Path, split: str) -> FeatureSet:
                   labels[bounds[i]:bounds[i + 1]], tuple(str(phones[i]).split()))
         for i in range(len(lengths))
     ]
-    return FeatureSet(split, utts)
+    return FeatureSet(split, utts, norm)

@@ -10,7 +10,10 @@ with ``torch.load(weights_only=True)``. Layout (``FORMAT_VERSION`` 1)::
     model                 state_dict of the weights to use (the best epoch's, after training)
     epoch, best_epoch     last finished epoch and the epoch ``model`` comes from
     history               per-epoch metric dicts
-    extra                 caller metadata (feature statistics, ...)
+    extra                 caller metadata (the corpus, ...)
+    normalisation         what inference normalises features with (ese.data.frontend.Normalisation
+                          as a dict: training-set mean and std, the kind); absent in checkpoints
+                          written before it existed (ese complete adds it)
     train_state           only while training: last weights, optimizer, scheduler, RNG states
     checksum              {"algorithm": "sha256-entries-v1", "keys": [...], "sha256": hex}: a SHA-256
                           over every covered entry (tensor bytes, dtypes, shapes and plain values)
@@ -35,6 +38,7 @@ import torch
 
 from ese.atomic import write_bytes
 from ese.config import Config, ModelConfig, from_dict
+from ese.data.frontend import Normalisation
 from ese.data.phones import PHONES_48
 from ese.errors import CheckpointError, ConfigError
 from ese.filekind import describe_file
@@ -52,12 +56,15 @@ def save_checkpoint(path: str | Path, model: AcousticModel, *,
                     history: list[dict[str, Any]] | None = None,
                     extra: dict[str, Any] | None = None,
                     train_state: dict[str, Any] | None = None,
-                    entries: dict[str, Any] | None = None) -> None:
+                    entries: dict[str, Any] | None = None,
+                    normalisation: Normalisation | dict[str, Any] | None = None) -> None:
     """Write ``model`` (or ``weights``, a state dict for its config) and metadata atomically.
 
     numpy arrays inside ``extra`` are stored as tensors (they come back as tensors) so that the
     file stays loadable with ``weights_only=True``. ``entries`` adds more top-level entries
     (e.g. a pruned checkpoint's ``masks``); every entry is covered by the checksum.
+    ``normalisation`` (a :class:`Normalisation` or its dict) is what inference needs beside the
+    config and the phones; pass the source checkpoint's on when deriving one from another.
     """
     state = {
         "format": FORMAT,
@@ -71,6 +78,9 @@ def save_checkpoint(path: str | Path, model: AcousticModel, *,
         "history": list(history or []),
         "extra": _plain(extra or {}),
     }
+    if normalisation is not None:
+        norm = normalisation if isinstance(normalisation, Normalisation) else Normalisation.from_dict(normalisation)
+        state["normalisation"] = norm.to_dict()
     if train_state is not None:
         state["train_state"] = train_state
     for key, value in (entries or {}).items():

@@ -454,7 +454,7 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
             if main:
                 save_checkpoint(ckpt_path, model, weights=best_state, config=cfg.to_dict(),
                                 epoch=epoch, best_epoch=best_epoch, history=history, extra=extra,
-                                train_state=train_state)
+                                train_state=train_state, normalisation=train.normalisation)
             if stopped and main:
                 log.info("early stop after epoch %d; best epoch %d", epoch, best_epoch)
             if on_epoch is not None:

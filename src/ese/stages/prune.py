@@ -152,6 +152,8 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
         raise ConfigError(f"the pruned checkpoint must not overwrite its source {str(ckpt_path)!r}")
     say_ = _Log(say)
     dense, meta = load_checkpoint(ckpt_path, expect=cfg.model)
+    if meta.get("normalisation") is None and sets["train"].normalisation is not None:
+        meta["normalisation"] = sets["train"].normalisation  # a source from before it was recorded
     recipe = {"source": weights_fingerprint(dense), "prune": dataclasses.asdict(pcfg),
               "train": dataclasses.asdict(cfg.train), "model": dataclasses.asdict(cfg.model)}
     recipe = json.loads(json.dumps(recipe))  # tuples -> lists, as they come back from a file
@@ -284,6 +286,7 @@ def save_pruned_checkpoint(path: Path, model: AcousticModel, masks: dict[str, to
     """An ordinary checkpoint plus ``masks`` and ``prune`` entries, written atomically."""
     save_checkpoint(path, model, config=cfg.to_dict(), epoch=meta.get("epoch", 0),
                     best_epoch=meta.get("best_epoch"), history=meta.get("history"), extra=meta.get("extra"),
+                    normalisation=meta.get("normalisation"),
                     entries={"masks": {k: v.to(torch.bool).clone() for k, v in masks.items()},
                              "prune": report})
 

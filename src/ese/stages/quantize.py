@@ -18,6 +18,7 @@ from ese.compress.quantize import (build_qmodel, calibration_utterances, evaluat
 from ese.atomic import write_json
 from ese.config import Config
 from ese.data.dataset import FeatureSet
+from ese.data.frontend import Normalisation
 from ese.model.checkpoint import load_checkpoint
 from ese.model.decode import evaluate
 from ese.report.quant_plots import sweep_plot
@@ -58,7 +59,8 @@ def quantize_and_report(ckpt_path: str | Path, cfg: Config, sets: dict[str, Feat
     pes = balanced_pes(meta)
     if pes is not None:
         source["balanced_for_pes"] = pes  # the PE count stated once: compile checks it against hardware.pes
-    qm = build_qmodel(model, ranges, cfg.quant, output_delay=delay, source=source)
+    qm = build_qmodel(model, ranges, cfg.quant, output_delay=delay, source=source,
+                      **_frontend(cfg, model, meta, sets["train"]))
     save_qmodel(out_path, qm)
 
     float_scores = {s: evaluate(model, sets[s], delay) for s in splits}
@@ -74,7 +76,8 @@ def quantize_and_report(ckpt_path: str | Path, cfg: Config, sets: dict[str, Feat
             scores = q_scores
         else:
             log(f"sweep: {bits}-bit weights")
-            qb = build_qmodel(model, ranges, with_weight_bits(cfg.quant, bits), output_delay=delay, source=source)
+            qb = build_qmodel(model, ranges, with_weight_bits(cfg.quant, bits), output_delay=delay, source=source,
+                              features=qm.features, normalisation=qm.normalisation)
             scores = {s: evaluate_quantized(qb, sets[s], progress=progress) for s in splits}
         sweep_rows.append({"weight_bits": bits, **{f"per_{s}": scores[s]["per"] for s in splits},
                            **{f"saturation_{s}": sum(scores[s]["saturation"].values()) for s in splits}})
@@ -115,3 +118,13 @@ def quantize_and_report(ckpt_path: str | Path, cfg: Config, sets: dict[str, Feat
                act_bits=cfg.quant.act_bits)
     write_json(json_path, report)
     return report
+
+
+def _frontend(cfg: Config, model: Any, meta: dict[str, Any], train: FeatureSet) -> dict[str, Any]:
+    """What the fixed-point file needs to transcribe audio: the features the sets were made with
+    and the checkpoint's normalisation (the train split's when the checkpoint predates it)."""
+    if cfg.features.dim != model.cfg.input_dim:  # toy features of another width: no audio front end
+        return {"features": None, "normalisation": None}
+    norm = meta.get("normalisation")
+    return {"features": cfg.features,
+            "normalisation": Normalisation.from_dict(norm) if norm is not None else train.normalisation}
