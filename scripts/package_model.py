@@ -1,14 +1,19 @@
 """Assemble a shipped compressed model directory (e.g. models/paper/) from the stage reports.
 
     python scripts/package_model.py --balanced B.json --unbalanced U.json --quantize Q.json \
-        --qmodel model.qnpz --out models/paper [--seed P1.json:Q1.json --seed P2.json:Q2.json ...]
+        --qmodel model.qnpz --out models/paper [--seed P1.json:Q1.json --seed P2.json:Q2.json ...] \
+        [--checkpoint PRUNED.pt --corpus CORPUS]
 
 B.json / U.json are `ese prune --json` reports (balanced and unbalanced pruning of the same dense
 checkpoint), Q.json the `ese quantize --json` report of the balanced one. Each ``--seed`` names
 the prune and quantize reports of one more seed of the same recipe (the shipped run counts as a
 seed too); ``seeds`` then holds one row per seed and ``seed_summary`` the mean and standard
 deviation of each PER and of the loss (quantized - dense). Writes OUT/report.json (rates in
-percent) and copies the fixed-point model next to it.
+percent) and the fixed-point model next to it, self-contained: a model that lacks what inference
+needs (written before ese recorded it) is completed from ``--checkpoint`` (the pruned checkpoint
+it was quantized from) and ``--corpus`` (its normalisation statistics, when the checkpoint has
+none), with its integer weights checked bit-identical (``ese complete``); an incomplete model
+without those is refused.
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ import shutil
 import statistics
 from pathlib import Path
 
+from ese.artefact import open_artefact
 from ese.atomic import write_json
 
 
@@ -88,6 +94,20 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
+def ship_model(qmodel: Path, dest: Path, checkpoint: Path | None, corpus: Path | None,
+               cache_dir: Path | None) -> dict:
+    """Copy ``qmodel`` to ``dest`` complete (see the module docstring); returns what was filled."""
+    art = open_artefact(qmodel)
+    if not art.missing():
+        if qmodel.resolve() != dest.resolve():
+            shutil.copyfile(qmodel, dest)
+        return {}
+    if checkpoint is None and corpus is None:
+        art.require()  # one line: what it lacks and how to complete it
+    from ese.complete import complete_artefact
+    return complete_artefact(qmodel, dest, source=checkpoint, corpus=corpus, cache_dir=cache_dir)["filled"]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--balanced", type=Path, required=True)
@@ -97,6 +117,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--seed", action="append", default=[],
                     help="PRUNE.json:QUANTIZE.json of another seed of the same recipe")
+    ap.add_argument("--checkpoint", type=Path, help="the checkpoint --qmodel was quantized from (completes it)")
+    ap.add_argument("--corpus", type=Path, help="the corpus it was trained on (normalisation statistics)")
+    ap.add_argument("--cache-dir", type=Path, help="feature cache for --corpus")
     args = ap.parse_args()
     load = lambda p: json.loads(Path(p).read_text()) if p else None  # noqa: E731
     balanced, quant = load(args.balanced), load(args.quantize)
@@ -108,7 +131,7 @@ def main() -> None:
     report["seeds"] = rows
     report["seed_summary"] = summarize(rows)
     args.out.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(args.qmodel, args.out / args.qmodel.name)
+    ship_model(args.qmodel, args.out / args.qmodel.name, args.checkpoint, args.corpus, args.cache_dir)
     write_json(args.out / "report.json", report)
     print(json.dumps({k: report[k] for k in ("density", "per_dense", "per_pruned", "per_quantized",
                                              "imbalance_max_over_mean")}, indent=1))

@@ -53,7 +53,7 @@ def files(tmp_path_factory) -> Path:
 
 def test_every_documented_command_is_checked():
     checked = {"ese data synth", "ese data info", "ese data features", "ese train", "ese eval", "ese compile",
-               "ese inspect", "ese simulate", "ese rtl sim", "ese import", "ese export"}
+               "ese inspect", "ese simulate", "ese rtl sim", "ese import", "ese export", "ese complete"}
     assert set(DOC) == checked | set(ELSEWHERE)
 
 
@@ -85,6 +85,11 @@ def test_train_and_eval(tone_corpus, files, tmp_path):
                              "--preset", "tiny", "--set", "train.epochs=1", "--quiet"))
     _check("ese eval", _ese(tmp_path, "eval", str(files / "ck.pt"), "--corpus", str(tone_corpus), "--split", "dev",
                             "--quiet"))
+
+
+def test_complete(files, tone_corpus, tmp_path):
+    _check("ese complete", _ese(tmp_path, "complete", str(files / "ck.pt"), "--corpus", str(tone_corpus),
+                                "--out", str(tmp_path / "complete.pt"), "--quiet"))
 
 
 def test_compile_inspect_simulate(files, tmp_path):

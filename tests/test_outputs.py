@@ -12,6 +12,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from deploy_models import unit_normalisation
 from ese.config import Config
 from ese.errors import OutputError
 from ese.model.checkpoint import save_checkpoint
@@ -44,7 +45,8 @@ def files(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("outputs")
     cfg = Config.load(preset="tiny")
     torch.manual_seed(0)
-    save_checkpoint(root / "ck.pt", AcousticModel(cfg.model), config=cfg.to_dict())
+    save_checkpoint(root / "ck.pt", AcousticModel(cfg.model), config=cfg.to_dict(),
+                    normalisation=unit_normalisation(cfg.features))
     save_qmodel(root / "m.qnpz", random_qmodel(D=10, H=16, P=8, density=0.3))
     sf.write(root / "a.wav", (0.1 * np.random.default_rng(0).normal(size=8000)).astype(np.float32), 16000,
              subtype="PCM_16")

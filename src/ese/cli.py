@@ -34,7 +34,7 @@ def _main(version: Annotated[bool, typer.Option("--version", callback=_version, 
 # module is absent (not yet built) is skipped
 import importlib  # noqa: E402
 
-for _name in ("run", "data", "train", "prune", "quantize", "compile", "simulate", "bench", "rtl", "interop", "report", "tune"):
+for _name in ("run", "data", "train", "recognize", "prune", "quantize", "compile", "simulate", "bench", "rtl", "interop", "report", "tune"):
     try:
         _stage = importlib.import_module(f"ese.commands.{_name}")
     except ModuleNotFoundError as _exc:

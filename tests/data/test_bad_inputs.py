@@ -13,6 +13,7 @@ import pytest
 import soundfile as sf
 import torch
 from corpus_factory import make_tone_corpus
+from deploy_models import unit_normalisation
 
 from ese.config import Config
 from ese.data.timit import read_audio, split_records
@@ -38,7 +39,8 @@ def checkpoint(tmp_path_factory) -> Path:
     cfg = Config.load(preset="tiny")
     torch.manual_seed(0)
     path = tmp_path_factory.mktemp("ck") / "ck.pt"
-    save_checkpoint(path, AcousticModel(cfg.model), config=cfg.to_dict())
+    save_checkpoint(path, AcousticModel(cfg.model), config=cfg.to_dict(),
+                    normalisation=unit_normalisation(cfg.features))
     return path
 
 
