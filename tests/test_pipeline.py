@@ -82,6 +82,17 @@ def test_cpu_engine_flag_gives_the_same_scores(finished_run, tone_corpus, tmp_pa
         assert json.loads(out.read_text())["per"]["test"]["per"] == pytest.approx(expected, abs=tol), extra
 
 
+def test_every_model_file_of_a_run_is_self_contained(finished_run):
+    """What `ese run` writes carries its features, normalisation and phones, from the dense
+    checkpoint to the image (issue 14): each transcribes on its own."""
+    from ese.artefact import open_artefact
+
+    _, workdir, _ = finished_run
+    arts = [open_artefact(workdir / name) for name in ("model.pt", "pruned.pt", "model.qnpz", "model.ese")]
+    assert [a.missing() for a in arts] == [[]] * 4
+    assert all(a.normalisation == arts[0].normalisation and a.features == arts[0].features for a in arts)
+
+
 def test_eval_refuses_a_corrupt_checkpoint(tmp_path, tone_corpus):
     bad = tmp_path / "bad.pt"
     bad.write_bytes(b"not a checkpoint")

@@ -88,8 +88,8 @@ def test_an_engine_that_cannot_run_the_file_is_one_line(tiny_models, test_wav):
                     "it (it runs on ese-cpu); drop --engine or use ese-cpu")
 
 
-@pytest.mark.parametrize("what", ["truncated", "foreign", "text", "old"])
-@pytest.mark.parametrize("stream", [False, True])
+@pytest.mark.parametrize("what, stream", [("truncated", False), ("foreign", False), ("text", False), ("old", False),
+                                          ("truncated", True), ("old", True)])
 def test_bad_model_files_are_one_line(tiny_models, test_wav, tmp_path, what, stream):
     bad = tmp_path / "model.qnpz"
     data = tiny_models["qnpz"].read_bytes()
