@@ -133,3 +133,16 @@ def test_a_model_trained_without_cmvn_needs_no_statistics(tmp_path, tiny_models)
     write_checked(tmp_path / "raw.pt", state)
     art = open_artefact(tmp_path / "raw.pt")
     assert not art.missing() and art.normalisation.kind == "none"
+
+
+def test_an_old_image_is_completed_and_keeps_its_sections(tmp_path, tiny_models):
+    from ese.compiler.image import program_sections, save_program
+    prog = load_program(tiny_models["ese"])
+    prog.features, prog.normalisation = None, None
+    save_program(tmp_path / "old.ese", prog)
+    assert open_artefact(tmp_path / "old.ese").missing()[0] == "the feature configuration"
+    complete_artefact(tmp_path / "old.ese", tmp_path / "new.ese", source=tiny_models["pt"])
+    new = load_program(tmp_path / "new.ese")
+    assert new.features == FeatureConfig() and new.normalisation == open_artefact(tiny_models["pt"]).normalisation
+    old_sec, new_sec = program_sections(prog), program_sections(new)
+    assert old_sec.keys() == new_sec.keys() and all(np.array_equal(old_sec[k], new_sec[k]) for k in old_sec)
