@@ -15,6 +15,8 @@ state c that the projection reads::
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -133,3 +135,62 @@ def test_fixed_point_follows_the_float_step():
     got = ys[:, 0].numpy()
     assert sum(ref.saturation.values()) == 0
     assert np.abs(got - want).max() < 0.05 * max(np.abs(want).max(), 1e-3)
+
+
+def _mini_fixed(ops, acc, state, vec):
+    """A cell without projection, its output the recurrent input: h = u * h_prev + (1 - u) * n,
+    n = tanh(a_nx + u * a_nh) (the GRU's shape with one gate)."""
+    f, Fg, h_prev = ops.f, ops.f["gate"], state["h"]
+    H = h_prev.shape[-1]
+    a_u, a_nx, a_nh = (acc[..., k * H:(k + 1) * H] for k in range(3))
+    z_u = ops.sat(ops.align(a_u, f["acc"], f["z_u"]), "z_u")
+    u = ops.lut("sigmoid", z_u, f["z_u"], "u")
+    z_n = ops.sat(ops.align(a_nx, f["acc"], f["z_n"]) + ops.align(u * a_nh, Fg + f["acc"], f["z_n"]), "z_n")
+    n = ops.lut("tanh", z_n, f["z_n"], "n")
+    fs = max(Fg + f["y"], 2 * Fg)
+    one = np.int64(1) << Fg
+    h = ops.sat(ops.align(ops.align(u * h_prev, Fg + f["y"], fs) + ops.align((one - u) * n, 2 * Fg, fs),
+                          fs, f["y"]), "h")
+    return {"z_u": z_u, "u": u, "z_n": z_n, "n": n, "h": h}, {"h": h}
+
+
+def _mini_float(fn, acc, state, vec):
+    a_u, a_nx, a_nh = fn.split(acc, 3)
+    u = fn.sigmoid(a_u)
+    z_n = a_nx + u * a_nh
+    h = u * state["h"] + (1 - u) * fn.tanh(z_n)
+    return {"z_u": a_u, "z_n": z_n, "h": h}, {"h": h}
+
+
+MINI = CellSpec(
+    name="mini", acc_blocks=("u", "n_x", "n_h"),
+    matrices=(MatrixSpec("w_x", "x", INPUT, ("u", "n_x")), MatrixSpec("w_r", "r", RECURRENT, ("u", "n_h"))),
+    vectors=(VectorSpec("bias"),), state=("h",), ew_signals=("z_u", "u", "z_n", "n", "h"), output="h",
+    ew_formats=("z_u", "z_n", "gate"), calibrated=("z_u", "z_n"), fixed_step=_mini_fixed,
+    float_step=_mini_float, lut_inputs={"sigmoid": ("z_u",), "tanh": ("z_n",)}, fixed_formats=("gate",))
+
+
+def test_a_cell_without_projection_runs_through_the_reference_and_the_functional_model():
+    register_cell(MINI)
+    try:
+        qm = random_qmodel(cell="mini", D=7, H=6, P=6, layers=2, density=0.6, seed=5, peepholes=False)
+        assert qm.cell.trace_signals == ("x", "acc", "z_u", "u", "z_n", "n", "h", "y")
+        x = random_input(qm, 9, seed=5)
+        ref = ReferenceModel(qm).run(x)
+        assert np.array_equal(ref.layers[0]["h"], ref.layers[0]["y"]) and np.abs(ref.y).sum() > 0
+        prog = compile_qmodel(qm, HardwareConfig(pes=4))
+        assert [o.name for o in prog.schedule.ops[:3]] == ["x0", "r0", "ew0"]
+        assert prog.schedule.op(0, "r").deps == ((prog.schedule.op(0, "ew").id, -1),)  # y_{t-1} is ew's output
+        assert prog.schedule.critical_path()[0] in (["r0", "ew0"], ["r1", "ew1"])
+        assert first_difference(ref, FunctionalModel(prog).run(x), "reference", "functional") is None
+        # the cycle model: y_t leaves the element-wise unit, so its latency is on every step's recurrence
+        one = compile_qmodel(random_qmodel(cell="mini", D=7, H=6, P=6, layers=1, seed=6, peepholes=False),
+                             HardwareConfig(pes=4))
+        fast, slow = (simulate(one, dataclasses.replace(one.hardware, ew_latency=lat), n_frames=6)
+                      for lat in (0, 40))
+        for rep in (fast, slow):
+            assert sum(rep.breakdown.values()) == rep.cycles_per_frame and 0 < rep.utilization <= 1
+        assert slow.cycles_per_frame >= 40 and slow.cycles_per_frame > fast.cycles_per_frame  # y_t waits 40 each step
+        assert slow.breakdown["elementwise"] > fast.breakdown["elementwise"]
+    finally:
+        CELLS.pop("mini")
