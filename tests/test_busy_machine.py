@@ -33,6 +33,7 @@ def _ese(*args):
     return subprocess.run([sys.executable, "-m", "ese", *args], capture_output=True, text=True, timeout=300)
 
 
+@pytest.mark.slow  # CLI subprocesses that train
 def test_threads_flag_reaches_the_training_config(tone_corpus, tmp_path):
     out = tmp_path / "m.pt"
     proc = _ese("train", "--corpus", str(tone_corpus), "--out", str(out), "--preset", "tiny",
@@ -42,6 +43,7 @@ def test_threads_flag_reaches_the_training_config(tone_corpus, tmp_path):
     assert meta["config"]["train"]["threads"] == 1
 
 
+@pytest.mark.slow  # CLI subprocesses that train
 def test_negative_threads_are_refused_in_one_line(tone_corpus, tmp_path):
     proc = _ese("train", "--corpus", str(tone_corpus), "--out", str(tmp_path / "m.pt"), "--preset", "tiny",
                 "--threads", "-1", "--quiet")

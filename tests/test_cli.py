@@ -56,6 +56,7 @@ def test_data_info_json(tone_corpus, tmp_path):
     assert info["train"]["utterances"] == 24 and info["dev"]["speakers"] == 1
 
 
+@pytest.mark.slow  # synthesizes speech
 @pytest.mark.synth
 def test_data_synth_command_writes_corpus_and_json(tmp_path):
     out = tmp_path / "summary.json"

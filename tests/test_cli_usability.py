@@ -24,6 +24,7 @@ def test_version():
     assert proc.returncode == 0 and proc.stdout.strip() == f"ese {__version__}"
 
 
+@pytest.mark.slow  # trains through the CLI
 def test_resume_without_a_checkpoint_says_it_starts_from_scratch(tone_corpus, tmp_path):
     # train.epochs=0 stops before any training, right after the warning would have been given
     proc = _ese("train", "--corpus", str(tone_corpus), "--out", str(tmp_path / "m.pt"), "--resume", "--quiet",

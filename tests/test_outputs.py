@@ -93,6 +93,7 @@ def test_simulate_json(files, bad, mode):
     _old_intact(bad)
 
 
+@pytest.mark.slow  # a CLI subprocess per mode
 @pytest.mark.parametrize("mode", ["readonly", "full"])
 def test_transcribe_json(files, bad, mode):
     proc = _ese_faulty(mode, bad, "transcribe", str(files / "ck.pt"), str(files / "a.wav"),

@@ -84,6 +84,7 @@ def test_missing_audio_and_directories_say_so(tmp_path):
         read_audio(tmp_path, 16000)
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_transcribe_names_a_missing_file(tmp_path, checkpoint):
     line = _one_line(_ese("transcribe", str(checkpoint), str(tmp_path / "nope.wav")))
     assert line == f"error: {tmp_path / 'nope.wav'}: no such file"

@@ -174,6 +174,7 @@ def test_cli_bad_files_get_one_line(tmp_path, capsys):
     assert not (tmp_path / "m.pt").exists()
 
 
+@pytest.mark.slow  # a CLI subprocess
 def test_cli_import_reports_the_check(tmp_path):
     torch.manual_seed(3)
     src = _save(tmp_path, _randomise(Acoustic(2, 16, 8)))

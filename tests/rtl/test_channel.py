@@ -38,6 +38,7 @@ def check(qm, hw, frames: int, seed: int) -> None:
     assert np.array_equal(run.s, tl.s), f"cycle model s[p, c] vs RTL pop cycles ({hw})"
 
 
+@pytest.mark.slow  # simulates dozens of random RTL programs (minutes)
 @settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(seed=st.integers(0, 2**31 - 1), hw=hardware, frames=st.integers(1, 3),
        shape=st.tuples(st.integers(1, 6), st.integers(1, 7), st.integers(1, 5)),

@@ -24,6 +24,7 @@ def trained_frames(qm, frames: int, seed: int) -> np.ndarray:
     return np.clip(np.floor(np.ldexp(x, fmt.frac) + 0.5), fmt.lo, fmt.hi).astype(np.int64)
 
 
+@pytest.mark.slow  # the trained model in the RTL, several hardware points
 @pytest.mark.parametrize("hw", [HardwareConfig(pes=8), HardwareConfig(pes=4, queue_depth=2, pointer_prefetch=False),
                                 HardwareConfig(pes=16, queue_depth=4, overlap_input=False, y_latency=2)],
                          ids=["pes8", "pes4-noprefetch", "pes16-nooverlap"])

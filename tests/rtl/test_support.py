@@ -57,6 +57,7 @@ def test_align_and_saturate_equal_the_spec(values, shift, bits):
     assert got == [int(v) for v in want]
 
 
+@pytest.mark.slow  # CLI subprocesses that simulate and export the RTL
 def test_cli_sim_and_export(tmp_path):
     from ese.cli import app
 

@@ -17,7 +17,7 @@ from ese.rtl.params import rtl_params
 from ese.rtl.sim import simulate_top
 from ese.rtl.toy import random_frames, random_qmodel
 
-pytestmark = [pytest.mark.rtl,
+pytestmark = [pytest.mark.rtl, pytest.mark.slow,  # Icarus Verilog and Verilator runs
               pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed")]
 
 CASES = {
