@@ -89,3 +89,50 @@ def make_tone_corpus(root: Path, *, speakers: int = 3, utts: int = 4, seed: int 
     if with_splits:
         (root / "splits.json").write_text(json.dumps({"version": 1, **split_spk}))
     return root
+
+
+# words whose CMUdict pronunciations use only the tone phones: a word-transcript corpus the
+# dictionary covers, so converting it to LibriSpeech / manifest layout keeps every utterance
+WORDS = {"me": ("m", "iy"), "see": ("s", "iy"), "she": ("sh", "iy"), "sue": ("s", "uw"),
+         "shoe": ("sh", "uw"), "moo": ("m", "uw"), "ma": ("m", "aa"), "seem": ("s", "iy", "m"),
+         "shah": ("sh", "aa"), "sushi": ("s", "uw", "sh", "iy"), "moose": ("m", "uw", "s"),
+         "mimi": ("m", "iy", "m", "iy")}
+
+
+def make_word_utterance(rng: np.random.Generator, pitch: float, words: list[str]):
+    """Audio, .PHN segments and the text of ``words`` rendered with the tone signatures."""
+    segs, chunks, pos = [], [], 0
+    seq = ["h#"] + [p for w in words for p in WORDS[w]] + ["h#"]
+    for phone in seq:
+        n = int(rng.integers(800, 2000))
+        x = 0.002 * rng.standard_normal(n) if phone == "h#" else _render(*SIGNATURES[phone], n, rng, pitch)
+        chunks.append(x)
+        segs.append((pos, pos + n, phone))
+        pos += n
+    audio = np.concatenate(chunks) + 0.001 * rng.standard_normal(pos)
+    return audio.astype(np.float32), segs
+
+
+def make_word_corpus(root: Path, *, speakers: int = 3, utts: int = 4, seed: int = 0,
+                     oov: dict[str, str] | None = None) -> Path:
+    """Like :func:`make_tone_corpus`, with sentences of dictionary words in each ``.TXT``.
+
+    ``oov`` maps utterance names ("SPK/SX101") to a word appended to their text (not spoken)."""
+    rng = np.random.default_rng(seed)
+    vocab = sorted(WORDS)
+    split_spk: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
+    for split in ("train", "dev", "test"):
+        for k in range(speakers if split == "train" else 1):
+            spk = f"{'MF'[k % 2]}{split[:2].upper()}{k:01d}0"
+            split_spk[split].append(spk)
+            top = "TRAIN" if split == "train" else "TEST"
+            pitch = float(rng.uniform(0.9, 1.1))
+            for u in range(utts):
+                words = [vocab[i] for i in rng.integers(0, len(vocab), size=int(rng.integers(2, 5)))]
+                audio, segs = make_word_utterance(rng, pitch, words)
+                name = f"SX{100 + u}"
+                wav = write_utterance(root / top / f"DR{k % 8 + 1}" / spk, name, audio, segs)
+                text = " ".join(words + ([oov[f"{spk}/{name}"]] if oov and f"{spk}/{name}" in oov else []))
+                wav.with_suffix(".TXT").write_text(f"0 {len(audio)} {text.capitalize()}.\n")
+    (root / "splits.json").write_text(json.dumps({"version": 1, **split_spk}))
+    return root

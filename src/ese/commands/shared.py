@@ -21,7 +21,7 @@ PresetOpt = Annotated[str, typer.Option("--preset", help="Configuration preset: 
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="TOML file overriding the preset.")]
 SetOpt = Annotated[Optional[list[str]], typer.Option("--set", help="Override one setting: section.key=value.")]
 JsonOpt = Annotated[Optional[Path], typer.Option("--json", help="Also write the figures to this JSON file.")]
-CorpusOpt = Annotated[Path, typer.Option("--corpus", help="Corpus root in TIMIT layout (real TIMIT or synthetic).")]
+CorpusOpt = Annotated[Path, typer.Option("--corpus", help="Corpus root: TIMIT layout (real or synthetic), LibriSpeech layout or a manifest directory (docs/ctc.md).")]
 QuietOpt = Annotated[bool, typer.Option("--quiet", help="No progress bars.")]
 CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature cache directory (default: none, "
                                                                     "features are recomputed).")]

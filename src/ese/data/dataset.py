@@ -13,9 +13,10 @@ from ese.data.frontend import Normalisation
 class Utterance:
     """One utterance's features and frame labels.
 
-    ``labels`` are indices into ``PHONES_48`` with -1 on frames that carry no class (``q``);
-    ``phones`` is the reference phone sequence from the ``.PHN`` file (61-set, in order), used
-    for PER after folding to 39 classes.
+    ``labels`` are indices into ``PHONES_48`` with -1 on frames that carry no class (``q``; every
+    frame of a word-transcript corpus, which has no alignment); ``phones`` is the reference phone
+    sequence (61-set, in order: the ``.PHN`` file's, or the pronunciation dictionary's for word
+    transcripts), used for PER after folding to 39 classes and as CTC targets.
     """
 
     utt_id: str
@@ -37,6 +38,13 @@ class FeatureSet:
     name: str
     utterances: list[Utterance] = field(default_factory=list)
     normalisation: Normalisation | None = None
+    oov_words: dict[str, int] = field(default_factory=dict)  # word -> occurrences (word transcripts)
+    skipped: list[str] = field(default_factory=list)  # utterance ids left out for OOV words
+
+    @property
+    def aligned(self) -> bool:
+        """True when some frame carries a label (a corpus with phone alignments)."""
+        return any(bool((u.labels >= 0).any()) for u in self.utterances)
 
     def __len__(self) -> int:
         return len(self.utterances)

@@ -29,12 +29,13 @@ _PHONE_SET = frozenset(PHONES_61)
 
 @dataclass(frozen=True)
 class UttRecord:
-    """Where one utterance's files are."""
+    """Where one utterance's files are (any corpus layout: ese.data.corpora)."""
 
-    utt_id: str  # <SPEAKER>_<UTT>, unique over the corpus
+    utt_id: str  # unique over the corpus (TIMIT: <SPEAKER>_<UTT>)
     speaker: str
     wav: Path
-    phn: Path
+    phn: Path  # the .PHN alignment; for word-transcript corpora the file the transcript came from
+    transcript: str | None = None  # word transcript (LibriSpeech, manifest): no phone alignment
 
 
 @dataclass(frozen=True)
