@@ -52,8 +52,8 @@ def files(tmp_path_factory) -> Path:
 
 
 def test_every_documented_command_is_checked():
-    checked = {"ese data synth", "ese data info", "ese data features", "ese train", "ese eval", "ese compile",
-               "ese inspect", "ese simulate", "ese rtl sim", "ese import", "ese export", "ese complete"}
+    checked = {"ese data synth", "ese data info", "ese data convert", "ese data features", "ese train", "ese eval",
+               "ese compile", "ese inspect", "ese simulate", "ese rtl sim", "ese import", "ese export", "ese complete"}
     assert set(DOC) == checked | set(ELSEWHERE)
 
 
@@ -77,6 +77,16 @@ def test_data_commands(tone_corpus, tmp_path):
     _check("ese data info", _ese(tmp_path, "data", "info", str(tone_corpus)))
     _check("ese data features", _ese(tmp_path, "data", "features", "--corpus", str(tone_corpus), "--split", "dev",
                                      "--quiet"))
+
+
+def test_data_convert_and_info_of_a_word_corpus(tmp_path):
+    from corpus_factory import make_word_corpus
+
+    src = make_word_corpus(tmp_path / "src", speakers=1, utts=2, oov={"MTR00/SX101": "zzxqv"})
+    _check("ese data convert", _ese(tmp_path, "data", "convert", str(src), str(tmp_path / "ls")))
+    info = _ese(tmp_path, "data", "info", str(tmp_path / "ls"))
+    _check("ese data info", info)
+    assert info["train"]["oov_words"] == ["zzxqv"] and info["train"]["oov_utterances"] == 1
 
 
 @pytest.mark.slow  # CLI subprocesses that train, synthesize or simulate

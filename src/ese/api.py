@@ -26,7 +26,7 @@ import numpy as np
 
 from ese.artefact import Artefact, ArtefactError, open_artefact
 from ese.data.frontend import FrontEnd
-from ese.data.phones import SILENCE_39, fold_48_to_39
+from ese.data.phones import BLANK, SILENCE_39, fold_48_to_39
 from ese.errors import EseError, FeatureError
 
 
@@ -49,6 +49,7 @@ class Recognizer:
         self.normalisation = artefact.normalisation
         self.output_delay = artefact.output_delay
         self._fold = _fold_map(artefact)
+        self._ctc = BLANK in artefact.phones  # CTC greedy: repeats collapsed, blanks dropped first
         self._runner = _TorchRunner(artefact.model) if self.engine == "torch" else _EngineRunner(artefact, threads)
         self.input_dim = self._runner.input_dim
         if self.features.dim != self.input_dim:
@@ -103,6 +104,7 @@ class Stream:
         self._steps = 0  # model steps run (output t + delay is input frame t's)
         self._last: np.ndarray | None = None  # last feature frame (repeated for the delay)
         self._prev: str | None = None  # last frame's 39-class phone
+        self._raw = -1  # last frame's output class (CTC)
         self.phones: list[str] = []
         self.seconds = 0.0  # compute time spent in feed/finish
         self.finished = False
@@ -152,7 +154,12 @@ class Stream:
         self._steps += len(feats)
         out = []
         for k in np.argmax(logits[skip:], axis=1):
-            phone = self.rec._fold[int(k)]
+            k = int(k)
+            if self.rec._ctc:
+                repeat, self._raw = k == self._raw, k
+                if repeat or self.rec._fold[k] is None:
+                    continue
+            phone = self.rec._fold[k]
             if phone != self._prev and phone != SILENCE_39:
                 out.append(phone)
             self._prev = phone
@@ -205,10 +212,11 @@ class _EngineRunner:
         return (y[:, :P] @ self.engine.w_out.T + self.engine.b_out).astype(np.float32), rec
 
 
-def _fold_map(art: Artefact) -> list[str]:
-    """The 39-class scoring phone of every output class, from the file's own phone set."""
+def _fold_map(art: Artefact) -> list[str | None]:
+    """The 39-class scoring phone of every output class, from the file's own phone set (None for
+    a CTC model's blank)."""
     try:
-        return [fold_48_to_39(p) for p in art.phones]
+        return [None if p == BLANK else fold_48_to_39(p) for p in art.phones]
     except EseError:
         raise ArtefactError(f"{art.path}: its phone set {art.phones[:5]}... is not the TIMIT 48-phone set "
                             "this ese decodes") from None

@@ -92,8 +92,9 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Frame-wise cross-entropy training with an output delay."""
+    """Frame-wise cross-entropy (or CTC) training with an output delay."""
 
+    loss: str = "ce"  # ce: frame labels from phone alignments | ctc: phone sequences only (docs/ctc.md)
     epochs: int = 20
     batch_size: int = 16  # utterance chunks per minibatch
     chunk_frames: int = 200  # truncated-BPTT chunk length; state is not carried across chunks
@@ -198,7 +199,7 @@ class Config:
             data = _merge(data, _read_toml(Path(path)))
         for item in overrides or []:
             data = _merge(data, _parse_override(item))
-        return from_dict(cls, data)
+        return with_loss_outputs(from_dict(cls, data))
 
     @classmethod
     def from_saved(cls, data: dict[str, Any], overrides: list[str] | None = None,
@@ -209,13 +210,34 @@ class Config:
             data = _merge(data, _read_toml(Path(path)))
         for item in overrides or []:
             data = _merge(data, _parse_override(item))
-        return from_dict(cls, data)
+        return with_loss_outputs(from_dict(cls, data))
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
 
 PRESETS = ("default", "paper", "tiny")
+LOSSES = ("ce", "ctc")
+PHONE_CLASSES = 48  # the training phone set (ese.data.phones.PHONES_48)
+CTC_CLASSES = PHONE_CLASSES + 1  # a CTC model's outputs: the 48 phones, then the blank
+
+
+def with_loss_outputs(cfg: Config) -> Config:
+    """``cfg`` with ``model.num_classes`` matching ``train.loss``: a CTC model has one more output
+    (the blank, last), so ``train.loss=ctc`` turns the phone set's 48 into 49. A 49-output model
+    trained with cross-entropy, or another class count with CTC, is a ConfigError."""
+    loss, n = cfg.train.loss, cfg.model.num_classes
+    if loss not in LOSSES:
+        raise ConfigError(f"train.loss must be one of {', '.join(LOSSES)}, not {loss!r}")
+    if loss == "ctc" and n == PHONE_CLASSES:
+        return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, num_classes=CTC_CLASSES))
+    if loss == "ctc" and n != CTC_CLASSES:
+        raise ConfigError(f"train.loss=ctc needs model.num_classes {PHONE_CLASSES} (the phone set; the "
+                          f"blank is added) or {CTC_CLASSES}, not {n}")
+    if loss == "ce" and n == CTC_CLASSES:
+        raise ConfigError(f"model.num_classes {CTC_CLASSES} is a CTC model's output layer (48 phones + blank); "
+                          "set train.loss=ctc or model.num_classes=48")
+    return cfg
 
 
 def _read_preset(name: str) -> dict[str, Any]:

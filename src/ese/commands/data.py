@@ -1,4 +1,4 @@
-"""`ese data synth|info|features`: corpora and their features."""
+"""`ese data synth|convert|info|features`: corpora and their features."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from ese.commands.shared import (CacheOpt, ConfigOpt, CorpusOpt, JsonOpt, Preset
 from ese.outputs import writes
 from ese.report.tables import print_table
 
-data_app = typer.Typer(help="Corpora: synthesize a TIMIT-layout corpus, inspect one, extract features.",
+data_app = typer.Typer(help="Corpora: synthesize a TIMIT-layout corpus, convert it, inspect one, extract features.",
                        no_args_is_help=True)
 
 
@@ -51,24 +51,52 @@ def data_synth(
         write_json(json_path, summary)
 
 
+@data_app.command("convert")
+@writes("json_path", dirs=("out",))
+def data_convert(
+    src: Annotated[Path, typer.Argument(help="A TIMIT-layout corpus with .TXT word transcripts (ese data synth's).")],
+    out: Annotated[Path, typer.Argument(help="Directory to write the converted corpus into.")],
+    layout: Annotated[str, typer.Option(help="librispeech (SPEAKER/CHAPTER/*.flac + *.trans.txt) or manifest (<split>.tsv).")] = "librispeech",
+    json_path: JsonOpt = None,
+) -> None:
+    """Write a TIMIT-layout corpus in LibriSpeech or manifest layout with word transcripts only
+    (no phone alignments): what a CTC model trains on."""
+    from ese.data.export import write_layout
+
+    summary = write_layout(src, out, layout)
+    print_table(f"{layout} corpus {out}", ["split", "utterances", "speakers"],
+                [[s, v["utterances"], v["speakers"]] for s, v in summary.items()], console)
+    if json_path:
+        write_json(json_path, {"layout": layout, "splits": summary})
+
+
 @data_app.command("info")
 @writes("json_path")
 def data_info(
-    corpus: Annotated[Path, typer.Argument(help="Corpus root in TIMIT layout.")],
+    corpus: Annotated[Path, typer.Argument(help="Corpus root: TIMIT, LibriSpeech or manifest layout.")],
     json_path: JsonOpt = None,
 ) -> None:
-    """Count utterances, speakers and audio per split of a TIMIT-layout corpus."""
+    """Count utterances, speakers and audio per split; for word-transcript corpora (LibriSpeech,
+    manifest) also the words missing from the pronunciation dictionary and the utterances they cost."""
     import soundfile as sf
 
-    from ese.data.timit import SPLITS, split_records
+    from ese.data.corpora import corpus_layout, split_records
+    from ese.data.store import pronounce_records
+    from ese.data.timit import SPLITS
 
+    layout = corpus_layout(corpus)
     info = {}
     for split in SPLITS:
         recs = split_records(corpus, split)
         seconds = sum(sf.info(str(r.wav)).duration for r in recs)
-        info[split] = {"utterances": len(recs), "speakers": len({r.speaker for r in recs}), "hours": seconds / 3600}
-    print_table(f"corpus {corpus}", ["split", "utterances", "speakers", "hours"],
-                [[s, v["utterances"], v["speakers"], v["hours"]] for s, v in info.items()], console)
+        _, _, oov, skipped = pronounce_records(recs, split, refuse_empty=False)
+        info[split] = {"utterances": len(recs), "speakers": len({r.speaker for r in recs}), "hours": seconds / 3600,
+                       "layout": layout, "oov_utterances": len(skipped),
+                       "oov_words": sorted(oov, key=lambda w: (-oov[w], w))}
+    print_table(f"corpus {corpus} ({layout} layout)",
+                ["split", "utterances", "speakers", "hours", "OOV utterances", "OOV words"],
+                [[s, v["utterances"], v["speakers"], v["hours"], v["oov_utterances"], len(v["oov_words"])]
+                 for s, v in info.items()], console)
     if json_path:
         write_json(json_path, info)
 

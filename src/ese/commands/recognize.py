@@ -143,7 +143,8 @@ def eval_(
     engine: EngineOpt = None,
     qmodel: QModelOpt = None,
 ) -> None:
-    """Phone error rate (39 classes) and frame accuracy of a model on corpus splits.
+    """Phone error rate (39 classes) and frame accuracy of a model on corpus splits (a CTC model
+    decodes CTC-greedy).
 
     Features are computed as in training (the model's feature configuration and CMVN mode, per
     speaker), so the figures compare with ese train / prune / quantize."""
@@ -175,8 +176,10 @@ def eval_(
     print_table(f"{art.path} ({engine})", ["split", "PER %", "sub", "del", "ins", "ref phones", "frame acc %"],
                 rows, console)
     if json_path:
+        from ese.data.phones import output_kind
+        decoder = output_kind(eng.num_classes if eng is not None else art.model.cfg.num_classes)
         write_json(json_path, {"checkpoint": str(model), "model": str(art.path), "kind": art.kind,
-                               "engine": engine, "per": scores})
+                               "engine": engine, "decoder": decoder, "per": scores})
 
 
 @writes("out", "json_path", dirs=("cache_dir",))

@@ -26,7 +26,8 @@ from ese.compress.reference import ReferenceModel
 from ese.config import Config, FeatureConfig, HardwareConfig, QuantConfig
 from ese.data.dataset import FeatureSet
 from ese.data.frontend import Normalisation
-from ese.data.phones import PHONES_48
+from ese.data.phones import output_classes, output_kind
+from ese.model.ctc import sequence_nll
 from ese.model.lstmp import AcousticModel
 from ese.model.recurrence import input_products, recurrence
 from ese.model.decode import pad_for_delay
@@ -134,7 +135,7 @@ def build_qmodel(model: AcousticModel, ranges: list[dict[str, float]], qcfg: Qua
         quant=qcfg, model=model.cfg, output_delay=output_delay, layers=layers,
         w_out=quantize(w_out, fw, counter, "output.w"),
         b_out=quantize(b_out, out_fmt["b"], counter, "output.b"),
-        output_formats=out_fmt, luts={}, phones=list(PHONES_48),
+        output_formats=out_fmt, luts={}, phones=output_classes(model.cfg.num_classes),
         calibration={"ranges": ranges, "weight_clipped": dict(counter)}, source=dict(source or {}),
         features=features, normalisation=normalisation)
     qm.luts = {name: build_table(spec) for name, spec in qm.lut_specs.items()}
@@ -221,6 +222,7 @@ def evaluate_quantized(qmodel: QModel, fset: FeatureSet, *, batch_size: int = 16
     feats = [np.asarray(u.feats, dtype=np.float64) for u in fset.utterances]
     sat, clip = SaturationCounter(), SaturationCounter()
     logit_frac = qmodel.output_formats["logits"].frac
+    kind = output_kind(qmodel.model.num_classes)
 
     def outputs() -> Iterator[tuple[int, np.ndarray, float]]:
         for k, logits in quantized_logits(ref, feats, batch_size=batch_size, saturation=sat, lut_clipped=clip,
@@ -229,11 +231,14 @@ def evaluate_quantized(qmodel: QModel, fset: FeatureSet, *, batch_size: int = 16
             z = dequantize(logits, logit_frac)  # host-side float only for the loss
             logp = z - z.max(axis=1, keepdims=True)
             logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+            if kind == "ctc":
+                yield k, logits.argmax(axis=1), sequence_nll(logp, fset.utterances[k].phones)
+                continue
             keep = labels >= 0
             # the prediction is the integer argmax (first index of the maximum), not the float one
             yield k, logits.argmax(axis=1), -float(logp[np.nonzero(keep)[0], labels[keep]].sum())
 
-    result = score_utterances(fset.utterances, outputs(), return_hyps=return_hyps)
+    result = score_utterances(fset.utterances, outputs(), return_hyps=return_hyps, kind=kind)
     result["saturation"] = _by_signal(sat)
     result["saturation_detail"] = dict(sorted(sat.items()))
     result["lut_clipped"] = _by_signal(clip)

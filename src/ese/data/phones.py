@@ -68,3 +68,22 @@ def fold_48_to_39(phone: str) -> str:
 
 # index map used to fold network outputs (48 classes) to scoring classes (39) in bulk
 MAP_48_TO_39 = np.array([INDEX_39[_FOLD_48_TO_39[p]] for p in PHONES_48], dtype=np.int64)
+
+
+# ---- a model's output classes ------------------------------------------------------------------
+# A cross-entropy model has one output per 48-set phone (PHONES_48 order). A CTC model has one
+# more, the blank, last (index 48): config train.loss=ctc adds it (ese.config.with_loss_outputs),
+# so the class count alone tells every later stage (checkpoint, .qnpz, .ese image, CPU engine)
+# which decoder a model needs.
+BLANK = "<blank>"
+BLANK_INDEX = len(PHONES_48)
+
+
+def output_kind(num_classes: int) -> str:
+    """``"ctc"`` for a model with the 48 phones and a blank, else ``"ce"`` (frame classifier)."""
+    return "ctc" if num_classes == len(PHONES_48) + 1 else "ce"
+
+
+def output_classes(num_classes: int) -> list[str]:
+    """The names of a model's outputs in order: PHONES_48, plus the blank for a CTC model."""
+    return list(PHONES_48) + ([BLANK] if output_kind(num_classes) == "ctc" else [])

@@ -6,7 +6,7 @@ with ``torch.load(weights_only=True)``. Layout (``FORMAT_VERSION`` 1)::
     format, version       "ese-checkpoint", 1
     model_config          ModelConfig as a dict (rebuilds the model without any flags)
     config                the whole Config.to_dict() (features, train, ...), or {}
-    phones                the output classes, in order (PHONES_48)
+    phones                the output classes, in order (PHONES_48; a CTC model adds "<blank>")
     model                 state_dict of the weights to use (the best epoch's, after training)
     epoch, best_epoch     last finished epoch and the epoch ``model`` comes from
     history               per-epoch metric dicts
@@ -39,7 +39,7 @@ import torch
 from ese.atomic import write_bytes
 from ese.config import Config, ModelConfig, from_dict
 from ese.data.frontend import Normalisation
-from ese.data.phones import PHONES_48
+from ese.data.phones import output_classes, output_kind
 from ese.errors import CheckpointError, ConfigError
 from ese.filekind import describe_file
 from ese.model.lstmp import AcousticModel
@@ -71,7 +71,7 @@ def save_checkpoint(path: str | Path, model: AcousticModel, *,
         "version": FORMAT_VERSION,
         "model_config": dataclasses.asdict(model.cfg),
         "config": config or {},
-        "phones": list(PHONES_48),
+        "phones": output_classes(model.cfg.num_classes),
         "model": _cpu_state(model.state_dict() if weights is None else weights),
         "epoch": epoch,
         "best_epoch": epoch if best_epoch is None else best_epoch,
@@ -215,9 +215,13 @@ def load_checkpoint(path: str | Path, expect: ModelConfig | None = None
 def checkpoint_config(meta: dict[str, Any], overrides: list[str] | None = None,
                       path: str | Path | None = None) -> Config:
     """The whole config a checkpoint was made with (its own model config), plus the TOML file
-    ``path`` and overrides."""
-    cfg = Config.from_saved(meta.get("config") or {}, overrides, path)
-    return dataclasses.replace(cfg, model=meta["model_config"])
+    ``path`` and overrides. A 49-output model is a CTC model even when its config was not kept."""
+    data = dict(meta.get("config") or {})
+    if output_kind(meta["model_config"].num_classes) == "ctc":
+        data["train"] = {**data.get("train", {}), "loss": "ctc"}
+    data["model"] = dataclasses.asdict(meta["model_config"])
+    cfg = Config.from_saved(data, overrides, path)
+    return dataclasses.replace(cfg, model=meta["model_config"])  # model overrides do not apply
 
 
 def build_model(cfg: ModelConfig, weights: dict[str, torch.Tensor], *, where: str) -> AcousticModel:

@@ -15,18 +15,14 @@ import torch
 import torch.nn.functional as F
 
 from ese.data.dataset import FeatureSet
+from ese.data.phones import output_kind
 from ese.errors import FeatureError
+from ese.model.ctc import sequence_nll
+from ese.model.delay import pad_for_delay  # noqa: F401  (re-exported: older imports use it from here)
 from ese.model.lstmp import AcousticModel
-from ese.model.scoring import frames_to_phones, score_utterances
+from ese.model.scoring import decode_phones, score_utterances
 
 
-def pad_for_delay(feats: np.ndarray, delay: int) -> np.ndarray:
-    """(T, D) -> (T + delay, D): repeat the last frame so outputs exist for the last labels."""
-    if delay < 0:
-        raise ValueError(f"output delay must be >= 0, not {delay!r}")
-    if delay == 0 or len(feats) == 0:
-        return feats
-    return np.concatenate([feats, np.repeat(feats[-1:], delay, axis=0)], axis=0)
 
 
 @contextlib.contextmanager
@@ -82,24 +78,30 @@ def posteriors(model: AcousticModel, feats: np.ndarray, output_delay: int) -> np
 
 
 def transcribe(model: AcousticModel, feats: np.ndarray, output_delay: int) -> list[str]:
-    """Greedy 39-class phone transcript of one utterance."""
-    return frames_to_phones(posteriors(model, feats, output_delay).argmax(axis=1))
+    """Greedy 39-class phone transcript of one utterance (CTC greedy for a CTC model)."""
+    return decode_phones(posteriors(model, feats, output_delay).argmax(axis=1), output_kind(model.cfg.num_classes))
 
 
 def evaluate(model: AcousticModel, fset: FeatureSet, output_delay: int, *, batch_size: int = 16,
              return_hyps: bool = False) -> dict[str, Any]:
     """PER and frame accuracy of ``model`` on ``fset`` (see :func:`ese.model.scoring.score`).
 
-    Also returns ``loss``: mean cross-entropy (nats) over labelled frames. With ``return_hyps``,
+    Also returns ``loss``: mean cross-entropy (nats) over labelled frames; for a CTC model the
+    CTC loss per output frame, with CTC greedy decoding (``score_utterances``). With ``return_hyps``,
     ``utterances`` lists per utterance its id, reference, hypothesis and edit counts.
     """
     for u in fset.utterances:
         _check_feats(model, u.feats, f"utterance {u.utt_id!r}")
 
+    kind = output_kind(model.cfg.num_classes)
+
     def outputs() -> Iterator[tuple[int, np.ndarray, float]]:
         for k, logp in batched_log_probs(model, [u.feats for u in fset.utterances], output_delay, batch_size):
+            if kind == "ctc":
+                yield k, logp.argmax(dim=1).numpy(), sequence_nll(logp, fset.utterances[k].phones)
+                continue
             labels = torch.from_numpy(np.asarray(fset.utterances[k].labels, dtype=np.int64))
             nll = float(F.nll_loss(logp, labels, ignore_index=-1, reduction="sum")) if (labels >= 0).any() else 0.0
             yield k, logp.argmax(dim=1).numpy(), nll
 
-    return score_utterances(fset.utterances, outputs(), return_hyps=return_hyps)
+    return score_utterances(fset.utterances, outputs(), return_hyps=return_hyps, kind=kind)

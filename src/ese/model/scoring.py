@@ -1,7 +1,8 @@
 """Phone error rate (PER) on the 39-class TIMIT scoring set.
 
 Hypotheses come from frame-wise 48-class predictions (fold to 39, collapse repeats, drop
-silence); references from the 61-set ``.PHN`` sequence (fold to 39, drop ``q``, collapse repeats,
+silence), or for a CTC model (49 outputs, blank last) by CTC greedy decoding (collapse repeats,
+drop blanks, then the same folding); references from the 61-set ``.PHN`` sequence (fold to 39, drop ``q``, collapse repeats,
 drop silence). The alignment is a Levenshtein DP with a backtrace, so substitutions, deletions
 and insertions are counted separately.
 """
@@ -13,7 +14,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 
-from ese.data.phones import MAP_48_TO_39, PHONES_39, SILENCE_39, fold_61_to_39
+from ese.data.phones import BLANK_INDEX, MAP_48_TO_39, PHONES_39, SILENCE_39, fold_61_to_39
 
 
 @dataclass(frozen=True)
@@ -81,6 +82,23 @@ def frames_to_phones(pred48: np.ndarray) -> list[str]:
     return _collapse_drop_silence(PHONES_39[k] for k in folded)
 
 
+def ctc_to_phones(pred49: np.ndarray) -> list[str]:
+    """CTC greedy decoding of frame-wise argmaxes over 48 phones + blank (index 48): collapse
+    repeats, drop blanks, then fold to 39 classes (collapsing again, silence dropped)."""
+    pred = np.asarray(pred49, dtype=np.int64)
+    if pred.size == 0:
+        return []
+    keep = np.ones(pred.size, dtype=bool)
+    keep[1:] = pred[1:] != pred[:-1]
+    pred = pred[keep]
+    return frames_to_phones(pred[pred != BLANK_INDEX])
+
+
+def decode_phones(pred: np.ndarray, kind: str = "ce") -> list[str]:
+    """The 39-class phone string of frame-wise argmaxes: ``ce`` frame classes, ``ctc`` greedy."""
+    return ctc_to_phones(pred) if kind == "ctc" else frames_to_phones(pred)
+
+
 def ref_phones(phones61: Sequence[str]) -> list[str]:
     """A ``.PHN`` 61-set sequence -> 39-class reference: q removed, repeats collapsed, no silence."""
     folded = (fold_61_to_39(p) for p in phones61)
@@ -127,7 +145,7 @@ def score(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]], *,
 
 
 def score_utterances(utterances: Sequence, outputs: Iterable[tuple[int, np.ndarray, float]], *,
-                     return_hyps: bool = False) -> dict:
+                     return_hyps: bool = False, kind: str = "ce") -> dict:
     """PER, frame accuracy and mean loss of frame predictions, however they were computed.
 
     ``utterances`` have ``labels`` (48-class, -1 unlabelled), ``phones`` (61-set) and ``utt_id``;
@@ -136,16 +154,22 @@ def score_utterances(utterances: Sequence, outputs: Iterable[tuple[int, np.ndarr
     engine (PyTorch, the integer reference model, the CPU engine), so their figures compare.
     ``loss`` is the summed nll over labelled frames; with ``return_hyps``, ``utterances`` lists
     per utterance its id, reference, hypothesis and edit counts.
+
+    ``kind`` "ctc" (a CTC model's 49-class argmaxes and CTC nll per utterance): greedy CTC
+    decoding, ``loss`` per output frame, ``frames`` every output frame, ``frame_acc`` NaN (a CTC
+    model has no frame alignment to be accurate against).
     """
     hyps: list[list[str]] = [[] for _ in utterances]
     nll = 0.0
     correct = total = 0
     for k, pred, nll_k in outputs:
-        c, n = frame_counts(pred, utterances[k].labels)
+        c, n = (0, len(pred)) if kind == "ctc" else frame_counts(pred, utterances[k].labels)
         correct, total, nll = correct + c, total + n, nll + nll_k
-        hyps[k] = frames_to_phones(pred)
+        hyps[k] = decode_phones(pred, kind)
     refs = [ref_phones(u.phones) for u in utterances]
     result: dict = score(refs, hyps, frames_correct=correct, frames_total=total)
+    if kind == "ctc":
+        result["frame_acc"] = float("nan")
     result["loss"] = nll / total if total else float("nan")
     if return_hyps:
         result["utterances"] = []

@@ -1,4 +1,4 @@
-"""Frame-wise cross-entropy training of the LSTMP acoustic model, resumable to the exact weights.
+"""Frame-wise cross-entropy (or CTC, ``train.loss``: ese.model.ctc) training of the LSTMP acoustic model, resumable to the exact weights.
 
 Each utterance is padded for the output delay (the output at frame t + d is trained on the label
 of frame t), cut into chunks of ``chunk_frames`` (truncated BPTT; state starts at zero in every
@@ -25,10 +25,11 @@ import torch.nn.functional as F
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from ese import distributed
-from ese.config import Config, ModelConfig, TrainConfig, from_dict
+from ese.config import LOSSES, Config, ModelConfig, TrainConfig, from_dict, with_loss_outputs
 from ese.data.dataset import FeatureSet
 from ese.errors import CheckpointError, ConfigError, EseError, FeatureError
 from ese.model.checkpoint import check_model_config, read_checkpoint, save_checkpoint
+from ese.model.ctc import CTCBatches
 from ese.model.decode import evaluate, pad_for_delay
 from ese.model.lstmp import AcousticModel
 
@@ -122,6 +123,14 @@ class _Chunks:
             x[row, :end - start] = self.x[k][start:end]
             y[row, :end - start] = self.y[k][start:end]
         return torch.from_numpy(x), torch.from_numpy(y)
+
+    def order(self, rng: np.random.Generator, batch_size: int) -> np.ndarray:
+        return rng.permutation(len(self.spans))
+
+    @staticmethod
+    def loss(logits: torch.Tensor, y: torch.Tensor, teacher: torch.Tensor | None,
+             distill: Distillation | None, norm: int | None = None) -> tuple[torch.Tensor, int]:
+        return frame_loss(logits, y, teacher, distill, norm=norm)
 
     def teacher_logits(self, teacher: AcousticModel, batch_size: int = 16) -> list[np.ndarray]:
         """The teacher's logits for every (delay-padded) utterance, run whole: (T + d, C) each."""
@@ -228,7 +237,8 @@ def _validate(tcfg: TrainConfig) -> None:
               ("chunk_frames", tcfg.chunk_frames >= 1), ("output_delay", tcfg.output_delay >= 0),
               ("lr", tcfg.lr > 0), ("lr_decay", 0 < tcfg.lr_decay <= 1),
               ("patience", tcfg.patience >= 1), ("grad_clip", tcfg.grad_clip >= 0),
-              ("precision", tcfg.precision in PRECISIONS), ("threads", tcfg.threads >= 0)]
+              ("precision", tcfg.precision in PRECISIONS), ("threads", tcfg.threads >= 0),
+              ("loss", tcfg.loss in LOSSES)]
     for name, ok in checks:
         if not ok:
             raise ConfigError(f"train.{name} has an invalid value {getattr(tcfg, name)!r}")
@@ -264,12 +274,16 @@ def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path
     ``on_epoch(row, selectable)`` is called after every epoch's checkpoint (a recipe search
     reports to its scheduler there; it may stop the run by raising).
     """
+    cfg = with_loss_outputs(cfg)
     tcfg = cfg.train
     _validate(tcfg)
     _validate_distill(distill)
     if len(train) == 0 or len(dev) == 0:
         raise FeatureError(f"training needs utterances in both sets (train {len(train)}, "
                            f"dev {len(dev)})")
+    if tcfg.loss == "ce" and not train.aligned:
+        raise FeatureError("the training corpus has no phone alignments (word transcripts only); "
+                           "frame-wise cross-entropy needs them: train with --set train.loss=ctc")
     threads_before = torch.get_num_threads()
     if tcfg.threads > 0:
         torch.set_num_threads(tcfg.threads)
@@ -368,7 +382,8 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
         model.load_state_dict(distributed.broadcast_object(model.state_dict()))
         masks = distributed.broadcast_masks(masks)
 
-    chunks = _Chunks(train, tcfg.output_delay, tcfg.chunk_frames, cfg.model.input_dim)
+    chunks = (CTCBatches(train, tcfg.output_delay, cfg.model.input_dim) if tcfg.loss == "ctc" else
+              _Chunks(train, tcfg.output_delay, tcfg.chunk_frames, cfg.model.input_dim))
     teacher_cache = (chunks.teacher_logits(distill.teacher, tcfg.batch_size)
                      if distill is not None and distill.weight > 0 and not stopped else None)
     n_batches = math.ceil(len(chunks.spans) / tcfg.batch_size)
@@ -386,7 +401,7 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
             task = progress_bar.add_task("train", total=n_batches, epoch=epoch, loss=float("nan"))
             model.train()
             loss_sum, frames = 0.0, 0
-            order = rng.permutation(len(chunks.spans))
+            order = chunks.order(rng, tcfg.batch_size)
             for b in range(n_batches):
                 if mask_schedule is not None:
                     new_masks = mask_schedule.update(model, masks, epoch, b, n_batches)
@@ -408,7 +423,7 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
                         logits, _ = model(x)  # (B, T, C)
                     logits = logits.float()
                     soft = None if teacher_cache is None else chunks.teacher_batch(ids, teacher_cache)
-                    loss, _ = frame_loss(logits, y, soft, distill, norm=n_global)
+                    loss, _ = chunks.loss(logits, y, soft, distill, norm=n_global)
                     loss.backward()
                 distributed.all_reduce_grads(model.parameters())  # sum of the ranks' shards
                 n = n_global

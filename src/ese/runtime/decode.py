@@ -13,7 +13,9 @@ from typing import Any
 import numpy as np
 
 from ese.data.dataset import FeatureSet
-from ese.model.scoring import frames_to_phones, score_utterances
+from ese.data.phones import output_kind
+from ese.model.ctc import sequence_nll
+from ese.model.scoring import decode_phones, score_utterances
 from ese.runtime.engine import Engine
 
 ENGINES = ("torch", "ese-cpu")
@@ -28,24 +30,29 @@ def check_engine(name: str) -> str:
 
 
 def evaluate_engine(engine: Engine, fset: FeatureSet, *, batch_size: int = 16) -> dict[str, Any]:
-    """PER, frame accuracy and mean cross-entropy of ``engine`` on ``fset``."""
+    """PER, frame accuracy and mean cross-entropy of ``engine`` on ``fset`` (CTC models: greedy
+    CTC decoding and the CTC loss, as :func:`ese.model.decode.evaluate`)."""
     utts = fset.utterances
+    kind = output_kind(engine.num_classes)
     order = sorted(range(len(utts)), key=lambda k: len(utts[k].feats))
 
     def outputs() -> Iterator[tuple[int, np.ndarray, float]]:
         for start in range(0, len(order), batch_size):
             idx = order[start:start + batch_size]
             for k, logp in zip(idx, engine.posteriors_batch([np.asarray(utts[k].feats) for k in idx])):
+                if kind == "ctc":
+                    yield k, logp.argmax(axis=1), sequence_nll(logp, utts[k].phones)
+                    continue
                 labels = np.asarray(utts[k].labels, dtype=np.int64)
                 ok = labels >= 0
                 yield k, logp.argmax(axis=1), -float(logp[np.flatnonzero(ok), labels[ok]].sum())
 
-    return score_utterances(utts, outputs())
+    return score_utterances(utts, outputs(), kind=kind)
 
 
 def transcribe_engine(engine: Engine, feats: np.ndarray) -> list[str]:
-    """Greedy 39-class phone transcript of one utterance."""
-    return frames_to_phones(engine.posteriors(feats).argmax(axis=1))
+    """Greedy 39-class phone transcript of one utterance (CTC greedy for a CTC model)."""
+    return decode_phones(engine.posteriors(feats).argmax(axis=1), output_kind(engine.num_classes))
 
 
 def engine_runner(engine: str, qmodel: Path | None, model, output_delay: int
@@ -63,3 +70,47 @@ def engine_runner(engine: str, qmodel: Path | None, model, output_delay: int
     else:
         eng = Engine.from_model(model, output_delay)
     return (lambda fset: evaluate_engine(eng, fset)), (lambda feats: transcribe_engine(eng, feats))
+
+
+class StreamDecoder:
+    """Greedy decoding of :class:`ese.runtime.recognizer.Recognizer` output, step by step.
+
+    ``push(logp)`` takes one step's (B, C) log-probabilities (what ``Recognizer.push`` returns)
+    and returns, per stream, the 39-class phones that step completes: frame classes folded with
+    repeats collapsed and silence dropped, or for a CTC model (49 outputs) CTC greedy (repeats
+    collapsed, blanks dropped, then the same folding). The concatenated output of a stream is
+    exactly :func:`transcribe_engine`'s when the caller feeds the same posteriors (skips the
+    first ``output_delay`` steps and pads the input as ``Engine.posteriors`` does).
+    """
+
+    def __init__(self, num_classes: int, streams: int = 1) -> None:
+        from ese.data.phones import BLANK_INDEX, MAP_48_TO_39, PHONES_39, SILENCE_39
+        self.kind = output_kind(num_classes)
+        self._blank, self._map, self._names = BLANK_INDEX, MAP_48_TO_39, PHONES_39
+        self._sil = PHONES_39.index(SILENCE_39)
+        self.B = streams
+        self.reset()
+
+    def reset(self, stream: int | None = None) -> None:
+        """Forget the history of ``stream`` (all streams when None)."""
+        if stream is None:
+            self._raw, self._prev = [-1] * self.B, [-1] * self.B  # last argmax, last 39-class
+        else:
+            self._raw[stream] = self._prev[stream] = -1
+
+    def push(self, logp: np.ndarray) -> list[list[str]]:
+        out: list[list[str]] = []
+        for b, k in enumerate(np.asarray(logp).reshape(self.B, -1).argmax(axis=1)):
+            k = int(k)
+            emitted: list[str] = []
+            if self.kind == "ctc":
+                repeat, self._raw[b] = k == self._raw[b], k
+                if repeat or k == self._blank:
+                    out.append(emitted)
+                    continue
+            p39 = int(self._map[k])
+            if p39 != self._prev[b] and p39 != self._sil:
+                emitted.append(self._names[p39])
+            self._prev[b] = p39
+            out.append(emitted)
+        return out
