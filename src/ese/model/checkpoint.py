@@ -137,7 +137,8 @@ def _verify(path: Path, state: dict[str, Any], what: str = "checkpoint") -> None
         return
     check = state["checksum"]
     ok_form = (isinstance(check, dict) and check.get("algorithm") == CHECKSUM_ALGORITHM
-               and isinstance(check.get("keys"), list) and isinstance(check.get("sha256"), str))
+               and isinstance(check.get("keys"), list) and all(isinstance(k, str) for k in check["keys"])
+               and isinstance(check.get("sha256"), str))
     if not ok_form:
         raise CheckpointError(f"{what} {str(path)!r} is corrupt: its checksum entry is damaged")
     if state_digest(state, check["keys"]) != check["sha256"]:
