@@ -134,11 +134,16 @@ def _hash_value(h: Any, where: str, value: Any) -> None:
 def _verify(path: Path, state: dict[str, Any], what: str = "checkpoint") -> None:
     """CheckpointError unless the checksum matches (no checksum: an older checkpoint, accepted)."""
     if "checksum" not in state:
+        # an older checkpoint has none; one whose key name lost a bit still holds its entry
+        if any(isinstance(v, dict) and "sha256" in v and "keys" in v for v in state.values()):
+            raise CheckpointError(f"{what} {str(path)!r} is corrupt: its checksum entry is damaged")
         return
     check = state["checksum"]
+    keys = check.get("keys") if isinstance(check, dict) else None
     ok_form = (isinstance(check, dict) and check.get("algorithm") == CHECKSUM_ALGORITHM
-               and isinstance(check.get("keys"), list) and all(isinstance(k, str) for k in check["keys"])
-               and isinstance(check.get("sha256"), str))
+               and isinstance(keys, list) and all(isinstance(k, str) for k in keys)
+               and isinstance(check.get("sha256"), str)
+               and set(keys) == set(state) - {"checksum"})  # every entry covered, none invented
     if not ok_form:
         raise CheckpointError(f"{what} {str(path)!r} is corrupt: its checksum entry is damaged")
     if state_digest(state, check["keys"]) != check["sha256"]:
