@@ -132,9 +132,6 @@ def export_model(ckpt: str | Path, to: str, out: str | Path, *, drop_peepholes: 
         raise InteropError(f"{str(ckpt)!r} is {kind}: ese export takes the float checkpoint (.pt) it was made "
                            "from, e.g. the pruned.pt of the run")
     model, meta = load_checkpoint(ckpt)
-    if model.cfg.cell != "lstmp":
-        raise InteropError(f"{str(ckpt)!r} is a {model.cfg.cell!r} model; ese export writes LSTMP models "
-                           "(nn.LSTM, the ONNX LSTM op) only")
     report: dict[str, Any] = {"model": str(ckpt), "to": to, "out": str(out), "density": _density(model),
                               "model_config": dataclasses.asdict(model.cfg), "notes": [],
                               "nn_lstm": None, "dropped_peepholes": [], "opset": None}
