@@ -189,7 +189,9 @@ def _search_ray(shared: dict[str, Any], n: int, max_epochs: int, grace: int, add
         from ray import tune
         from ray.tune.schedulers import ASHAScheduler
 
-        scheduler = ASHAScheduler(time_attr="epochs", metric="dev_per", mode="min", max_t=max_epochs,
+        # max_t one past the longest trial: ASHA ends a trial that reaches max_t at once, which
+        # would cut the last epoch's trial before its final scoring
+        scheduler = ASHAScheduler(time_attr="epochs", metric="dev_per", mode="min", max_t=max_epochs + 1,
                                   grace_period=max(1, grace), reduction_factor=2)
         trainable = tune.with_resources(tune.with_parameters(_tune_trainable, shared=shared), {"cpu": 1})
         tuner = tune.Tuner(trainable, param_space={"trial": tune.grid_search(list(range(n)))},
