@@ -24,7 +24,7 @@ filled in silently, with one unambiguous exception: a model trained without CMVN
 from __future__ import annotations
 
 import dataclasses
-import zipfile
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -33,12 +33,11 @@ from ese.compress.fixedpoint import FIXED_POINT_SPEC_VERSION
 from ese.config import Config, FeatureConfig
 from ese.data.frontend import Normalisation
 from ese.errors import ConfigError, EseError, FeatureError
-from ese.filekind import describe_file
+from ese.filekind import describe_file, model_kind
 
 KINDS = {"checkpoint": "a float checkpoint (.pt)", "qmodel": "a fixed-point model (.qnpz)",
          "image": "a compiled program image (.ese)"}
 ENGINES = {"checkpoint": ("torch", "ese-cpu"), "qmodel": ("ese-cpu",), "image": ("ese-cpu",)}
-IMAGE_MAGIC = b"ESEPROG\x00"
 
 
 class ArtefactError(EseError):
@@ -143,23 +142,11 @@ def artefact_kind(path: str | Path) -> str:
         raise ArtefactError(f"model {str(path)!r} does not exist")
     if path.is_dir():
         raise ArtefactError(f"model {str(path)!r} is a directory, not a model file")
-    try:
-        with open(path, "rb") as fh:
-            head = fh.read(len(IMAGE_MAGIC))
-    except OSError as exc:
-        raise ArtefactError(f"model {str(path)!r} is unreadable ({exc.strerror or exc})") from None
-    if head == IMAGE_MAGIC:
-        return "image"
-    if head.startswith(b"PK"):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except (zipfile.BadZipFile, OSError, EOFError, ValueError):
-            names = None
-        if names is not None and "header.npy" in names:
-            return "qmodel"
-        if names is not None and any(n.endswith("data.pkl") for n in names):
-            return "checkpoint"
+    kind = model_kind(path)
+    if kind is not None:
+        return kind
+    if not os.access(path, os.R_OK):
+        raise ArtefactError(f"model {str(path)!r} is unreadable (permission denied)")
     kind = describe_file(path)
     what = "truncated or damaged" if "truncated" in kind else f"it is {kind}"
     raise ArtefactError(f"{path} is not a model ese can open ({what}); expected a checkpoint (.pt), "

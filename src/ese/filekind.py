@@ -56,3 +56,39 @@ def _describe_zip(path: Path) -> str:
     if names and all(n.endswith(".npy") for n in names):
         return "a NumPy archive (.npz / .qnpz)"
     return "a ZIP archive"
+
+
+MODEL_KINDS = ("checkpoint", "qmodel", "image")
+
+
+def model_kind(path: str | Path) -> str | None:
+    """Which ese model file ``path`` holds, from its content: "image" (``ESEPROG`` magic),
+    "qmodel" (a ZIP with ``header.npy``: a ``.qnpz``), "checkpoint" (a ZIP with ``data.pkl``:
+    a PyTorch file), or None (anything else, unreadable or damaged; :func:`describe_file` says
+    what). Every opener of model files asks this, never the file name."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+    except OSError:
+        return None
+    if head == b"ESEPROG\x00":
+        return "image"
+    if not head.startswith(b"PK"):
+        return None
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except (zipfile.BadZipFile, OSError, EOFError, ValueError):
+        return None
+    if "header.npy" in names:
+        return "qmodel"
+    if any(n.endswith("data.pkl") for n in names):
+        return "checkpoint"
+    return None
+
+
+def model_kind_or_suffix(path: str | Path) -> str | None:
+    """:func:`model_kind`, else (a damaged file) the kind its name claims, so that the loader of
+    that kind can say what is wrong with it."""
+    return model_kind(path) or {".qnpz": "qmodel", ".ese": "image", ".pt": "checkpoint"}.get(Path(path).suffix)

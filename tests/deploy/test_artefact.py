@@ -146,3 +146,20 @@ def test_an_old_image_is_completed_and_keeps_its_sections(tmp_path, tiny_models)
     assert new.features == FeatureConfig() and new.normalisation == open_artefact(tiny_models["pt"]).normalisation
     old_sec, new_sec = program_sections(prog), program_sections(new)
     assert old_sec.keys() == new_sec.keys() and all(np.array_equal(old_sec[k], new_sec[k]) for k in old_sec)
+
+
+def test_every_opener_reads_the_content_not_the_name(tmp_path, tiny_models):
+    """Engine.load and the accelerator's load_program ask ese.filekind.model_kind too."""
+    from ese.accel.retarget import load_program as load_for_accel
+    from ese.filekind import model_kind
+    from ese.runtime.engine import Engine
+
+    for key, kind in (("pt", "checkpoint"), ("qnpz", "qmodel"), ("ese", "image")):
+        renamed = tmp_path / f"{key}.model"
+        shutil.copyfile(tiny_models[key], renamed)
+        assert model_kind(renamed) == kind
+        assert Engine.load(renamed, threads=1).mode == ("float" if kind == "checkpoint" else "fixed")
+    assert load_for_accel(tmp_path / "ese.model").n_pes == 4
+    assert load_for_accel(tmp_path / "qnpz.model").layers
+    with pytest.raises(Exception, match="it is a float checkpoint \\(.pt\\): quantize it first"):
+        load_for_accel(tmp_path / "pt.model")

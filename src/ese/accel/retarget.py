@@ -17,6 +17,7 @@ from ese.compiler.program import Program, compile_qmodel
 from ese.compiler.schedule import build_schedule
 from ese.config import HardwareConfig
 from ese.errors import ConfigError
+from ese.filekind import describe_file, model_kind_or_suffix
 from ese.partition import check_pes
 
 ENCODING_FIELDS = ("pes", "index_bits")
@@ -62,11 +63,12 @@ def load_program(path: str | Path, hardware: HardwareConfig | None = None) -> Pr
     path = Path(path)
     if not path.is_file():
         raise AccelError(f"model file {str(path)!r} does not exist")
-    if path.suffix == ".qnpz":
+    kind = model_kind_or_suffix(path)  # by content; the name only for a damaged file
+    if kind == "qmodel":
         from ese.compress.qmodel import load_qmodel
 
         return compile_qmodel(load_qmodel(path), hardware or HardwareConfig())
-    if path.suffix == ".ese":
+    if kind == "image":
         try:
             from ese.compiler.image import load_program as load_image
         except ModuleNotFoundError as exc:
@@ -76,4 +78,6 @@ def load_program(path: str | Path, hardware: HardwareConfig | None = None) -> Pr
                              "which this installation lacks; pass the .qnpz model instead") from None
         program = load_image(path)
         return program if hardware is None else retarget(program, hardware)
-    raise AccelError(f"{str(path)!r} is neither a program image (.ese) nor a fixed-point model (.qnpz)")
+    what = "a float checkpoint (.pt): quantize it first" if kind == "checkpoint" else describe_file(path)
+    raise AccelError(f"{str(path)!r} is neither a program image (.ese) nor a fixed-point model (.qnpz): "
+                     f"it is {what}")

@@ -9,6 +9,7 @@ from typing import Annotated, Any, Optional
 import typer
 
 from ese.errors import ConfigError
+from ese.filekind import model_kind_or_suffix
 from ese.outputs import writes
 
 ModelArg = Annotated[Path, typer.Argument(help="A program image (.ese) or a fixed-point model (.qnpz).")]
@@ -53,7 +54,7 @@ def load_program_for_rtl(model: Path, pes: Optional[int] = None, queue_depth: Op
 
     changes = {k: v for k, v in (("pes", pes), ("queue_depth", queue_depth)) if v is not None}
     cut = _crop(crop)
-    if model.suffix == ".ese":
+    if model_kind_or_suffix(model) == "image":  # by content; the name only for a damaged file
         from ese.compiler.image import load_program
         prog = load_program(model)
         if not changes and not cut:
@@ -139,7 +140,7 @@ def synth(model: Annotated[Optional[Path], typer.Argument(help="Model whose firs
     except ValueError:
         raise ConfigError(f"--pes must be comma-separated integers like 4,8,16,32, not {pes!r}") from None
     src = model or Path(__file__).resolve().parents[3] / "models" / "paper" / "paper-b32-d11-w12a16.qnpz"
-    qm = load_program_for_rtl(src).to_qmodel() if src.suffix == ".ese" else load_qmodel(src)
+    qm = load_program_for_rtl(src).to_qmodel() if model_kind_or_suffix(src) == "image" else load_qmodel(src)
     qm = crop_qmodel(qm, hidden=cut[0], proj=cut[1], input_dim=cut[2] if len(cut) > 2 else None)
     params = {n: rtl_params(compile_qmodel(qm, HardwareConfig(pes=n)), max_frames=16) for n in counts}
     rows = synth_report(params, out)

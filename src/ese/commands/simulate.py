@@ -65,11 +65,13 @@ def simulate(
     from ese.atomic import write_json
     from ese.commands.shared import console
     from ese.config import Config
+    from ese.filekind import model_kind_or_suffix
     from ese.report.tables import print_table
 
     base = Config.load(overrides=[s for s in (set_ or [])]).hardware
-    program = load_program(model, base if model.suffix == ".qnpz" else None)
-    start = base if model.suffix == ".qnpz" or set_ else program.hardware
+    fixed_point = model_kind_or_suffix(model) == "qmodel"  # by content; the name only for a damaged file
+    program = load_program(model, base if fixed_point else None)
+    start = base if fixed_point or set_ else program.hardware
     hw = _hardware(start, pes=pes, index_bits=index_bits, queue_depth=queue_depth, clock_mhz=clock_mhz,
                    channels=channels, weights_on_chip=False if external else None)
     rep = run_model(program, hw, frames)

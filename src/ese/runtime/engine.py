@@ -108,12 +108,15 @@ class Engine:
 
     @classmethod
     def load(cls, path: str | Path, mode: str | None = None, threads: int = 0) -> Engine:
-        """By file type: ``.qnpz`` (fixed by default), ``.ese`` program image, else a checkpoint."""
+        """By content (:func:`ese.filekind.model_kind`): a ``.qnpz`` (fixed by default), a program
+        image, else a checkpoint."""
+        from ese.filekind import model_kind_or_suffix
         path = Path(path)
-        if path.suffix == ".qnpz":
+        kind = model_kind_or_suffix(path)
+        if kind == "qmodel":
             from ese.compress.qmodel import load_qmodel
             return cls.from_qmodel(load_qmodel(path), mode or "fixed", threads)
-        if path.suffix == ".ese":
+        if kind == "image":
             from ese.compiler.image import load_program
             return cls.from_program(load_program(path), mode or "fixed", threads)
         if mode not in (None, "float"):
