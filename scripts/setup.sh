@@ -5,6 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 APT_PACKAGES=(festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts espeak-ng libespeak-ng1
+              flite libflite1  # flite: the proxy split's synthesiser (docs/synth-corpus.md)
               libsndfile1 python3-venv yosys iverilog verilator graphviz
               chromium)  # chromium: tests open report.html headless (tests/chromium_check.py)
 PYTHON=${PYTHON:-python3}

@@ -37,6 +37,27 @@ class SynthConfig:
     pitch_range: tuple[float, float] = (0.85, 1.2)
     rate_range: tuple[float, float] = (0.85, 1.2)
     vtlp_range: tuple[float, float] = (0.9, 1.1)  # speed / vocal-tract perturbation factor
+    # acoustic variation of the augmented splits (docs/synth-corpus.md); the test split keeps the
+    # clean recipe above (pitch, rate, speed, snr_db, noise_types) so that it stays comparable
+    augment_splits: tuple[str, ...] = ("train", "dev")
+    room_prob: float = 0.4  # share of speakers recorded in a simulated room
+    rt60_range: tuple[float, float] = (0.15, 0.8)  # reverberation time (s)
+    drr_db_range: tuple[float, float] = (0.0, 15.0)  # direct-to-reverberant ratio (dB)
+    channel_prob: float = 0.5  # share of speakers heard through a coloured / band-limited channel
+    hp_range: tuple[float, float] = (50.0, 300.0)  # channel high-pass corner (Hz)
+    lp_range: tuple[float, float] = (3400.0, 7800.0)  # channel low-pass corner (Hz)
+    eq_gain_db: float = 6.0  # microphone colouring: up to 3 peaks of +- this gain
+    codecs: tuple[str, ...] = ("none", "mulaw", "telephone", "clip")  # drawn per channel
+    augment_snr_db: tuple[float, ...] = (40.0, 30.0, 20.0, 15.0, 10.0)  # drawn per utterance
+    augment_noise_types: tuple[str, ...] = ("white", "pink", "babble", "talkers")  # per speaker
+    talkers_range: tuple[int, int] = (3, 8)  # voices in "talkers" babble (other synthetic speakers)
+    # the transfer proxy: every voice of proxy_engine, never heard in train / dev / test, always
+    # reverberated, coloured and noisy ("" = no proxy split; that engine's voices join the others)
+    # cmu_us_slt and cmu_us_kal16 are left out: their speakers are festival's slt and kal (in training)
+    flite_voices: tuple[str, ...] = ("cmu_us_awb", "cmu_us_rms")
+    proxy_engine: str = "flite"
+    proxy_fraction: float = 0.1  # proxy audio as a share of `hours` (added on top of it)
+    proxy_snr_db: tuple[float, ...] = (20.0, 15.0, 10.0, 5.0)
 
 
 @dataclass(frozen=True)

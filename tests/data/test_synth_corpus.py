@@ -70,7 +70,7 @@ def test_layout_and_annotations(tiny):
     assert len(wavs) == sum(summary["utterances"].values())
     for wav in wavs:
         split_dir, dr, spk = wav.parts[-4:-1]
-        split = next(s for s in ("train", "dev", "test") if spk in splits[s])
+        split = next(s for s in ("train", "dev", "test", "proxy") if spk in splits.get(s, ()))
         assert split_dir == ("TRAIN" if split == "train" else "TEST")
         assert dr.startswith("DR") and 1 <= int(dr[2:]) <= 8
         assert spk[0] in "MF" and len(spk) == 5
@@ -105,6 +105,10 @@ def test_test_voices_absent_from_train(tiny):
     train = {family[s] for s in splits["train"]}
     assert not train & {family[s] for s in splits["test"]}
     assert not train & {family[s] for s in splits["dev"]}
+    proxy = {family[s] for s in splits["proxy"]}
+    assert proxy and not train & proxy
+    assert {splits["speakers"][s]["engine"] for s in splits["proxy"]} == {"flite"}
+    assert "flite" not in {splits["speakers"][s]["engine"] for s in splits["train"]}
 
 
 def test_deterministic_and_resumable(tiny, tmp_path):
@@ -124,7 +128,7 @@ def test_deterministic_and_resumable(tiny, tmp_path):
 def test_missing_tool_message(monkeypatch):
     monkeypatch.setattr(shutil, "which", lambda name: None)
     with pytest.raises(corpus.ToolMissingError, match="apt-get install -y festival festvox-kallpc16k "
-                       "festvox-kdlpc16k festvox-us-slt-hts espeak-ng libespeak-ng1"):
+                       "festvox-kdlpc16k festvox-us-slt-hts espeak-ng libespeak-ng1 flite libflite1"):
         corpus.check_tools()
 
 

@@ -24,6 +24,7 @@ from ese.data.timit_lists import CORE_TEST_SPEAKERS, DEV_SPEAKERS
 from ese.errors import AudioError, CorpusError
 
 SPLITS = ("train", "dev", "test")
+OPTIONAL_SPLITS = ("proxy",)  # a synthetic corpus's held-out-synthesiser split, when splits.json has it
 _PHONE_SET = frozenset(PHONES_61)
 
 
@@ -93,16 +94,21 @@ def load_split_speakers(root: str | Path) -> dict[str, set[str]] | None:
         return None
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-        return {split: {s.upper() for s in data[split]} for split in SPLITS}
+        out = {split: {s.upper() for s in data[split]} for split in SPLITS}
+        out.update({split: {s.upper() for s in data[split]} for split in OPTIONAL_SPLITS if split in data})
+        return out
     except (json.JSONDecodeError, KeyError, TypeError) as exc:
         raise CorpusError(f"{path}: not a valid splits file ({exc})") from None
 
 
 def split_records(root: str | Path, split: str) -> list[UttRecord]:
     """The utterances of ``split`` (train, dev or test)."""
-    if split not in SPLITS:
-        raise CorpusError(f"unknown split {split!r}; choose one of {', '.join(SPLITS)}")
+    if split not in SPLITS + OPTIONAL_SPLITS:
+        raise CorpusError(f"unknown split {split!r}; choose one of {', '.join(SPLITS + OPTIONAL_SPLITS)}")
     lists = load_split_speakers(root)
+    if split in OPTIONAL_SPLITS and (lists is None or split not in lists):
+        raise CorpusError(f"corpus {str(root)!r} has no {split} split (only a synthetic corpus made "
+                          f"with synth.proxy_engine set has one)")
     source = "TRAIN" if split == "train" else "TEST"
     records = list_utterances(root, source)
     if lists is not None:
@@ -122,10 +128,10 @@ def split_records(root: str | Path, split: str) -> list[UttRecord]:
 def _check_listed(root: str | Path, source: str, records: list[UttRecord], lists: dict[str, set[str]]) -> None:
     """CorpusError for speakers under ``source`` that splits.json puts in none of their splits
     (they would be dropped from every split without a word)."""
-    allowed = lists["train"] if source == "TRAIN" else lists["dev"] | lists["test"]
+    allowed = lists["train"] if source == "TRAIN" else lists["dev"] | lists["test"] | lists.get("proxy", set())
     orphans = sorted({r.speaker for r in records} - allowed)
     if orphans:
-        where = "train" if source == "TRAIN" else "dev or test"
+        where = "train" if source == "TRAIN" else "dev, test or proxy"
         shown = ", ".join(orphans[:5]) + (f" and {len(orphans) - 5} more" if len(orphans) > 5 else "")
         raise CorpusError(f"{Path(root) / 'splits.json'}: speaker(s) {shown} under {source} are in no "
                           f"split; list them under {where} or remove their folders")

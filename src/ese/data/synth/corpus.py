@@ -20,22 +20,27 @@ from pathlib import Path
 
 import numpy as np
 import soundfile as sf
+from scipy.signal import resample_poly
 
 from ese.atomic import atomic_open, atomic_path, write_json
 from ese.config import SynthConfig
 from ese.data.phones import PHONES_61
-from ese.data.synth import align, espeak, festival, perturb, phonemap, text
+from ese.data.synth import align, channel, espeak, festival, flite, perturb, phonemap, text
 from ese.errors import ConfigError, CorpusError, ToolMissingError
 
 APT_LINE = ("apt-get install -y festival festvox-kallpc16k festvox-kdlpc16k festvox-us-slt-hts "
-            "espeak-ng libespeak-ng1")
+            "espeak-ng libespeak-ng1 flite libflite1")
 SPLITS = ("train", "dev", "test")
-SPLIT_DIR = {"train": "TRAIN", "dev": "TEST", "test": "TEST"}
+ALL_SPLITS = (*SPLITS, "proxy")  # proxy: the held-out synthesiser, reverberated and noisy
+SPLIT_DIR = {"train": "TRAIN", "dev": "TEST", "test": "TEST", "proxy": "TEST"}
+ENGINES = ("festival", "espeak", "flite")
+TALKER_BANK_SIZE = 32  # utterances of training voices that "talkers" babble is cut from
 EXTENSIONS = (".PHN", ".WRD", ".TXT", ".WAV")  # written in this order: .WAV last marks completion
 EST_UTTERANCE_S = 2.4  # mean duration incl. padding, measured on the default config
 BASE36 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 
 FESTIVAL_CODES = {"kal_diphone": "KA", "ked_diphone": "KD", "cmu_us_slt_arctic_hts": "SL"}
+FLITE_CODES = {"cmu_us_awb": "FA", "cmu_us_rms": "FR", "cmu_us_slt": "FS", "cmu_us_kal16": "FK"}
 ESPEAK_CODE_LETTERS = {"en-us": "ABCDEGHJLM", "en": "NPQRTUVWXY"}
 # espeak-ng variants that sound like a person (no robots, whisper, croak, heavy effects)
 ESPEAK_VARIANTS = (
@@ -53,8 +58,8 @@ ESPEAK_DATA_DIRS = (Path("/usr/lib/x86_64-linux-gnu/espeak-ng-data"), Path("/usr
 class BaseVoice:
     """A synthesiser voice; ``family`` is the unit held out of training (both accents of a variant)."""
 
-    engine: str  # festival | espeak
-    name: str  # festival voice, or espeak voice name such as "en-us+m3"
+    engine: str  # festival | espeak | flite
+    name: str  # festival or flite voice, or espeak voice name such as "en-us+m3"
     family: str
     sex: str  # M | F
     code: str  # two characters of the speaker id
@@ -85,6 +90,11 @@ def check_tools(cfg: SynthConfig | None = None) -> None:
         missing += [f"festival voice {v}" for v in cfg.festival_voices if not festival.voice_installed(v)]
     if cfg.espeak_variants > 0 and espeak.find_library() is None:
         missing.append("libespeak-ng")
+    if cfg.flite_voices:
+        if not flite.available():
+            missing.append("libflite")
+        else:
+            missing += [f"flite voice {v}" for v in cfg.flite_voices if not flite.voice_installed(v)]
     if missing:
         raise ToolMissingError(f"{', '.join(missing)} not found; install with: {APT_LINE}")
 
@@ -118,6 +128,43 @@ def _validate(cfg: SynthConfig) -> None:
     for kind in cfg.noise_types:
         if kind not in perturb.NOISE_TYPES:
             raise bad("noise_types", cfg.noise_types, f"a list drawn from {list(perturb.NOISE_TYPES)}")
+    for voice in cfg.flite_voices:
+        if voice not in FLITE_CODES:
+            raise bad("flite_voices", cfg.flite_voices, f"drawn from {sorted(FLITE_CODES)}")
+    if cfg.proxy_engine not in ("", *ENGINES):
+        raise bad("proxy_engine", cfg.proxy_engine, f"one of {['', *ENGINES]}")
+    for split in cfg.augment_splits:
+        if split not in SPLITS:
+            raise bad("augment_splits", cfg.augment_splits, f"drawn from {list(SPLITS)}")
+    for name in ("room_prob", "channel_prob"):
+        if not 0 <= getattr(cfg, name) <= 1:
+            raise bad(name, getattr(cfg, name), "between 0 and 1")
+    if not 0 <= cfg.proxy_fraction < 1:
+        raise bad("proxy_fraction", cfg.proxy_fraction, "between 0 and 1")
+    for name in ("rt60_range", "hp_range", "lp_range", "talkers_range"):
+        lo_hi = getattr(cfg, name)
+        if len(lo_hi) != 2 or not 0 < lo_hi[0] <= lo_hi[1]:
+            raise bad(name, lo_hi, "[low, high] with 0 < low <= high")
+    if len(cfg.drr_db_range) != 2 or cfg.drr_db_range[0] > cfg.drr_db_range[1]:
+        raise bad("drr_db_range", cfg.drr_db_range, "[low, high] with low <= high")
+    if cfg.lp_range[1] >= perturb.SAMPLE_RATE / 2:
+        raise bad("lp_range", cfg.lp_range, f"below {perturb.SAMPLE_RATE // 2} Hz")
+    for codec in cfg.codecs:
+        if codec not in channel.CODECS:
+            raise bad("codecs", cfg.codecs, f"a list drawn from {list(channel.CODECS)}")
+    if not cfg.codecs:
+        raise bad("codecs", cfg.codecs, "a non-empty list")
+    for name in ("augment_snr_db", "proxy_snr_db"):
+        if not getattr(cfg, name):
+            raise bad(name, getattr(cfg, name), "a non-empty list of SNRs in dB")
+    for kind in cfg.augment_noise_types:
+        if kind not in perturb.NOISE_TYPES:
+            raise bad("augment_noise_types", cfg.augment_noise_types,
+                      f"a list drawn from {list(perturb.NOISE_TYPES)}")
+    if not cfg.augment_noise_types:
+        raise bad("augment_noise_types", cfg.augment_noise_types, "a non-empty list")
+    if "talkers" in cfg.noise_types:
+        raise bad("noise_types", cfg.noise_types, "without talkers (augment_noise_types may have it)")
     for voice in cfg.festival_voices:
         if voice not in FESTIVAL_CODES:
             raise bad("festival_voices", cfg.festival_voices, f"drawn from {sorted(FESTIVAL_CODES)}")
@@ -168,15 +215,19 @@ def base_voices(cfg: SynthConfig) -> list[BaseVoice]:
             code = letters[idx // 10] + str(idx % 10)
             voices.append(BaseVoice("espeak", f"{accent}+{variant}", variant, _variant_sex(variant),
                                     code, 0))
+    voices += [BaseVoice("flite", v, v, flite.SEX[v], FLITE_CODES[v], 0) for v in cfg.flite_voices]
     return [dataclasses.replace(v, dr=1 + i % 8) for i, v in enumerate(voices)]
 
 
 def hold_out(cfg: SynthConfig, voices: list[BaseVoice]) -> dict[str, list[str]]:
     """Families per split: per engine, ``test_voice_fraction`` / ``dev_voice_fraction`` held out."""
     rng = np.random.default_rng([cfg.seed, 23])
-    split: dict[str, list[str]] = {s: [] for s in SPLITS}
-    for engine in ("festival", "espeak"):
+    split: dict[str, list[str]] = {s: [] for s in ALL_SPLITS}
+    for engine in ENGINES:
         families = sorted({v.family for v in voices if v.engine == engine})
+        if engine == cfg.proxy_engine:  # the whole synthesiser is the proxy
+            split["proxy"] += families
+            continue
         families = [families[i] for i in rng.permutation(len(families))]
         if len(families) < 2:
             split["train"] += families
@@ -211,17 +262,20 @@ def plan(cfg: SynthConfig) -> list[Speaker]:
     per = cfg.utterances_per_speaker
     n_utts = {s: max(1, round(cfg.hours * 3600 * shares[s] / EST_UTTERANCE_S)) for s in SPLITS}
     total = sum(n_utts.values())
+    if families["proxy"] and cfg.proxy_fraction > 0:
+        n_utts["proxy"] = max(1, round(cfg.hours * 3600 * cfg.proxy_fraction / EST_UTTERANCE_S))
 
     pool = text.sentence_pool(max(2000, total), cfg.seed)
     sizes = {s: max(per, round(len(pool) * shares[s])) for s in ("dev", "test")}
     sentences = {"dev": list(range(sizes["dev"])),
                  "test": list(range(sizes["dev"], sizes["dev"] + sizes["test"])),
                  "train": list(range(sizes["dev"] + sizes["test"], len(pool)))}
+    sentences["proxy"] = sentences["test"]  # unseen sentences, as the test split's
 
     speakers: list[Speaker] = []
     counters: Counter = Counter()
-    for split in SPLITS:
-        rng = np.random.default_rng([cfg.seed, 31, SPLITS.index(split)])
+    for split in (s for s in ALL_SPLITS if s in n_utts):
+        rng = np.random.default_rng([cfg.seed, 31, ALL_SPLITS.index(split)])
         split_voices = [v for v in voices if v.family in families[split]]
         split_voices = [split_voices[i] for i in rng.permutation(len(split_voices))]
         order = [sentences[split][i] for i in rng.permutation(len(sentences[split]))]
@@ -239,21 +293,45 @@ def plan(cfg: SynthConfig) -> list[Speaker]:
             seed = (cfg.seed, voices.index(base), index)
             speakers.append(Speaker(
                 id=_speaker_id(base.sex, base.code, index), split=split, base=base,
-                variation=_variation(cfg, np.random.default_rng([*seed, 1])),
+                variation=_variation(cfg, np.random.default_rng([*seed, 1]), split),
                 utterances=tuple((f"SX{i}", pool[i]) for i in ids), seed=seed))
             k += 1
     return speakers
 
 
-def _variation(cfg: SynthConfig, rng: np.random.Generator) -> perturb.Variation:
-    return perturb.Variation(
+def _variation(cfg: SynthConfig, rng: np.random.Generator, split: str = "train") -> perturb.Variation:
+    var = perturb.Variation(
         pitch=round(float(rng.uniform(*cfg.pitch_range)), 4),
         rate=round(float(rng.uniform(*cfg.rate_range)), 4),
         speed=round(float(rng.uniform(*cfg.vtlp_range)), 4),
         snr_db=float(cfg.snr_db[int(rng.integers(len(cfg.snr_db)))]),
         noise=cfg.noise_types[int(rng.integers(len(cfg.noise_types)))],
         gain_db=round(float(rng.uniform(1.0, 9.0)), 3),
-    )
+    )  # the clean recipe; the draws below come after, so a clean speaker's draws never change
+    proxy = split == "proxy"
+    if not proxy and split not in cfg.augment_splits:
+        return var
+    room = proxy or rng.random() < cfg.room_prob
+    chan = proxy or rng.random() < cfg.channel_prob
+    changes: dict = {
+        "noise": cfg.augment_noise_types[int(rng.integers(len(cfg.augment_noise_types)))],
+        "snr_choices": tuple(float(v) for v in (cfg.proxy_snr_db if proxy else cfg.augment_snr_db)),
+        "talkers": int(rng.integers(cfg.talkers_range[0], cfg.talkers_range[1] + 1)),
+    }
+    if room:
+        changes.update(rt60=round(float(rng.uniform(*cfg.rt60_range)), 3),
+                       drr_db=round(float(rng.uniform(*cfg.drr_db_range)), 2),
+                       room_seed=int(rng.integers(2**31)))
+    if chan:
+        peaks = int(rng.integers(0, 4))
+        changes.update(
+            hp_hz=round(float(rng.uniform(*cfg.hp_range)), 1),
+            lp_hz=round(float(rng.uniform(*cfg.lp_range)), 1),
+            eq=tuple((round(float(np.exp(rng.uniform(np.log(200), np.log(6000)))), 1),
+                      round(float(rng.uniform(-cfg.eq_gain_db, cfg.eq_gain_db)), 2),
+                      round(float(rng.uniform(0.7, 3.0)), 2)) for _ in range(peaks)),
+            codec=cfg.codecs[int(rng.integers(len(cfg.codecs)))])
+    return dataclasses.replace(var, **changes)
 
 
 def speaker_dir(root: Path, spk: Speaker) -> Path:
@@ -278,8 +356,14 @@ def _render(spk: Speaker) -> tuple[list[tuple[np.ndarray, int, list, list]], Cou
     var = spk.variation
     out = []
     unmapped: Counter = Counter()
-    if spk.base.engine == "festival":
-        for r in festival.synthesize(spk.base.name, texts, rate=var.rate, pitch=var.pitch):
+    if spk.base.engine in ("festival", "flite"):
+        if spk.base.engine == "festival":
+            results = festival.synthesize(spk.base.name, texts, rate=var.rate, pitch=var.pitch)
+        else:
+            voice = flite.Flite(spk.base.name)
+            voice.set_prosody(rate=var.rate, pitch=var.pitch)
+            results = [voice.synth(t) for t in texts]
+        for r in results:
             native = align.native_festival_segments(r.phones, r.sample_rate, len(r.audio))
             segs = align.map_segments(native, phonemap.FESTIVAL_RADIO, unmapped)
             segs = align.split_festival_closures(segs, r.audio, r.sample_rate)
@@ -378,8 +462,42 @@ def _write(stem: Path, pcm: np.ndarray, phn: list, wrd: list, sentence: str) -> 
 # driver
 
 
+def _talker_bank(job: tuple[SynthConfig, list[BaseVoice]]) -> list[np.ndarray]:
+    """Utterances of training espeak voices (16 kHz float, peak 1) for "talkers" babble; run in a
+    fresh process (espeak's output depends on its synthesis history), hence deterministic."""
+    cfg, voices = job
+    engine = espeak.Espeak()
+    pool = text.sentence_pool(2000, cfg.seed + 1)
+    rng = np.random.default_rng([cfg.seed, 41])
+    bank = []
+    for i in range(TALKER_BANK_SIZE):
+        voice = voices[i % len(voices)]
+        engine.set_voice(voice.name, rate=float(rng.uniform(0.9, 1.15)), pitch=float(rng.uniform(0.8, 1.25)))
+        r = engine.synth(text.sentence_text(pool[int(rng.integers(len(pool)))]))
+        ratio = perturb.resample_ratio(r.sample_rate, 1.0)
+        x = resample_poly(r.audio.astype(np.float64), ratio.numerator, ratio.denominator)
+        peak = float(np.abs(x).max(initial=0.0))
+        if peak > 0:
+            bank.append(x / peak)
+    return bank
+
+
+def _build_talker_bank(cfg: SynthConfig, speakers: list[Speaker]) -> None:
+    if not any(spk.variation.noise == "talkers" for spk in speakers):
+        return
+    train = {spk.base.name: spk.base for spk in speakers
+             if spk.split == "train" and spk.base.engine == "espeak"}
+    voices = [train[name] for name in sorted(train)]
+    if not voices:
+        raise ConfigError("synth: \"talkers\" noise needs espeak voices in the train split "
+                          "(synth.espeak_variants > 0)")
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        perturb.set_talker_bank(pool.apply(_talker_bank, ((cfg, voices),)))
+
+
 def _versions() -> dict[str, str]:
-    out = {"festival": festival.version()}
+    out = {"festival": festival.version(), "flite": flite.version()}
     try:
         out["espeak-ng"] = espeak.Espeak().version() if espeak.find_library() else "missing"
     except Exception as exc:  # version probing must not stop generation
@@ -412,6 +530,8 @@ def synthesize_corpus(out_dir: Path, cfg: SynthConfig, *, progress: bool = True)
     write_json(out_dir / "splits.json", {
         "version": 1,
         **{s: sorted(spk.id for spk in speakers if spk.split == s) for s in ("dev", "test", "train")},
+        **({"proxy": sorted(spk.id for spk in speakers if spk.split == "proxy")}
+           if any(spk.split == "proxy" for spk in speakers) else {}),
         "generator": {"name": "ese.data.synth", "config": {k: v for k, v in dataclasses.asdict(cfg).items()
                                  if k != "jobs"},  # jobs does not change a byte
                       "versions": _probe_versions()},
@@ -420,6 +540,7 @@ def synthesize_corpus(out_dir: Path, cfg: SynthConfig, *, progress: bool = True)
                               **dataclasses.asdict(spk.variation)} for spk in speakers},
     })
 
+    _build_talker_bank(cfg, speakers)  # before the workers fork: they inherit it
     # slowest first (HTS, then festival diphones, then espeak) so the tail of the run stays busy
     order = sorted(speakers, key=lambda s: (s.base.name not in festival.HTS_VOICES,
                                             s.base.engine != "festival"))
@@ -455,12 +576,13 @@ def _summarise(results: list[dict], seconds: float, jobs: int) -> dict:
         utts[res["split"]] += len(res["samples"])
         samples[res["split"]] += sum(res["samples"])
         unmapped.update(res["unmapped"])
-    hours = {s: round(samples[s] / perturb.SAMPLE_RATE / 3600, 4) for s in SPLITS}
+    names = [s for s in ALL_SPLITS if s in SPLITS or spks[s]]
+    hours = {s: round(samples[s] / perturb.SAMPLE_RATE / 3600, 4) for s in names}
     return {
-        "splits": {s: {"utterances": utts[s], "speakers": spks[s], "hours": hours[s]} for s in SPLITS},
+        "splits": {s: {"utterances": utts[s], "speakers": spks[s], "hours": hours[s]} for s in names},
         # the per-key maps below predate "splits"; ese run's report (corpus.synth) keeps them
-        "utterances": {s: utts[s] for s in SPLITS},
-        "speakers": {s: spks[s] for s in SPLITS},
+        "utterances": {s: utts[s] for s in names},
+        "speakers": {s: spks[s] for s in names},
         "hours": hours,
         "total_hours": round(sum(hours.values()), 4),
         "written": sum(r["written"] for r in results),

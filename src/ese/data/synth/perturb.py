@@ -1,7 +1,10 @@
-"""Speaker variation applied after synthesis: speed / vocal-tract resampling, padding, noise, gain.
+"""Speaker variation applied after synthesis: speed / vocal-tract resampling, padding, room,
+noise, channel, gain.
 
 ``finish`` takes native-rate audio with its TIMIT segments and words and returns 16 kHz int16
-audio whose .PHN / .WRD sample times were rescaled by exactly the resampling ratio.
+audio whose .PHN / .WRD sample times were rescaled by exactly the resampling ratio. Room
+(``room.rir``, direct path at sample 0) and channel (zero-phase filters, ``channel``) move no
+boundary; reverberation tails run into the trailing h# padding.
 """
 
 from __future__ import annotations
@@ -12,10 +15,11 @@ from fractions import Fraction
 import numpy as np
 from scipy.signal import lfilter, resample_poly
 
+from ese.data.synth import channel, room
 from ese.data.synth.align import SILENCES, Segment
 
 SAMPLE_RATE = 16000
-NOISE_TYPES = ("white", "pink", "babble")
+NOISE_TYPES = ("white", "pink", "babble", "talkers")
 LEAD_S = (0.06, 0.2)  # leading / trailing silence added around the speech (becomes h#)
 MAX_DENOMINATOR = 400
 
@@ -30,6 +34,16 @@ class Variation:
     snr_db: float
     noise: str  # one of NOISE_TYPES
     gain_db: float  # peak level below full scale
+    # the recording session (all defaults = none: the clean test split and older corpora)
+    rt60: float = 0.0  # room reverberation time (s); 0 = no room
+    drr_db: float = 0.0  # direct-to-reverberant energy ratio of the room impulse response
+    room_seed: int = 0  # the room's geometry and diffuse tail (one room per speaker)
+    hp_hz: float = 0.0  # channel high-pass corner; 0 = none
+    lp_hz: float = 0.0  # channel low-pass corner; 0 = none
+    eq: tuple[tuple[float, float, float], ...] = ()  # microphone colouring: (Hz, dB, Q) peaks
+    codec: str = "none"  # one of channel.CODECS
+    snr_choices: tuple[float, ...] = ()  # non-empty: each utterance draws its SNR from these
+    talkers: int = 0  # voices in "talkers" babble
 
 
 def resample_ratio(native_sr: int, speed: float) -> Fraction:
@@ -54,7 +68,37 @@ def _babble(speech: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def make_noise(kind: str, speech: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+_TALKER_BANK: list[np.ndarray] = []
+
+
+def set_talker_bank(bank: list[np.ndarray]) -> None:
+    """Utterances of other synthetic speakers (16 kHz float) that "talkers" babble is made of."""
+    _TALKER_BANK[:] = [np.asarray(b, dtype=np.float64) for b in bank if len(b)]
+
+
+def talker_babble(n: int, talkers: int, rng: np.random.Generator,
+                  bank: list[np.ndarray] | None = None) -> np.ndarray:
+    """``talkers`` independent streams of other speakers' utterances end to end, each at unit
+    power from a random offset, summed."""
+    bank = _TALKER_BANK if bank is None else bank
+    if not bank:
+        raise ValueError("talkers babble needs a talker bank (set_talker_bank)")
+    out = np.zeros(n)
+    for _ in range(max(1, talkers)):
+        pieces, have = [], 0
+        while have < 2 * n:
+            piece = bank[int(rng.integers(len(bank)))]
+            pieces.append(piece)
+            have += len(piece)
+        stream = np.concatenate(pieces)
+        start = int(rng.integers(len(stream) - n + 1))
+        part = stream[start: start + n]
+        power = float(np.mean(part**2))
+        out += part / np.sqrt(power) if power > 0 else part
+    return out
+
+
+def make_noise(kind: str, speech: np.ndarray, rng: np.random.Generator, talkers: int = 4) -> np.ndarray:
     n = len(speech)
     if kind == "white":
         return rng.standard_normal(n)
@@ -62,7 +106,18 @@ def make_noise(kind: str, speech: np.ndarray, rng: np.random.Generator) -> np.nd
         return _pink(n, rng)
     if kind == "babble":
         return _babble(speech, rng)
+    if kind == "talkers":
+        return talker_babble(n, talkers, rng)
     raise ValueError(f"unknown noise type {kind!r}; expected one of {NOISE_TYPES}")
+
+
+def mix_at_snr(x: np.ndarray, noise: np.ndarray, snr_db: float, speech: slice) -> np.ndarray:
+    """``x`` plus ``noise`` scaled so that power(x[speech]) / power(noise) is ``snr_db``."""
+    speech_power = float(np.mean(x[speech] ** 2)) if len(x[speech]) else 0.0
+    noise_power = float(np.mean(noise**2))
+    if speech_power > 0 and noise_power > 0:
+        return x + noise * np.sqrt(speech_power / noise_power / 10 ** (snr_db / 10))
+    return x
 
 
 def finish(audio: np.ndarray, sr: int, segments: list[Segment], words: list[tuple[str, int, int]],
@@ -98,11 +153,14 @@ def finish(audio: np.ndarray, sr: int, segments: list[Segment], words: list[tupl
         if e2 > s2:
             wrd.append((word, s2, e2))
 
-    speech_power = float(np.mean(x[lead: lead + n] ** 2)) if n else 0.0
-    noise = make_noise(var.noise, x, rng)
-    noise_power = float(np.mean(noise**2))
-    if speech_power > 0 and noise_power > 0:
-        x = x + noise * np.sqrt(speech_power / noise_power / 10 ** (var.snr_db / 10))
+    if var.rt60 > 0:
+        x = room.reverberate(x, room.rir(var.rt60, var.drr_db, np.random.default_rng(var.room_seed)))
+    snr = var.snr_db
+    if var.snr_choices:
+        snr = float(var.snr_choices[int(rng.integers(len(var.snr_choices)))])
+    x = mix_at_snr(x, make_noise(var.noise, x, rng, var.talkers), snr, slice(lead, lead + n))
+    if var.hp_hz > 0 or var.lp_hz > 0 or var.eq or var.codec != "none":
+        x = channel.apply(x, hp_hz=var.hp_hz, lp_hz=var.lp_hz, eq=var.eq, codec=var.codec)
     peak = float(np.abs(x).max(initial=0.0))
     if peak > 0:
         x = x * (10 ** (-var.gain_db / 20) / peak)
