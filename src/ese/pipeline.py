@@ -126,6 +126,13 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     if warning:
         console.log(warning, markup=False)
 
+    proxy = None
+    if has_proxy(paths.corpus):
+        console.log("[bold]+ proxy[/] held-out synthesiser, reverberated and noisy: dense, pruned, fixed point")
+        t0 = time.perf_counter()
+        proxy = proxy_stage(paths, cfg, result.model, progress)
+        timings["proxy_s"] = time.perf_counter() - t0
+
     console.log(f"[bold]8/8 simulate[/] cycle model, {cfg.hardware.pes} PEs at {cfg.hardware.clock_mhz:g} MHz")
     t0 = time.perf_counter()
     from ese.stages.simulate import simulate_summary
@@ -153,6 +160,7 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
         "training": {"best_epoch": result.best_epoch, "history": result.history},
         "per": scores,
         "compression": compression_summary(scores, pruned, quantized),
+        "proxy": proxy,
         "prune": pruned,
         "quantize": quantized,
         "compile": compiled,
@@ -162,6 +170,35 @@ def run(cfg: Config, workdir: str | Path, *, corpus: str | Path | None = None, r
     }
     write_report(report, paths)
     return report
+
+
+def has_proxy(corpus: Path) -> bool:
+    """Whether the corpus's splits.json has a proxy split (docs/synth-corpus.md)."""
+    from ese.data.timit import load_split_speakers
+
+    lists = load_split_speakers(corpus)
+    return bool(lists and lists.get("proxy"))
+
+
+def proxy_stage(paths: RunPaths, cfg: Config, dense: Any, progress: bool) -> dict[str, Any]:
+    """PER on the proxy split (a synthesiser and voices never trained on, in rooms, noise and
+    channels) of the dense, the pruned and the fixed-point model: the transfer estimate."""
+    from ese.compress.qmodel import load_qmodel
+    from ese.compress.quantize import evaluate_quantized
+    from ese.model.checkpoint import load_checkpoint
+    from ese.model.decode import evaluate
+
+    pset = load_split(paths.corpus, "proxy", cfg.features, cache_dir=paths.features, progress=progress)
+    delay = cfg.train.output_delay
+    dense_scores = evaluate(dense, pset, delay)
+    pruned_model, _ = load_checkpoint(paths.pruned)
+    return {
+        "utterances": len(pset),
+        "frames": pset.num_frames,
+        "dense": dense_scores,
+        "per": {"dense": dense_scores["per"], "pruned": evaluate(pruned_model, pset, delay)["per"],
+                "quantized": evaluate_quantized(load_qmodel(paths.qmodel), pset)["per"]},
+    }
 
 
 def rtl_stage(program: Any, test: Any, frames: int) -> dict[str, Any]:
@@ -270,10 +307,16 @@ def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
     timing_rows = [[k, v] for k, v in report["timings"].items()]
     comp = report["compression"]
     comp_rows = [[split, v["dense"], v["pruned"], v["quantized"]] for split, v in comp["per"].items()]
+    proxy = report.get("proxy")
+    if proxy:
+        rows.append(["proxy", *(proxy["dense"][k] for k in ("per", "sub", "del", "ins", "n_ref", "frame_acc"))])
+        comp_rows.append(["proxy", proxy["per"]["dense"], proxy["per"]["pruned"], proxy["per"]["quantized"]])
     return "\n\n".join([
         f"# ese run — preset `{report['preset']}`",
         f"ese {report['ese_version']}, {report['machine']['platform']}",
         "## Phone error rate (39 classes, silence dropped)",
+        *(["proxy: a synthesiser and voices never trained on, reverberated, noisy and band-limited "
+           "(docs/synth-corpus.md): the transfer estimate beside the clean test split."] if proxy else []),
         markdown_table(["split", "PER %", "sub", "del", "ins", "ref phones", "frame acc %"], rows),
         "## Compression (ESE.md sections 2-3)",
         f"density {100 * comp['density']:.1f}% ({comp['balance']}, PE max/mean non-zeros "

@@ -36,7 +36,7 @@ def data_synth(
     json_path: JsonOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
-    """Synthesize a corpus in TIMIT layout with festival and espeak-ng (exact phone alignments)."""
+    """Synthesize a corpus in TIMIT layout with festival, espeak-ng and flite (exact phone alignments)."""
     from ese.data.synth import synthesize_corpus
 
     overrides = list(set_ or [])
@@ -82,11 +82,12 @@ def data_info(
 
     from ese.data.corpora import corpus_layout, split_records
     from ese.data.store import pronounce_records
-    from ese.data.timit import SPLITS
+    from ese.data.timit import SPLITS, load_split_speakers
 
     layout = corpus_layout(corpus)
+    lists = (load_split_speakers(corpus) or {}) if layout == "timit" else {}
     info = {}
-    for split in SPLITS:
+    for split in (*SPLITS, *(["proxy"] if lists.get("proxy") else [])):
         recs = split_records(corpus, split)
         seconds = sum(sf.info(str(r.wav)).duration for r in recs)
         _, _, oov, skipped = pronounce_records(recs, split, refuse_empty=False)

@@ -136,7 +136,7 @@ def _stream_one(rec, name: str, chunk_ms: float, totals: dict[str, float]) -> li
 def eval_(
     model: ModelArg,
     corpus: CorpusOpt,
-    split: Annotated[list[str], typer.Option(help="Splits to score (repeatable).")] = ["dev", "test"],
+    split: Annotated[Optional[list[str]], typer.Option(help="Splits to score (repeatable; default dev, test and, when the corpus has one, proxy).")] = None,
     cache_dir: CacheOpt = None,
     json_path: JsonOpt = None,
     quiet: QuietOpt = False,
@@ -168,6 +168,10 @@ def eval_(
         eng = Engine.from_model(art.model, art.output_delay)
     else:
         eng = None
+    if not split:
+        from ese.pipeline import has_proxy
+
+        split = ["dev", "test"] + (["proxy"] if has_proxy(corpus) else [])
     scores = {}
     for s in split:
         fset = load_split(corpus, s, art.features, cache_dir=cache_dir, progress=not quiet)

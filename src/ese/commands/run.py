@@ -50,6 +50,10 @@ def run(
     comp = report["compression"]
     rows = [[split, s["per"], s["frame_acc"], comp["per"][split]["pruned"], comp["per"][split]["quantized"]]
             for split, s in report["per"].items()]
+    if report.get("proxy"):
+        proxy = report["proxy"]
+        rows.append(["proxy", proxy["per"]["dense"], proxy["dense"]["frame_acc"], proxy["per"]["pruned"],
+                     proxy["per"]["quantized"]])
     print_table(f"ese run ({cfg.preset}): phone error rate, dense -> {100 * comp['density']:.0f}% density "
                 f"({comp['balance']}) -> {comp['weight_bits']}-bit fixed point",
                 ["split", "dense PER %", "frame acc %", "pruned PER %", "fixed-point PER %"], rows, console)

@@ -25,6 +25,7 @@ def train(
     corpus: CorpusOpt,
     out: Annotated[Path, typer.Option(help="Checkpoint to write (updated after every epoch).")],
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run saved in --out.")] = False,
+    init: Annotated[Optional[Path], typer.Option("--init", help="Start from this checkpoint's weights (same model shape) instead of a random initialisation: fine-tuning on a new corpus.")] = None,
     cache_dir: CacheBesideOutOpt = None,
     preset: PresetOpt = "default",
     config: ConfigOpt = None,
@@ -41,10 +42,16 @@ def train(
     if resume and not out.exists():
         err_console.print(f"[yellow]warning:[/] --resume: there is no checkpoint {str(out)!r} yet; "
                           "training from scratch")
+    init_weights = None
+    if init is not None:
+        from ese.model.checkpoint import load_checkpoint
+
+        init_weights = load_checkpoint(init, expect=cfg.model)[0].state_dict()
     cache_dir = cache_dir or out.parent / "features"
     sets = {s: load_split(corpus, s, cfg.features, cache_dir=cache_dir, progress=not quiet) for s in ("train", "dev")}
     result = train_model(cfg, sets["train"], sets["dev"], out, resume=resume, progress=not quiet,
-                         extra={"corpus": str(corpus)})
+                         extra={"corpus": str(corpus), **({"init": str(init)} if init else {})},
+                         init_weights=init_weights)
     rows = [[h["epoch"], h["train_loss"], h["dev_loss"], h["dev_frame_acc"], h["lr"]] for h in result.history]
     print_table(f"training (best epoch {result.best_epoch})", ["epoch", "train loss", "dev loss", "dev acc %", "lr"],
                 rows, console)
