@@ -146,3 +146,48 @@ def test_report_command_rebuilds_the_page_and_refuses_a_bare_directory(finished_
     assert "<h2>PER by stage</h2>" in (tmp_path / "r.html").read_text(encoding="utf-8")
     result = _ese("report", str(tmp_path))
     assert result.returncode == 1 and result.stderr.count("\n") == 1 and "has no report.json" in result.stderr
+
+
+def _with_proxy(tone_corpus, tmp_path):
+    """A copy of the corpus whose splits.json names the test speakers as the proxy split too."""
+    import shutil
+
+    corpus = tmp_path / "corpus"
+    shutil.copytree(tone_corpus, corpus)
+    splits = json.loads((corpus / "splits.json").read_text())
+    (corpus / "splits.json").write_text(json.dumps({**splits, "proxy": splits["test"]}))
+    return corpus
+
+
+def test_proxy_split_is_scored_beside_test(finished_run, tone_corpus, tmp_path):
+    """ese run's proxy stage and ese eval's default splits: scored like test (same speakers here)."""
+    from ese.model.checkpoint import load_checkpoint
+    from ese.pipeline import RunPaths, has_proxy, proxy_stage
+
+    cfg, workdir, report = finished_run
+    assert report["proxy"] is None and not has_proxy(tone_corpus)
+    corpus = _with_proxy(tone_corpus, tmp_path)
+    model, _ = load_checkpoint(workdir / "model.pt")
+    proxy = proxy_stage(RunPaths(workdir, corpus), cfg, model, False)
+    comp = report["compression"]["per"]["test"]
+    assert proxy["per"]["dense"] == pytest.approx(report["per"]["test"]["per"])
+    assert proxy["per"]["pruned"] == pytest.approx(comp["pruned"])
+    assert proxy["per"]["quantized"] == pytest.approx(comp["quantized"])
+    out = tmp_path / "eval.json"
+    result = _ese("eval", str(workdir / "model.pt"), "--corpus", str(corpus), "--json", str(out), "--quiet")
+    assert result.returncode == 0, result.stderr
+    per = json.loads(out.read_text())["per"]
+    assert set(per) == {"dev", "test", "proxy"} and per["proxy"]["per"] == pytest.approx(per["test"]["per"])
+
+
+def test_train_init_starts_from_the_given_weights(finished_run, tone_corpus, tmp_path):
+    cfg, workdir, report = finished_run
+    losses = {}
+    for name, extra in (("init", ["--init", str(workdir / "model.pt")]), ("scratch", [])):
+        out = tmp_path / f"{name}.json"
+        result = _ese("train", "--preset", "tiny", "--corpus", str(tone_corpus), "--out", str(tmp_path / f"{name}.pt"),
+                      "--set", "train.epochs=1", *extra, "--json", str(out), "--quiet")
+        assert result.returncode == 0, result.stderr
+        losses[name] = json.loads(out.read_text())["history"][0]["dev_loss"]
+    best = min(h["dev_loss"] for h in report["training"]["history"])
+    assert losses["init"] < losses["scratch"] and losses["init"] < 2 * best
