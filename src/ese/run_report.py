@@ -122,7 +122,9 @@ def _per_by_stage(report: dict[str, Any], tmp: Path) -> Section | None:
     comp = report.get("compression")
     if not comp:
         return None
-    per = comp["per"]
+    per = dict(comp["per"])
+    if report.get("proxy"):  # the held-out synthesiser in rooms and noise, beside the clean splits
+        per["proxy"] = report["proxy"]["per"]
     png = _png(per_by_stage, tmp, "per_stage.png", per)
     rows = [[s, v["dense"], v["pruned"], v["quantized"], v["quantized"] - v["dense"]] for s, v in per.items()]
     text = (f"Density {100 * comp['density']:.1f}% ({comp['balance']}), {comp['weight_bits']}-bit weights and "
