@@ -67,6 +67,8 @@ def run_child(threads: int, wait: str, steps: int) -> dict[str, float]:
         env.pop(key, None)
     if wait == "passive":
         env["OMP_WAIT_POLICY"] = "PASSIVE"
+    elif wait.startswith("spin"):  # spin this many polls, then sleep (libgomp's GOMP_SPINCOUNT)
+        env["GOMP_SPINCOUNT"] = wait[len("spin"):]
     out = subprocess.run([sys.executable, "-c", CHILD, str(threads), str(steps)], env=env,
                          check=True, capture_output=True, text=True).stdout
     return json.loads(out.strip().splitlines()[-1])
@@ -89,12 +91,14 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=4)
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--json", help="also write the rows here")
+    ap.add_argument("--waits", default="active,passive",
+                    help="wait policies of the 2-thread rows: active, passive, spinN (GOMP_SPINCOUNT=N)")
     args = ap.parse_args()
     rows = []
     print(f"machine: {os.cpu_count()} CPUs, load before: {os.getloadavg()[0]:.2f}")
     print(f"{'threads':>7} {'wait':>8} {'beside':>6} {'wall s/step':>11} {'cpu s/step':>10}")
     for beside in (0, 1):
-        for threads, wait in ((2, "active"), (2, "passive"), (1, "active")):
+        for threads, wait in [(2, w) for w in args.waits.split(",")] + [(1, "active")]:
             r = measure(threads, wait, beside, args.steps, args.repeats)
             rows.append({"threads": threads, "wait": wait, "beside": beside, **r})
             print(f"{threads:>7} {wait:>8} {beside:>6} {r['wall']:>11.3f} {r['cpu']:>10.3f}",

@@ -6,10 +6,6 @@ and passes a file artefact to the next (see docs/ and the design notes).
 
 __version__ = "0.1.0"
 
-from ese.threads import set_openmp_defaults as _set_openmp_defaults
-
-_set_openmp_defaults()  # before anything loads torch: threads sleep, not spin, on a busy machine
-
 
 def load(path, engine=None, threads=0):
     """A recognizer for any model file ese writes (``.pt``, ``.qnpz``, ``.ese``): see :mod:`ese.api`."""

@@ -29,8 +29,7 @@ CacheBesideOutOpt = Annotated[Optional[Path], typer.Option(
     "--cache-dir", help="Feature cache directory (default: features/ next to --out).")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(
     "--threads", help="Torch threads for training (0 = one per core; overrides train.threads). "
-                      "OpenMP threads sleep at barriers (OMP_WAIT_POLICY=PASSIVE) unless the "
-                      "environment sets OMP_WAIT_POLICY or GOMP_SPINCOUNT.")]
+                      "On a machine shared with other jobs, 1 is fastest (docs/threads.md).")]
 
 
 def config_from(preset: str, config: Optional[Path], overrides: Optional[list[str]]) -> Config:
