@@ -33,6 +33,7 @@ from ese.data.dataset import FeatureSet
 from ese.data.phones import BLANK_INDEX, INDEX_48, SILENCE_39, fold_48_to_39, fold_61_to_48
 from ese.errors import FeatureError
 from ese.model.delay import pad_for_delay
+from ese.model.teacher import whole_utterance_logits
 
 
 def ctc_targets(phones61: Sequence[str]) -> np.ndarray:
@@ -124,19 +125,7 @@ class CTCBatches:
 
     def teacher_logits(self, teacher: torch.nn.Module, batch_size: int = 16) -> list[np.ndarray]:
         """The teacher's logits for every (delay-padded) utterance: (T + d, C) each."""
-        out: list[np.ndarray] = [np.empty(0)] * len(self.x)
-        order = sorted(range(len(self.x)), key=lambda k: len(self.x[k]))
-        was_training = teacher.training
-        teacher.eval()
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
-                x, _ = self.batch(np.asarray(idx))
-                logits, _ = teacher(x)  # causal: end padding changes nothing
-                for row, k in enumerate(idx):
-                    out[k] = logits[row, :len(self.x[k])].float().numpy().copy()
-        teacher.train(was_training)
-        return out
+        return whole_utterance_logits(teacher, self.x, batch_size)
 
     def teacher_batch(self, ids: np.ndarray, cached: list[np.ndarray]) -> torch.Tensor:
         """The cached teacher logits of utterances ``ids`` as (B, T, C), zero-padded."""

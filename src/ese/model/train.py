@@ -32,6 +32,7 @@ from ese.model.checkpoint import check_model_config, read_checkpoint, save_check
 from ese.model.ctc import CTCBatches
 from ese.model.decode import evaluate, pad_for_delay
 from ese.model.lstmp import AcousticModel
+from ese.model.teacher import whole_utterance_logits
 
 log = logging.getLogger(__name__)
 
@@ -134,22 +135,7 @@ class _Chunks:
 
     def teacher_logits(self, teacher: AcousticModel, batch_size: int = 16) -> list[np.ndarray]:
         """The teacher's logits for every (delay-padded) utterance, run whole: (T + d, C) each."""
-        out: list[np.ndarray] = [np.empty(0)] * len(self.x)
-        order = sorted(range(len(self.x)), key=lambda k: len(self.x[k]))
-        was_training = teacher.training
-        teacher.eval()
-        with torch.no_grad():
-            for start in range(0, len(order), batch_size):
-                idx = order[start:start + batch_size]
-                longest = max(len(self.x[k]) for k in idx)
-                x = np.zeros((len(idx), longest, self.x[0].shape[1]), dtype=np.float32)
-                for row, k in enumerate(idx):
-                    x[row, :len(self.x[k])] = self.x[k]
-                logits, _ = teacher(torch.from_numpy(x))  # causal: end padding changes nothing
-                for row, k in enumerate(idx):
-                    out[k] = logits[row, :len(self.x[k])].numpy().copy()
-        teacher.train(was_training)
-        return out
+        return whole_utterance_logits(teacher, self.x, batch_size)
 
     def teacher_batch(self, ids: np.ndarray, cached: list[np.ndarray]) -> torch.Tensor:
         """The cached teacher logits of chunks ``ids`` as (B, T, C), zero-padded."""
