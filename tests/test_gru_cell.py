@@ -140,7 +140,7 @@ def test_what_does_not_run_a_gru_yet_says_so_in_one_line(tmp_path):
     from ese.runtime.errors import EngineError
 
     qm = _gru()
-    with pytest.raises(EngineError, match="runs LSTMP models only, not a 'gru' model"):
+    with pytest.raises(EngineError, match="no element-wise kernels for the 'gru' cell"):
         Engine.from_qmodel(qm)
     with pytest.raises(RtlError, match="a 'gru' cell"):
         rtl_params(compile_qmodel(qm, HardwareConfig(pes=2)))

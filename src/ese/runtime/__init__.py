@@ -1,4 +1,5 @@
-"""The CPU engine (issue 6): the compressed LSTMP stack on numba kernels, float or fixed point.
+"""The CPU engine (issue 6): a compressed recurrent stack (any cell :mod:`ese.runtime.cells` has
+kernels for) on numba kernels, float or fixed point.
 
 :class:`Engine` packs a model (float checkpoint, fixed-point model or program image);
 :class:`Recognizer` streams frames of one or many streams; ``Engine.posteriors`` is the utterance

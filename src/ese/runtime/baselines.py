@@ -1,8 +1,8 @@
 """Baselines of the engine benchmark: PyTorch dense nn.LSTM, torch.sparse CSR and scipy CSR.
 
 Each baseline exposes ``stream(x)`` (one step, (B, D) -> (B, P)) and ``utterance(X)`` ((T, B, D)
--> (T, B, P)), like the engine's Recognizer. The sparse ones run the same LSTMP equations as the
-engine (peepholes included) on the same float weights.
+-> (T, B, P)), like the engine's Recognizer. The sparse ones run the cell's own float step
+(``ese.cell``) on the same float weights as the engine.
 """
 
 from __future__ import annotations
@@ -10,6 +10,9 @@ from __future__ import annotations
 import numpy as np
 import scipy.sparse as sp
 import torch
+
+from ese.cell import CellSpec, cell_spec
+from ese.runtime.weights import engine_matrices
 
 
 class TorchDense:
@@ -37,40 +40,44 @@ class TorchDense:
         return y
 
 
-class _SparseLSTMP:
-    """LSTMP step with sparse products ``mm(W, V)`` for W (R, K) and V (K, B); state (rows, B)."""
+class _SparseCell:
+    """One layer of any cell with sparse products ``mm(W, V)`` for W (R, K) and V (K, B): the
+    input and recurrent matrices by accumulator row and the output matrix
+    (:func:`ese.runtime.weights.engine_matrices`), the cell's own float step
+    (``CellSpec.float_step``); state batch-major (B, rows)."""
 
-    def __init__(self, layer: dict[str, np.ndarray], B: int) -> None:
-        H, P = layer["w_ym"].shape[1], layer["w_ym"].shape[0]
-        self.H = H
-        self.wx, self.wr, self.wym = (self._sparse(layer[k]) for k in ("w_x", "w_r", "w_ym"))
-        self.b = self._dense(layer["bias"][:, None])
-        pe = layer.get("peephole")
-        self.pe = None if pe is None else self._dense(pe[:, :, None])
-        self.y, self.c = self._dense(np.zeros((P, B), np.float32)), self._dense(np.zeros((H, B), np.float32))
+    def __init__(self, layer: dict[str, np.ndarray], B: int, cell: str | CellSpec = "lstmp") -> None:
+        self.spec = spec = cell_spec(cell)
+        H = np.asarray(layer["bias"]).shape[0] // len(spec.acc_blocks)
+        w_x, w_r, w_y = engine_matrices(spec, layer, H, np.float32)
+        self.wx, self.wr = self._sparse(w_x), self._sparse(w_r)
+        self.wy = self._sparse(w_y) if spec.projection is not None else None
+        self.b = self._dense(layer["bias"])
+        self.vec = {v.name: self._dense(layer[v.name]) for v in spec.vectors
+                    if v.rows is not None and layer.get(v.name) is not None}
+        self.y = self._dense(np.zeros((B, w_y.shape[0]), np.float32))
+        self.state = {name: self._dense(np.zeros((B, H), np.float32)) for name in spec.state}
 
-    def _cell(self, g):
-        H, pe, c = self.H, self.pe, self.c
-        i, f, gg, o = g[:H], g[H:2 * H], g[2 * H:3 * H], g[3 * H:]
-        if pe is not None:
-            i, f = i + pe[0] * c, f + pe[1] * c
-        c = self._sig(f) * c + self._sig(i) * self._tanh(gg)
-        if pe is not None:
-            o = o + pe[2] * c
-        self.c = c
-        self.y = self.mm(self.wym, self._sig(o) * self._tanh(c))
+    def _cell(self, acc_t):
+        """acc_t (rows, B) without the bias -> y (B, P)."""
+        signals, self.state = self.spec.float_step(self, acc_t.T + self.b, self.state, self.vec)
+        out = signals[self.spec.output]
+        self.y = out if self.wy is None else self.mm(self.wy, out.T).T
         return self.y
 
     def stream(self, x: np.ndarray):
-        return self._cell(self.mm(self.wx, self._dense(np.ascontiguousarray(x.T))) + self.mm(self.wr, self.y) + self.b)
+        return self._cell(self.mm(self.wx, self._dense(np.ascontiguousarray(x.T))) + self.mm(self.wr, self.y.T))
 
     def utterance(self, X: np.ndarray):
         T, B, D = X.shape
-        xw = self.mm(self.wx, self._dense(np.ascontiguousarray(X.reshape(T * B, D).T)))  # (4H, T*B)
-        return [self._cell(xw[:, t * B:(t + 1) * B] + self.mm(self.wr, self.y) + self.b) for t in range(T)]
+        xw = self.mm(self.wx, self._dense(np.ascontiguousarray(X.reshape(T * B, D).T)))  # (rows, T*B)
+        return [self._cell(xw[:, t * B:(t + 1) * B] + self.mm(self.wr, self.y.T)) for t in range(T)]
+
+    def weight_bytes(self) -> int:
+        return sum(self._nbytes(w) for w in (self.wx, self.wr, self.wy) if w is not None)
 
 
-class TorchSparse(_SparseLSTMP):
+class TorchSparse(_SparseCell):
     """torch.sparse CSR weights (``torch.sparse.mm``), dense activations."""
 
     name = "torch-sparse-csr"
@@ -85,11 +92,15 @@ class TorchSparse(_SparseLSTMP):
     def mm(w, v):
         return torch.sparse.mm(w, v) if w.layout == torch.sparse_csr else w @ v
 
-    _sig, _tanh = staticmethod(torch.sigmoid), staticmethod(torch.tanh)
+    sigmoid, tanh = staticmethod(torch.sigmoid), staticmethod(torch.tanh)
 
-    def weight_bytes(self) -> int:
-        return sum(w.crow_indices().nbytes + w.col_indices().nbytes + w.values().nbytes
-                   for w in (self.wx, self.wr, self.wym))
+    @staticmethod
+    def split(a, n):
+        return a.chunk(n, dim=-1)
+
+    @staticmethod
+    def _nbytes(w) -> int:
+        return w.crow_indices().nbytes + w.col_indices().nbytes + w.values().nbytes
 
     @torch.no_grad()
     def stream(self, x):
@@ -100,7 +111,7 @@ class TorchSparse(_SparseLSTMP):
         return super().utterance(X)
 
 
-class ScipySparse(_SparseLSTMP):
+class ScipySparse(_SparseCell):
     """scipy.sparse CSR weights, numpy activations."""
 
     name = "scipy-csr"
@@ -116,10 +127,15 @@ class ScipySparse(_SparseLSTMP):
         return w @ v
 
     @staticmethod
-    def _sig(z):
+    def sigmoid(z):
         return 1.0 / (1.0 + np.exp(-z))
 
-    _tanh = staticmethod(np.tanh)
+    tanh = staticmethod(np.tanh)
 
-    def weight_bytes(self) -> int:
-        return sum(w.indptr.nbytes + w.indices.nbytes + w.data.nbytes for w in (self.wx, self.wr, self.wym))
+    @staticmethod
+    def split(a, n):
+        return np.split(a, n, axis=-1)
+
+    @staticmethod
+    def _nbytes(w) -> int:
+        return w.indptr.nbytes + w.indices.nbytes + w.data.nbytes

@@ -72,7 +72,7 @@ def all_threads() -> int:
 
 
 def synthetic_qmodel(template: QModel, density: float, seed: int = 0) -> QModel:
-    """``template`` with every LSTM matrix replaced by a random pruned one at ``density``
+    """``template`` with every recurrent-layer matrix replaced by a random pruned one at ``density``
     (uniformly placed non-zeros, values drawn from the template's non-zeros)."""
     rng = np.random.default_rng(seed)
     qm = copy.deepcopy(template)
@@ -88,13 +88,13 @@ def synthetic_qmodel(template: QModel, density: float, seed: int = 0) -> QModel:
 
 
 def cluster_qmodel(template: QModel, density: float, group: int, seed: int = 0) -> QModel:
-    """``template`` with every LSTM matrix replaced by a random ``cluster:group`` one at
+    """``template`` with every recurrent-layer matrix replaced by a random ``cluster:group`` one at
     ``density``: each aligned ``group``-row cluster keeps the same random columns, values drawn
     from the template's non-zeros (a model of the shipped shape in that pattern, for speed)."""
     rng = np.random.default_rng(seed)
     qm = copy.deepcopy(template)
     for L in qm.layers:
-        for name in ("w_x", "w_r", "w_ym"):
+        for name in qm.cell.matrix_names:
             w = getattr(L, name)
             pool = w[w != 0]
             R, K = w.shape
@@ -220,9 +220,9 @@ def _runner(engine: str, qm: QModel, float_layers, B: int, threads: int, dense: 
     if engine == "torch-dense":
         return TorchDense(D, H, P, B)
     if engine == "torch-sparse-csr":
-        return TorchSparse(float_layers, B)
+        return TorchSparse(float_layers, B, qm.cell)
     if engine == "scipy-csr":
-        return ScipySparse(float_layers, B)
+        return ScipySparse(float_layers, B, qm.cell)
     return _Ours(Engine.from_qmodel(qm, engine.split("-")[1], threads=threads), B)
 
 
@@ -240,7 +240,7 @@ def _measure_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, 
                   emitted: set, log: Callable[[str], None]) -> list[Row]:
     """:func:`run_rows` inside its thread-count block."""
     density = model_density(qm)
-    pattern = detect_pattern(getattr(L, k) for L in qm.layers for k in ("w_x", "w_r", "w_ym"))
+    pattern = detect_pattern(getattr(L, k) for L in qm.layers for k in qm.cell.matrix_names)
     fl = float32_layers(qm.dequantized()[0])[0]
     rng = np.random.default_rng(1)
     engines = ["torch-dense", *[e for e in engines if e != "torch-dense"]]

@@ -122,20 +122,21 @@ def _check(R: int, K: int, G: int) -> None:
         raise EngineError(f"matrix has {K} columns; 16-bit indices address at most 65536")
 
 
-def float_clusters(w_x: np.ndarray, w_r: np.ndarray, w_ym: np.ndarray, G: int) -> dict[str, ClusterMatrix]:
+def float_clusters(w_x: np.ndarray, w_r: np.ndarray, w_y: np.ndarray, G: int) -> dict[str, ClusterMatrix]:
     """The layer's three clustered matrices, float: ``gx`` = [W_x | W_r] (streaming), ``gr`` =
-    W_r (utterance mode), ``gp`` = W_ym."""
+    W_r (utterance mode), ``gp`` = the output matrix W_y (input and recurrent matrices by
+    accumulator row, :func:`ese.runtime.weights.engine_matrices`)."""
     f = np.float32
     return {"gx": pack_float(np.hstack([w_x, w_r]).astype(f), G), "gr": pack_float(np.asarray(w_r, f), G),
-            "gp": pack_float(np.asarray(w_ym, f), G)}
+            "gp": pack_float(np.asarray(w_y, f), G)}
 
 
-def fixed_clusters(w_x: np.ndarray, w_r: np.ndarray, w_ym: np.ndarray, G: int, x_max: int, y_max: int,
+def fixed_clusters(w_x: np.ndarray, w_r: np.ndarray, w_y: np.ndarray, G: int, x_max: int, y_max: int,
                    m_max: int) -> dict[str, ClusterMatrix]:
     """Fixed point: as :func:`float_clusters`, int16 pairs; ``x_max``, ``y_max``, ``m_max`` bound
     the raw inputs of the three matrices (the int32 check)."""
-    D, P, H = w_x.shape[1], w_r.shape[1], w_ym.shape[1]
+    D, P, H = w_x.shape[1], w_r.shape[1], w_y.shape[1]
     zx = np.concatenate([np.full(D, x_max), np.full(P, y_max)]).astype(np.int64)
     return {"gx": pack_fixed(np.hstack([w_x, w_r]), G, D, zx),
             "gr": pack_fixed(w_r, G, 0, np.full(P, y_max, np.int64)),
-            "gp": pack_fixed(w_ym, G, H, np.full(H, m_max, np.int64))}
+            "gp": pack_fixed(w_y, G, H, np.full(H, m_max, np.int64))}

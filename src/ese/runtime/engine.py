@@ -1,4 +1,5 @@
-"""The CPU engine: a compressed LSTMP stack packed for numba kernels, float or fixed point.
+"""The CPU engine: a compressed recurrent stack of any cell :mod:`ese.runtime.cells` has kernels for,
+packed for numba kernels, float or fixed point.
 
 >>> eng = Engine.from_qmodel(load_qmodel("model.qnpz"))          # fixed point, bit-exact
 >>> eng = Engine.from_checkpoint("pruned.pt")                     # float
@@ -14,18 +15,20 @@ from pathlib import Path
 import numba
 import numpy as np
 
+from ese.cell import CellSpec, cell_spec
 from ese.compress.fixedpoint import dequantize, quantize
 from ese.compress.qmodel import QModel
+from ese.runtime import cells
 from ese.runtime import kernels_fixed as KF
 from ese.runtime import kernels_float as KL
 from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, thread_groups
 from ese.runtime.cluster_layout import fixed_clusters, float_clusters
-from ese.runtime.kernels_int16 import m_bound
+from ese.runtime.kernels_int16 import out_bound
 from ese.runtime.patterns import cluster_size
 from ese.runtime.patterns import detect as detect_pattern
 from ese.runtime.recognizer import Recognizer
-from ese.runtime.weights import LayerWeights, fixed_layer, float_layer
+from ese.runtime.weights import LayerWeights, engine_matrices, fixed_arrays, fixed_layer, float_layer
 
 MODES = ("float", "fixed")
 
@@ -43,32 +46,30 @@ class Engine:
     threads: int = 0  # 0 = numba's default (all cores)
     pattern: str = "unstructured"  # sparsity pattern of the matrices (ese.runtime.patterns)
     clusters: list | None = None  # cluster:G pattern: per layer {gx, gr, gp} ClusterMatrix
+    cell: str = "lstmp"  # the recurrent cell (ese.cell)
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
     def from_float(cls, layers: Sequence[dict[str, np.ndarray]], w_out: np.ndarray, b_out: np.ndarray,
-                   output_delay: int = 0, threads: int = 0) -> Engine:
-        """From float arrays per layer: ``w_x``, ``w_r``, ``bias``, ``peephole`` (or None), ``w_ym``."""
-        packed = [float_layer(L["w_x"], L["w_r"], L["bias"], L.get("peephole"), L["w_ym"]) for L in layers]
+                   output_delay: int = 0, threads: int = 0, cell: str | CellSpec = "lstmp") -> Engine:
+        """From float arrays per layer, by the cell description's names (``CellSpec.array_names``;
+        an optional vector the layer lacks is absent or None)."""
+        spec = _engine_cell(cell)
+        packed = [float_layer(spec, L) for L in layers]
         _check_stack(packed)
-        pattern = detect_pattern(L[k] for L in layers for k in ("w_x", "w_r", "w_ym"))
+        pattern = detect_pattern(L[k] for L in layers for k in spec.matrix_names)
         G = cluster_size(pattern)
-        clusters = [float_clusters(L["w_x"], L["w_r"], L["w_ym"], G) for L in layers] \
+        clusters = [float_clusters(*engine_matrices(spec, L, P.hidden, np.float32), G) for L, P in zip(layers, packed)] \
             if G and CLUSTER_KERNELS and _fits(G, packed) else None
         return cls("float", packed, np.ascontiguousarray(w_out, np.float32),
-                   np.ascontiguousarray(b_out, np.float32), output_delay, None, threads, pattern, clusters)
+                   np.ascontiguousarray(b_out, np.float32), output_delay, None, threads, pattern, clusters, spec.name)
 
     @classmethod
     def from_model(cls, model, output_delay: int = 0, threads: int = 0) -> Engine:
-        """From an :class:`ese.model.lstmp.AcousticModel` (pruned or not)."""
-        _check_cell(model.cfg)
-        layers = []
-        for L in model.layers:
-            arr = {k: v.detach().cpu().numpy() for k, v in L.named_parameters()}
-            arr.setdefault("peephole", None)
-            layers.append(arr)
+        """From an :class:`ese.model.lstmp.AcousticModel` of any cell (pruned or not)."""
+        layers = [{k: v.detach().cpu().numpy() for k, v in L.named_parameters()} for L in model.layers]
         return cls.from_float(layers, model.output.weight.detach().cpu().numpy(),
-                              model.output.bias.detach().cpu().numpy(), output_delay, threads)
+                              model.output.bias.detach().cpu().numpy(), output_delay, threads, model.cfg.cell)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, threads: int = 0) -> Engine:
@@ -81,25 +82,26 @@ class Engine:
     def from_qmodel(cls, qm: QModel, mode: str = "fixed", threads: int = 0) -> Engine:
         """From a fixed-point model: ``fixed`` runs it exactly, ``float`` its dequantized weights."""
         _check_mode(mode)
-        _check_cell(qm.model)
+        spec = _engine_cell(qm.cell)
         if mode == "float":
             layers, w_out, b_out = qm.dequantized()
             return cls.from_float(float32_layers(layers), w_out.astype(np.float32), b_out.astype(np.float32),
-                                  qm.output_delay, threads)
+                                  qm.output_delay, threads, spec)
         packed = [fixed_layer(L, qm) for L in qm.layers]
         _check_stack(packed)
-        pattern = detect_pattern(getattr(L, k) for L in qm.layers for k in ("w_x", "w_r", "w_ym"))
+        pattern = detect_pattern(getattr(L, k) for L in qm.layers for k in spec.matrix_names)
         G = cluster_size(pattern)
         clusters = None
         if G and CLUSTER_KERNELS and _fits(G, packed) and all(
-                -int(L.shifts[KF.SX]) >= 0 and -int(L.shifts[KF.SR]) >= 0 for L in packed):
+                -int(L.shifts[cells.SX]) >= 0 and -int(L.shifts[cells.SR]) >= 0 for L in packed):
             A = qm.quant.act_bits
-            clusters = [fixed_clusters(ql.w_x, ql.w_r, ql.w_ym, G,
+            clusters = [fixed_clusters(*fixed_arrays(ql, qm), G,
                                        1 << ((qm.input_format.bits if k == 0 else A) - 1), 1 << (A - 1),
-                                       m_bound(qm, L.shifts))
+                                       out_bound(qm, L.shifts))
                         for k, (ql, L) in enumerate(zip(qm.layers, packed))]
         return cls("fixed", packed, np.ascontiguousarray(qm.w_out, np.int64),
-                   np.ascontiguousarray(qm.b_out, np.int64), qm.output_delay, qm, threads, pattern, clusters)
+                   np.ascontiguousarray(qm.b_out, np.int64), qm.output_delay, qm, threads, pattern, clusters,
+                   spec.name)
 
     @classmethod
     def from_program(cls, program, mode: str = "fixed", threads: int = 0) -> Engine:
@@ -124,6 +126,11 @@ class Engine:
         return cls.from_checkpoint(path, threads)
 
     # ---- properties -----------------------------------------------------------------------
+    @property
+    def spec(self) -> CellSpec:
+        """The cell description of the model's layers."""
+        return cell_spec(self.cell)
+
     @property
     def input_dim(self) -> int:
         return self.layers[0].input_dim
@@ -211,7 +218,7 @@ CLUSTER_KERNELS = True  # run cluster:G models on the gather-free kernels (False
 
 def _fits(G: int, layers: list[LayerWeights]) -> bool:
     """Cluster kernels need whole clusters: G divides every matrix's row count."""
-    return all((4 * L.hidden) % G == 0 and L.proj % G == 0 for L in layers)
+    return all((L.blocks * L.hidden) % G == 0 and L.proj % G == 0 for L in layers)
 
 
 def _stack(xs: Sequence[np.ndarray], T: int, dtype) -> np.ndarray:
@@ -221,10 +228,11 @@ def _stack(xs: Sequence[np.ndarray], T: int, dtype) -> np.ndarray:
     return out
 
 
-def _check_cell(model) -> None:
-    if model.cell != "lstmp":
-        raise EngineError(f"the CPU engine runs LSTMP models only, not a {model.cell!r} model, until its kernels "
-                          "read the cell description (the reference model runs it: ese eval without --engine)")
+def _engine_cell(cell: str | CellSpec) -> CellSpec:
+    """The description of ``cell``, once the engine has checked it has kernels for it."""
+    spec = cell_spec(cell)
+    cells.engine_cell(spec)
+    return spec
 
 
 def _check_mode(mode: str) -> None:
@@ -234,15 +242,16 @@ def _check_mode(mode: str) -> None:
 
 def _check_stack(layers: list[LayerWeights]) -> None:
     if not layers:
-        raise EngineError("the model has no LSTM layers")
+        raise EngineError("the model has no recurrent layers")
     for k, L in enumerate(layers[1:], 1):
         if L.input_dim != layers[k - 1].proj:
             raise EngineError(f"layer {k} takes {L.input_dim} inputs but layer {k - 1} gives {layers[k - 1].proj}")
 
 
 def float32_layers(layers: Sequence[dict[str, np.ndarray]]) -> list[dict[str, np.ndarray]]:
-    """Dequantized layers (:meth:`QModel.dequantized`) in the float engine's type; no peephole -> None."""
-    return [{"peephole": None, **{name: arr.astype(np.float32) for name, arr in L.items()}} for L in layers]
+    """Dequantized layers (:meth:`QModel.dequantized`) in the float engine's type (a vector the
+    layer lacks stays absent)."""
+    return [{name: arr.astype(np.float32) for name, arr in L.items()} for L in layers]
 
 
 KERNELS = {"float": KL, "fixed": KF}

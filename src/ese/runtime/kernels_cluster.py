@@ -1,7 +1,7 @@
 """Float kernels of the column-clustered pattern (``cluster:G``): one broadcast input and one FMA
 of G weights per kept column of a cluster (:mod:`ese.runtime.simd_cluster`), no gathers. The
-element-wise stage is :func:`ese.runtime.kernels_float.cell`, called as
-:func:`ese.runtime.kernels_float.step_one` calls it; the fixed-point twin is
+accumulators and element-wise stage are :func:`ese.runtime.kernels_float.cell_rows`, as
+:func:`ese.runtime.kernels_float.step_one` runs them; the fixed-point twin is
 :func:`ese.runtime.kernels_int16.step_cluster`.
 """
 
@@ -10,7 +10,7 @@ from __future__ import annotations
 import numba as nb
 from numba import prange
 
-from ese.runtime.kernels_float import cell
+from ese.runtime.kernels_float import cell_rows
 from ese.runtime.simd_cluster import col_axpy4, col_axpy8, col_axpy16
 
 _JIT = {"cache": True, "fastmath": True, "nogil": True}
@@ -34,24 +34,13 @@ def cluster_rows(G, ptr, cols, vals, z, clusters, out, a):
 
 
 @nb.njit(parallel=True, **_JIT)
-def step_cluster(G, gptr, gcols, gvals, gcl, z, acc, bias, peep, has_peep, xw, col, use_xw, c, m,
+def step_cluster(kind, blocks, G, gptr, gcols, gvals, gcl, z, acc, bias, vec, has_vec, xw, col, use_xw, c, m,
                  cell_bounds, pptr, pcols, pvals, pcl, y_out, yo, scratch):
     """:func:`ese.runtime.kernels_float.step_one` on column-clustered matrices."""
     for t in prange(gcl.shape[0]):
         cluster_rows(G, gptr, gcols, gvals, z, gcl[t], acc, scratch[t])
-    H = c.shape[0]
     for t in prange(cell_bounds.shape[0] - 1):
-        for k in range(cell_bounds[t], cell_bounds[t + 1]):
-            zi = acc[k] + bias[k]
-            zf = acc[H + k] + bias[H + k]
-            zg = acc[2 * H + k] + bias[2 * H + k]
-            zo = acc[3 * H + k] + bias[3 * H + k]
-            if use_xw:
-                zi += xw[col, k]
-                zf += xw[col, H + k]
-                zg += xw[col, 2 * H + k]
-                zo += xw[col, 3 * H + k]
-            c[k], m[k] = cell(zi, zf, zg, zo, c[k], peep, k, has_peep)
+        cell_rows(kind, blocks, acc, bias, xw, col, use_xw, c, m, cell_bounds[t], cell_bounds[t + 1], vec, has_vec)
     for t in prange(pcl.shape[0]):
         cluster_rows(G, pptr, pcols, pvals, m, pcl[t], y_out, scratch[t])
     P = y_out.shape[0] - 1

@@ -9,9 +9,9 @@ int32 chunks short enough to stay within the bound and adds the chunks in int64
 (:func:`part_sum`, ``ese.runtime.cluster_layout``). No partial sum can wrap, so every result
 equals the exact integer sum in any order, as the reference model's int64 arithmetic gives it.
 
-They compute sparse matrix x vector products only; the element-wise stage is
-:func:`ese.runtime.kernels_fixed.cell`, called exactly as :func:`ese.runtime.kernels_fixed.step_one`
-calls it.
+They compute sparse matrix x vector products only; the accumulators, the element-wise stage and
+the output stage are :func:`ese.runtime.kernels_fixed.cell_rows` and
+:func:`~ese.runtime.kernels_fixed.output_rows`, as :func:`ese.runtime.kernels_fixed.step_one` runs them.
 """
 
 from __future__ import annotations
@@ -20,9 +20,12 @@ import numba as nb
 import numpy as np
 from numba import prange
 
-from ese.runtime.kernels_fixed import ABITS, ACCBITS, SACC, SAY, SR, SX, SY, align, cell, sat
+from ese.runtime.arith import align
+from ese.runtime.cells import ABITS, SR, SX, engine_cell
+from ese.runtime.kernels_fixed import cell_rows, output_rows
 from ese.runtime.layout import LANES, SortedSell
 from ese.runtime.simd import sell_slice
+from ese.runtime.weights import fixed_arrays
 from ese.runtime.simd_cluster import pair_dot4, pair_dot8, pair_dot16
 
 _JIT = {"cache": True, "nogil": True}
@@ -63,36 +66,18 @@ def sell_rows_narrow(ptr, cols, vals, rows, z, slices, wide, out, a32, a64):
 
 
 @nb.njit(parallel=True, **_JIT)
-def step_one(gp, gc, gv, gr, gslices, gwide, z, acc, bias, peep, has_peep, xw, col, use_xw, c, m,
+def step_one(kind, blocks, gp, gc, gv, gr, gslices, gwide, z, acc, bias, vec, has_vec, xw, col, use_xw, c, m,
              cell_bounds, pp, pc, pv, pr, pslices, pwide, y_out, yo, s32, s64, acc_y, sh, lsig, ltanh):
     """:func:`ese.runtime.kernels_fixed.step_one` with int32 inputs ``z`` (x << -SX, y << -SR)
     and ``m``, and the products of :func:`sell_rows_narrow` (``s32``/``s64``: per-thread lanes)."""
-    nt = gslices.shape[0]
-    ACC = sh[ACCBITS]
-    for t in prange(nt):
+    for t in prange(gslices.shape[0]):
         sell_rows_narrow(gp, gc, gv, gr, z, gslices[t], gwide, acc, s32[t], s64[t])
-    H = c.shape[0]
     for t in prange(cell_bounds.shape[0] - 1):
-        for k in range(cell_bounds[t], cell_bounds[t + 1]):
-            for g in range(4):
-                r = g * H + k
-                total = acc[r] + bias[r]
-                if use_xw:
-                    total += align(xw[col, r], sh[SX])
-                acc[r] = sat(align(total, sh[SACC]), ACC)
-            cn, mk = cell(acc[k], acc[H + k], acc[2 * H + k], acc[3 * H + k], c[k], k, peep,
-                          has_peep, sh, lsig, ltanh)
-            c[k] = cn
-            m[k] = mk
+        cell_rows(kind, blocks, acc, bias, xw, col, use_xw, c, m, cell_bounds[t], cell_bounds[t + 1], vec, has_vec,
+                  sh, lsig, ltanh)
     for t in prange(pslices.shape[0]):
         sell_rows_narrow(pp, pc, pv, pr, m, pslices[t], pwide, acc_y, s32[t], s64[t])
-    P = y_out.shape[0] - 1
-    for r in range(P):
-        ay = sat(align(acc_y[r], sh[SAY]), ACC)
-        acc_y[r] = ay
-        y = sat(align(ay, sh[SY]), sh[ABITS])
-        y_out[r] = y
-        z[yo + r] = align(y, sh[SR])
+    output_rows(acc_y, y_out, z, yo, sh[SR], sh)
 
 
 # ---- column-clustered matrices (``cluster:G``; layout ese.runtime.cluster_layout) ------------
@@ -141,46 +126,29 @@ def cluster_rows(G, ptr, nx, chunk, cols, vals, z, clusters, out, s0, s1, a32, a
 
 
 @nb.njit(parallel=True, **_JIT)
-def step_cluster(G, gptr, gnx, gchunk, gcols, gvals, gcl, z, acc, bias, peep, has_peep, xw, col, use_xw,
-                 c, m, cell_bounds, pptr, pnx, pchunk, pcols, pvals, pcl, y_out, yo, s32, s64, acc_y,
+def step_cluster(kind, blocks, G, gptr, gnx, gchunk, gcols, gvals, gcl, z, acc, bias, vec, has_vec, xw, col,
+                 use_xw, c, m, cell_bounds, pptr, pnx, pchunk, pcols, pvals, pcl, y_out, yo, s32, s64, acc_y,
                  sh, lsig, ltanh):
     """One step of one stream on column-clustered matrices, int16 inputs: ``z`` = [x_t; y_{t-1}]
     raw (streaming; or [y_{t-1}] with ``xw`` in utterance mode), ``m`` raw. The gate sum of a row
     is ``align(W_x x, SX) + align(W_r y, SR)``, exactly what the pre-shifted z of
     :func:`ese.runtime.kernels_fixed.step_one` sums; the element-wise stage is the same."""
-    ACC = sh[ACCBITS]
     sx, sr = sh[SX], sh[SR]
     for t in prange(gcl.shape[0]):
         cluster_rows(G, gptr, gnx, gchunk, gcols, gvals, z, gcl[t], acc, sx, sr, s32[t], s64[t])
-    H = c.shape[0]
     for t in prange(cell_bounds.shape[0] - 1):
-        for k in range(cell_bounds[t], cell_bounds[t + 1]):
-            for g in range(4):
-                r = g * H + k
-                total = acc[r] + bias[r]
-                if use_xw:
-                    total += align(xw[col, r], sx)
-                acc[r] = sat(align(total, sh[SACC]), ACC)
-            cn, mk = cell(acc[k], acc[H + k], acc[2 * H + k], acc[3 * H + k], c[k], k, peep,
-                          has_peep, sh, lsig, ltanh)
-            c[k] = cn
-            m[k] = mk
+        cell_rows(kind, blocks, acc, bias, xw, col, use_xw, c, m, cell_bounds[t], cell_bounds[t + 1], vec, has_vec,
+                  sh, lsig, ltanh)
     for t in prange(pcl.shape[0]):
         cluster_rows(G, pptr, pnx, pchunk, pcols, pvals, m, pcl[t], acc_y, 0, 0, s32[t], s64[t])
-    P = y_out.shape[0] - 1
-    for r in range(P):
-        ay = sat(align(acc_y[r], sh[SAY]), ACC)
-        acc_y[r] = ay
-        y = sat(align(ay, sh[SY]), sh[ABITS])
-        y_out[r] = y
-        z[yo + r] = y
+    output_rows(acc_y, y_out, z, yo, 0, sh)  # raw y: the cluster kernel aligns W_r y itself
 
 
 # ---- which layers run narrow, and where they fall back (plain Python, once per recognizer) -----
 
 class NarrowPlan:
     """The wide (int64) slices of one layer's three sliced matrices: ``gx`` ([W_x | W_r] over z),
-    ``gr`` (W_r over y, utterance mode) and ``gp`` (W_ym over m)."""
+    ``gr`` (W_r over y, utterance mode) and ``gp`` (the output matrix over the cell's output)."""
 
     def __init__(self, gx: np.ndarray, gr: np.ndarray, gp: np.ndarray) -> None:
         self.gx, self.gr, self.gp = gx, gr, gp
@@ -194,17 +162,9 @@ class NarrowPlan:
         return float((self.gx.sum() + self.gp.sum()) / n) if n else 0.0
 
 
-def _align_int(v: int, s: int) -> int:
-    return v << -s if s <= 0 else (v + (1 << (s - 1))) >> s
-
-
-def m_bound(qm, sh: np.ndarray) -> int:
-    """Largest |m| the cell stage can give: |o * tanh(c)| aligned, at most the activation range
-    (``o`` and ``tanh(c)`` are LUT values; ``align`` is monotone and rounds half up, so
-    ``|align(-v)| <= align(v)``)."""
-    from ese.runtime.kernels_fixed import SM
-    top = int(np.abs(qm.luts["sigmoid"]).max()) * int(np.abs(qm.luts["tanh"]).max())
-    return min(1 << (int(sh[ABITS]) - 1), _align_int(top, int(sh[SM])) + 1)
+def out_bound(qm, sh: np.ndarray) -> int:
+    """Largest |output| of the element-wise step of ``qm``'s cell (the output matrix's input)."""
+    return engine_cell(qm.cell).out_bound(qm.luts, sh)
 
 
 def narrow_plan(L, ql, qm, first: bool) -> NarrowPlan | None:
@@ -219,9 +179,9 @@ def narrow_plan(L, ql, qm, first: bool) -> NarrowPlan | None:
     zx = (1 << (in_bits - 1)) << sx
     zy = (1 << (A - 1)) << sr
     zmax = np.concatenate([np.full(L.input_dim, zx), np.full(L.proj, zy)])
-    w_x, w_r, w_ym = (np.asarray(a, np.int64) for a in (ql.w_x, ql.w_r, ql.w_ym))
-    if max(np.abs(w).max(initial=0) for w in (w_x, w_r, w_ym)) >= 1 << 15:
+    w_x, w_r, w_y = fixed_arrays(ql, qm)
+    if max(np.abs(w).max(initial=0) for w in (w_x, w_r, w_y)) >= 1 << 15:
         return None
     return NarrowPlan(wide_slices(np.hstack([w_x, w_r]), zmax, L.gx),
                       wide_slices(w_r, np.full(L.proj, zy), L.gr),
-                      wide_slices(w_ym, np.full(L.hidden, m_bound(qm, L.shifts)), L.gp))
+                      wide_slices(w_y, np.full(L.hidden, out_bound(qm, L.shifts)), L.gp))

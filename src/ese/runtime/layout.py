@@ -1,11 +1,13 @@
 """Weight layouts of the CPU engine: SIMD row slices (SELL-16) and CSR, 16-bit indices.
 
 Rows are processed in *slices* of ``LANES`` rows, one SIMD register of fp32 accumulators each.
-Gate matrices (``w_x``, ``w_r``: 4H rows, gate order i, f, g, o) are reordered so that a *cell
-group* (``LANES`` consecutive cells) owns 4 consecutive slices, one per gate: internal row
-``(q * 4 + g) * LANES + lane`` is original row ``g * H + q * LANES + lane``. A thread that owns a
-cell group therefore holds all four gate pre-activations of its cells and applies the fused
-non-linearities without waiting for other threads (ESE's "cell k with all four gate rows").
+Gate matrices are first laid out by accumulator row (``n`` blocks of H rows in the cell
+description's block order, :func:`ese.runtime.weights.acc_matrix`: the LSTMP's i, f, g, o; the
+GRU's r, z, n_x, n_h), then reordered so that a *cell group* (``LANES`` consecutive cells) owns
+``n`` consecutive slices, one per block: internal row ``(q * n + g) * LANES + lane`` is
+accumulator row ``g * H + q * LANES + lane``. A thread that owns a cell group therefore holds
+every accumulator of its cells and applies the fused element-wise step without waiting for other
+threads (ESE's "cell k with all its gate rows").
 Threads take cell groups (and projection slices) the way ESE's PEs take cells: group q to thread
 ``q mod T`` (:func:`ese.partition.partition_rows`).
 
@@ -62,10 +64,10 @@ def padded(n: int) -> int:
     return -(-n // LANES) * LANES
 
 
-def gate_row_order(hidden: int) -> np.ndarray:
-    """(4 * padded(H),) original row of each internal gate row, -1 for padding cells."""
+def gate_row_order(hidden: int, blocks: int) -> np.ndarray:
+    """(blocks * padded(H),) accumulator row of each internal gate row, -1 for padding cells."""
     hp = padded(hidden)
-    q, g, lane = np.meshgrid(np.arange(hp // LANES), np.arange(4), np.arange(LANES), indexing="ij")
+    q, g, lane = np.meshgrid(np.arange(hp // LANES), np.arange(blocks), np.arange(LANES), indexing="ij")
     cell = q * LANES + lane
     return np.where(cell < hidden, g * hidden + cell, -1).ravel()
 

@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ese.runtime import cells
 from ese.runtime import kernels_fixed as KF
 from ese.runtime import kernels_float as KL
 from ese.runtime import kernels_cluster as KC
@@ -25,10 +26,13 @@ class _State:
     One stream: ``z`` = [x_t; y_{t-1}; spare] is the gate input (fixed point: pre-shifted to
     Fsum), ``zr`` = [y_{t-1}; spare] in utterance mode; vectors in the model's row order with a
     spare last slot for padding rows. Several streams: feature-major (rows, B) arrays in the
-    cell-group order of :mod:`ese.runtime.layout`, ``y`` double-buffered.
+    cell-group order of :mod:`ese.runtime.layout`, ``y`` double-buffered. ``c`` is the cell's
+    state (the LSTMP's c, the GRU's h), ``m`` the output of its element-wise step (the output
+    matrix's input), ``acc`` its accumulators (``L.blocks`` per cell).
     """
 
-    def __init__(self, L: LayerWeights, B: int, threads: int, fixed: bool, narrow=None, clusters=None) -> None:
+    def __init__(self, L: LayerWeights, B: int, threads: int, fixed: bool, narrow=None, clusters=None,
+                 scratch: int = 6) -> None:
         act = np.int32 if fixed else np.float32
         wide = np.int64 if fixed else np.float32
         self.no_xw = np.zeros((1, 1), dtype=wide)
@@ -40,7 +44,7 @@ class _State:
             zt = np.int16 if (clusters is not None and fixed) else np.int32 if narrow is not None else wide
             self.z = np.zeros(D + P + 1, dtype=zt)
             self.zr = np.zeros(P + 1, dtype=zt)
-            self.acc = np.zeros(4 * H + 1, dtype=wide)
+            self.acc = np.zeros(L.blocks * H + 1, dtype=wide)
             self.c = np.zeros(H, dtype=wide)
             self.m = np.zeros(H, dtype=zt)
             self.y_out = np.zeros(P + 1, dtype=act)
@@ -58,19 +62,19 @@ class _State:
                 self.pcl = thread_groups(clusters["gp"].n_clusters, n)
                 self.s64 = np.zeros((len(self.gsl), 2 * LANES), dtype=np.int64)
             self.groups = thread_groups(L.hp // LANES, threads)  # utterance-mode W_x X
-            self.order = gate_row_order(H)
+            self.order = gate_row_order(H, L.blocks)
             return
         self.y = np.zeros((2, L.pp, B), dtype=act)  # double buffer: y_{t-1}, y_t
         self.cur = 0
         self.c = np.zeros((L.hp, B), dtype=wide)
         self.m = np.zeros((L.hp, B), dtype=act)
-        self.acc = np.zeros((4 * L.hp, B), dtype=wide)  # fixed point: per-thread scratch rows
+        self.acc = np.zeros((L.blocks * L.hp, B), dtype=wide)  # fixed point: per-thread scratch rows
         self.acc_y = np.zeros((L.pp, B), dtype=wide)
         self.groups = thread_groups(L.hp // LANES, threads)
         self.pgroups = thread_groups(L.pp // LANES, threads)
-        # per thread 2 B (the x and y gate sums); fixed point 6 B (kernels_fixed.cells_streams)
+        # per thread 2 B (the x and y gate sums); fixed point also the element-wise step's scratch
         rows = max(len(self.groups), len(self.pgroups))
-        self.scratch = np.zeros((rows, (6 if fixed else 2) * B), dtype=wide)
+        self.scratch = np.zeros((rows, (max(2, scratch) if fixed else 2) * B), dtype=wide)
 
     def buffer(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A scratch array reused across calls (utterance mode), reallocated only on a new shape."""
@@ -117,7 +121,8 @@ class Recognizer:
         if self.fixed and self.B == 1 and NARROW and not engine.clusters:
             plans = [KI.narrow_plan(L, ql, engine.qmodel, k == 0)
                      for k, (L, ql) in enumerate(zip(engine.layers, engine.qmodel.layers))]
-        self.states = [_State(L, self.B, self.threads, self.fixed, p, c)
+        scratch = cells.engine_cell(engine.spec).scratch
+        self.states = [_State(L, self.B, self.threads, self.fixed, p, c, scratch)
                        for L, p, c in zip(engine.layers, plans, cls)]
         self.in_dtype = np.int32 if self.fixed else np.float32
         self.x = np.zeros((engine.input_dim, self.B), self.in_dtype)
@@ -158,7 +163,7 @@ class Recognizer:
 
     def step_layers(self, x: np.ndarray,
                     record: Callable[[int, _State], None] | None = None) -> np.ndarray:
-        """One step of the LSTM stack on engine-typed input (B, D) -> last layer y (B, Pp) view."""
+        """One step of the layer stack on engine-typed input (B, D) -> last layer y (B, Pp) view."""
         x = np.asarray(x)
         if x.shape != (self.B, self.engine.input_dim):
             raise EngineError(f"frames have shape {tuple(x.shape)}; this recognizer takes "
@@ -218,10 +223,11 @@ class Recognizer:
             Tc = h.shape[0]
             for L, st in zip(self.engine.layers, self.states):
                 D, Pl = L.input_dim, L.proj
-                xw = st.buffer("xw", (4 * L.hp, Tc), st.acc.dtype)
+                xw = st.buffer("xw", (L.blocks * L.hp, Tc), st.acc.dtype)
                 w = L.w_x
-                self.K.input_products(st.groups, w.csr_ptr, w.csr_cols, w.csr_vals, np.ascontiguousarray(h.T), xw)
-                xw_o = st.buffer("xw_o", (Tc, 4 * L.hidden), xw.dtype)  # frame-major
+                self.K.input_products(L.blocks, st.groups, w.csr_ptr, w.csr_cols, w.csr_vals,
+                                      np.ascontiguousarray(h.T), xw)
+                xw_o = st.buffer("xw_o", (Tc, L.blocks * L.hidden), xw.dtype)  # frame-major
                 KL.frame_major(xw, st.order, xw_o)
                 ys = st.buffer("ys", (Tc, Pl), self.in_dtype)
                 st.zr[:Pl] = st.z[D:D + Pl]
@@ -233,17 +239,24 @@ class Recognizer:
         return out
 
     def trace(self, x_q: np.ndarray) -> list[dict[str, np.ndarray]]:
-        """Fixed point, one stream: per layer acc (T, 4H), c, m (T, H), acc_y, y (T, P) of every
-        step, in the reference model's order (compare with ``ReferenceModel.run``)."""
+        """Fixed point, one stream: per layer ``acc`` (T, blocks H), the cell's state and output
+        signal (T, H; the LSTMP's c and m, the GRU's h), ``acc_y`` (T, P; a cell with an output
+        matrix) and ``y`` of every step, named and ordered as the reference model's trace
+        (compare with ``ReferenceModel.run``)."""
         if self.B != 1:
             raise EngineError("trace runs one stream")
-        recs = [{s: [] for s in ("acc", "c", "m", "acc_y", "y")} for _ in self.engine.layers]
+        spec = self.engine.spec
+        proj = spec.projection is not None
+        names = ("acc", spec.state[0], spec.output, *(("acc_y",) if proj else ()), "y")
+        recs = [{s: [] for s in names} for _ in self.engine.layers]
 
         def record(k: int, st: _State) -> None:
             L, r = self.engine.layers[k], recs[k]
             H, P = L.hidden, L.proj
-            for name, arr in (("acc", st.acc[:4 * H]), ("c", st.c), ("m", st.m),
-                              ("acc_y", st.acc_y[:P]), ("y", st.y_out[:P])):
+            vals = {"acc": st.acc[:L.blocks * H], "y": st.y_out[:P], spec.state[0]: st.c, spec.output: st.m}
+            if proj:
+                vals["acc_y"] = st.acc_y[:P]
+            for name, arr in vals.items():  # the GRU's state is its output: h once
                 r[name].append(arr.astype(np.int64))
 
         for x in np.asarray(x_q):
@@ -265,52 +278,53 @@ class Recognizer:
         if self.fixed and st.cl is not None:
             st.z[:D] = x  # raw 16-bit inputs: the cluster kernel aligns W_x x itself
         elif self.fixed:
-            st.z[:D] = x.astype(np.int64) << -int(L.shifts[KF.SX])  # fits int32 when narrow
+            st.z[:D] = x.astype(np.int64) << -int(L.shifts[cells.SX])  # fits int32 when narrow
         else:
             st.z[:D] = x
         return self._run_one(L, st, L.gx, st.gsl, st.z, D, st.no_xw, -1)
 
     def _run_one(self, L: LayerWeights, st: _State, g, slices, z, yo: int, xw, col: int) -> np.ndarray:
         p = L.gp
-        args = (g.ptr, g.cols, g.vals, g.rows, slices, z, st.acc, L.bias_o, L.peep_o, L.has_peep,
-                xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.cols, p.vals, p.rows,
-                st.psl, st.y_out, yo, st.scratch)
+        cell = (L.kind, L.blocks)
         if st.cl is not None:
             self._run_cluster(L, st, "gx" if g is L.gx else "gr", z, yo, xw, col)
         elif st.narrow is not None:
-            KI.step_one(g.ptr, g.cols, g.vals, g.rows, slices, st.narrow.of(g, L), z, st.acc, L.bias_o,
-                        L.peep_o, L.has_peep, xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr,
+            KI.step_one(*cell, g.ptr, g.cols, g.vals, g.rows, slices, st.narrow.of(g, L), z, st.acc, L.bias_o,
+                        L.vec_o, L.has_vec, xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr,
                         p.cols, p.vals, p.rows, st.psl, st.narrow.gp, st.y_out, yo, st.s32, st.scratch,
                         st.acc_y, L.shifts, *self._luts)
-        elif self.fixed:
-            self.K.step_one(*args, st.acc_y, L.shifts, *self._luts)
         else:
-            self.K.step_one(*args)
+            args = (*cell, g.ptr, g.cols, g.vals, g.rows, slices, z, st.acc, L.bias_o, L.vec_o, L.has_vec,
+                    xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.cols, p.vals, p.rows,
+                    st.psl, st.y_out, yo, st.scratch)
+            if self.fixed:
+                self.K.step_one(*args, st.acc_y, L.shifts, *self._luts)
+            else:
+                self.K.step_one(*args)
         return st.y_out[:L.proj]
 
     def _run_cluster(self, L: LayerWeights, st: _State, which: str, z, yo: int, xw, col: int) -> None:
         g, p = st.cl[which], st.cl["gp"]
         gcl = st.gcl if which == "gx" else st.rcl
         if self.fixed:
-            KI.step_cluster(g.G, g.ptr, g.nx, g.chunk, g.cols, g.vals, gcl, z, st.acc, L.bias_o, L.peep_o,
-                            L.has_peep, xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.nx,
+            KI.step_cluster(L.kind, L.blocks, g.G, g.ptr, g.nx, g.chunk, g.cols, g.vals, gcl, z, st.acc, L.bias_o,
+                            L.vec_o, L.has_vec, xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.nx,
                             p.chunk, p.cols, p.vals, st.pcl, st.y_out, yo, st.s32, st.s64, st.acc_y,
                             L.shifts, *self._luts)
         else:
-            KC.step_cluster(g.G, g.ptr, g.cols, g.vals, gcl, z, st.acc, L.bias_o, L.peep_o, L.has_peep,
-                            xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.cols, p.vals,
+            KC.step_cluster(L.kind, L.blocks, g.G, g.ptr, g.cols, g.vals, gcl, z, st.acc, L.bias_o, L.vec_o,
+                            L.has_vec, xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.cols, p.vals,
                             st.pcl, st.y_out, yo, st.scratch)
 
     def _step(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
         mats = [getattr(m, f"csr_{a}") for m in (L.w_x, L.w_r) for a in ("ptr", "cols", "vals")]
-        proj = [getattr(L.w_ym, f"csr_{a}") for a in ("ptr", "cols", "vals")]
-        kern = self.K.step_many
+        proj = [getattr(L.w_y, f"csr_{a}") for a in ("ptr", "cols", "vals")]
         y_in, y_out = st.y[st.cur], st.y[1 - st.cur]
-        args = (st.groups, st.pgroups, x, y_in, *mats, L.bias, L.peephole,
-                L.has_peep, st.c, st.m, st.acc, st.scratch, *proj, y_out)
+        args = (L.kind, L.blocks, st.groups, st.pgroups, x, y_in, *mats, L.bias, L.vec,
+                L.has_vec, st.c, st.m, st.acc, st.scratch, *proj, y_out)
         if self.fixed:
-            kern(*args, st.acc_y, L.shifts, *self._luts)
+            self.K.step_many(*args, st.acc_y, L.shifts, *self._luts)
         else:
-            kern(*args)
+            self.K.step_many(*args)
         st.cur = 1 - st.cur
         return y_out

@@ -1,0 +1,211 @@
+"""The element-wise step of every cell the CPU engine runs, in numba: the one place where the
+engine's kernels meet a cell (:mod:`ese.cell` describes it; its ``fixed_step`` is the spec these
+functions reproduce bit for bit, its ``float_step`` the equations of the float ones).
+
+The kernels (:mod:`ese.runtime.kernels_float`, ``kernels_fixed``, ``kernels_int16``,
+``kernels_cluster``) know nothing of gates. They form the accumulator rows of a cell (the gate
+sums, block after block, as the cell description orders them) and call the dispatchers below with
+the cell's ``kind``:
+
+* ``ew_float(kind, acc, r0, s, st, k, vec, has_vec) -> (state, out)``: block j of cell k is
+  ``acc[r0 + j s]``, ``st`` its state, ``vec`` (rows, H) its element-wise vectors (a dummy when
+  ``has_vec`` is False); returns the new state and the output signal (``CellSpec.output``).
+* ``ew_float_rows(kind, acc, r0, s, st, out, k, vec, has_vec)``: the same for B streams at once:
+  ``acc`` (rows, B), ``st`` and ``out`` the cell's (B,) rows, updated in place.
+* ``ew_fixed`` / ``ew_fixed_rows``: the same in fixed point, with the shift vector ``sh``
+  (layout below), the sigmoid and tanh tables and, for the rows form, an int64 scratch ``w`` of
+  :attr:`EngineCell.scratch` B entries.
+
+A cell the engine runs has one state vector (both real cells do) and one entry in
+:data:`ENGINE_CELLS`: its kind, its shifts (from the layer's binary points) and the bound of its
+output signal. Adding a cell adds its functions here and a branch to each dispatcher.
+
+The ``sh`` vector: ``ABITS``, ``ACCBITS``, ``NSIG``, ``NTANH`` (widths and table sizes), then the
+shifts of the gate sums and output stage (``SX``, ``SR``, ``SACC``, ``SAY``, ``SY``), then from
+``EW`` on the cell's own shifts. Every shift is ``F_from - F_to`` (positive: rounding right shift,
+negative: exact left shift; :func:`ese.runtime.arith.align`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numba as nb
+import numpy as np
+
+from ese.runtime.arith import align, lookup, lut, lut_index, sat, sigmoid, tanh
+from ese.runtime.errors import EngineError
+
+_FLOAT = {"cache": True, "fastmath": True, "nogil": True}
+_INT = {"cache": True, "nogil": True}
+
+# ---- the shift vector ------------------------------------------------------------------------
+ABITS, ACCBITS, NSIG, NTANH, SX, SR, SACC, SAY, SY = range(9)
+SHIFTS0 = SX  # sh[SHIFTS0:] are shifts (checked against 62 bits)
+EW = 9  # the cell's own shifts start here
+N_SHIFTS = EW + 24
+
+LSTMP_KIND = 0
+
+
+# ---- the LSTMP (ese.cell._lstmp_fixed / _lstmp_float) ----------------------------------------
+# its shifts, sh[EW + j]: the four gate pre-activations from acc, the three c-terms, the five LUT
+# inputs, the cell update (f c_prev, i g, the sum) and m
+ZI, ZF, ZG, ZO, PI, PF, PO, LI, LF, LG, LO, LC, CF, CIG, CC, SM = range(EW, EW + 16)
+
+
+def _lstmp_shifts(f: dict[str, int], e_sig: int, e_tanh: int) -> dict[int, int]:
+    fg, fc = f["gate"], f["c"]
+    fs = max(fg + fc, 2 * fg)
+    zi, zf, zg, zo = f["z_i"], f["z_f"], f["z_g"], f["z_o"]
+    fp = f["peephole"]
+    return {ZI: f["acc"] - zi, ZF: f["acc"] - zf, ZG: f["acc"] - zg, ZO: f["acc"] - zo,
+            PI: fp + fc - zi, PF: fp + fc - zf, PO: fp + fc - zo,
+            LI: zi + e_sig, LF: zf + e_sig, LG: zg + e_tanh, LO: zo + e_sig, LC: fc + e_tanh,
+            CF: fg + fc - fs, CIG: 2 * fg - fs, CC: fs - fc, SM: 2 * fg - f["m"]}
+
+
+def _align_int(v: int, s: int) -> int:
+    return v << -s if s <= 0 else (v + (1 << (s - 1))) >> s
+
+
+def _lstmp_out_bound(luts: dict[str, np.ndarray], sh: np.ndarray) -> int:
+    """Largest |m| the cell stage can give: |o * tanh(c)| aligned, at most the activation range
+    (``o`` and ``tanh(c)`` are LUT values; ``align`` is monotone and rounds half up, so
+    ``|align(-v)| <= align(v)``)."""
+    top = int(np.abs(luts["sigmoid"]).max()) * int(np.abs(luts["tanh"]).max())
+    return min(1 << (int(sh[ABITS]) - 1), _align_int(top, int(sh[SM])) + 1)
+
+
+@nb.njit(inline="always", **_FLOAT)
+def _lstmp_float_core(zi, zf, zg, zo, cp, vec, k, has_vec):
+    """c_t and m_t of cell k from its four gate pre-activations (vec: w_ic, w_fc, w_oc rows)."""
+    if has_vec:
+        zi += vec[0, k] * cp
+        zf += vec[1, k] * cp
+    cn = sigmoid(zf) * cp + sigmoid(zi) * tanh(zg)
+    if has_vec:
+        zo += vec[2, k] * cn
+    return cn, sigmoid(zo) * tanh(cn)
+
+
+@nb.njit(inline="always", **_FLOAT)
+def _lstmp_float(acc, r0, s, cp, k, vec, has_vec):
+    return _lstmp_float_core(acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s], cp, vec, k, has_vec)
+
+
+@nb.njit(inline="always", **_FLOAT)
+def _lstmp_float_rows(acc, r0, s, c, m, k, vec, has_vec):
+    a0, a1, a2, a3 = acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s]
+    for b in range(c.shape[0]):
+        c[b], m[b] = _lstmp_float_core(a0[b], a1[b], a2[b], a3[b], c[b], vec, k, has_vec)
+
+
+@nb.njit(inline="always", **_INT)
+def _lstmp_fixed(acc, r0, s, cp, k, vec, has_vec, sh, lsig, ltanh):
+    """(c_t, m_t) of cell k from its four saturated accumulators (ese.cell._lstmp_fixed)."""
+    A = sh[ABITS]
+    zi = align(acc[r0], sh[ZI])
+    zf = align(acc[r0 + s], sh[ZF])
+    if has_vec:
+        zi += align(vec[0, k] * cp, sh[PI])
+        zf += align(vec[1, k] * cp, sh[PF])
+    zi = sat(zi, A)
+    zf = sat(zf, A)
+    zg = sat(align(acc[r0 + 2 * s], sh[ZG]), A)
+    i = lut(lsig, zi, sh[LI], sh[NSIG])
+    f = lut(lsig, zf, sh[LF], sh[NSIG])
+    g = lut(ltanh, zg, sh[LG], sh[NTANH])
+    cn = sat(align(align(f * cp, sh[CF]) + align(i * g, sh[CIG]), sh[CC]), A)
+    zo = align(acc[r0 + 3 * s], sh[ZO])
+    if has_vec:
+        zo += align(vec[2, k] * cn, sh[PO])
+    zo = sat(zo, A)
+    o = lut(lsig, zo, sh[LO], sh[NSIG])
+    tc = lut(ltanh, cn, sh[LC], sh[NTANH])
+    return cn, sat(align(o * tc, sh[SM]), A)
+
+
+@nb.njit(inline="always", **_INT)
+def _lstmp_fixed_rows(acc, r0, s, c, m, k, vec, has_vec, sh, lsig, ltanh, w):
+    """:func:`_lstmp_fixed` for all B streams: the arithmetic in branch-free loops over b with
+    loop-invariant scalars (vectorized; the shifts are read into locals first, since LLVM cannot
+    prove the stores to ``c``/``m`` leave ``sh`` alone), the LUT lookups in loops of their own
+    (:func:`ese.runtime.arith.lookup`). Without the cell's vectors their weights are 0
+    (``align(0, s) == 0``: the sums are unchanged). ``w``: 6 B int64 of scratch."""
+    A, szi, szf, szg, szo, spi, spf, spo = sh[ABITS], sh[ZI], sh[ZF], sh[ZG], sh[ZO], sh[PI], sh[PF], sh[PO]
+    sli, slf, slg, slo, slc, scf, scig, scc, ssm = sh[LI], sh[LF], sh[LG], sh[LO], sh[LC], sh[CF], sh[CIG], sh[CC], sh[SM]
+    ns, nt = sh[NSIG], sh[NTANH]
+    pi = vec[0, k] if has_vec else 0
+    pf = vec[1, k] if has_vec else 0
+    po = vec[2, k] if has_vec else 0
+    ai, af, ag, ao = acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s]
+    B = c.shape[0]
+    x1, x2, x3, v1, v2, v3 = w[:B], w[B:2 * B], w[2 * B:3 * B], w[3 * B:4 * B], w[4 * B:5 * B], w[5 * B:6 * B]
+    for b in range(B):
+        cp = c[b]
+        x1[b] = lut_index(sat(align(ai[b], szi) + align(pi * cp, spi), A), sli, ns)
+        x2[b] = lut_index(sat(align(af[b], szf) + align(pf * cp, spf), A), slf, ns)
+        x3[b] = lut_index(sat(align(ag[b], szg), A), slg, nt)
+    lookup(lsig, x1, v1)  # i
+    lookup(lsig, x2, v2)  # f
+    lookup(ltanh, x3, v3)  # g
+    for b in range(B):
+        cn = sat(align(align(v2[b] * c[b], scf) + align(v1[b] * v3[b], scig), scc), A)
+        c[b] = cn
+        x1[b] = lut_index(sat(align(ao[b], szo) + align(po * cn, spo), A), slo, ns)
+        x2[b] = lut_index(cn, slc, nt)
+    lookup(lsig, x1, v1)  # o
+    lookup(ltanh, x2, v2)  # tanh(c)
+    for b in range(B):
+        m[b] = sat(align(v1[b] * v2[b], ssm), A)
+
+
+# ---- the dispatchers (one branch per cell) ---------------------------------------------------
+@nb.njit(inline="always", **_FLOAT)
+def ew_float(kind, acc, r0, s, st, k, vec, has_vec):
+    return _lstmp_float(acc, r0, s, st, k, vec, has_vec)
+
+
+@nb.njit(inline="always", **_FLOAT)
+def ew_float_rows(kind, acc, r0, s, st, out, k, vec, has_vec):
+    _lstmp_float_rows(acc, r0, s, st, out, k, vec, has_vec)
+
+
+@nb.njit(inline="always", **_INT)
+def ew_fixed(kind, acc, r0, s, st, k, vec, has_vec, sh, lsig, ltanh):
+    return _lstmp_fixed(acc, r0, s, st, k, vec, has_vec, sh, lsig, ltanh)
+
+
+@nb.njit(inline="always", **_INT)
+def ew_fixed_rows(kind, acc, r0, s, st, out, k, vec, has_vec, sh, lsig, ltanh, w):
+    _lstmp_fixed_rows(acc, r0, s, st, out, k, vec, has_vec, sh, lsig, ltanh, w)
+
+
+# ---- the cells the engine runs ---------------------------------------------------------------
+@dataclass(frozen=True)
+class EngineCell:
+    """What the engine needs of a cell beyond its description: ``kind`` (the dispatchers'
+    branch), ``shifts(fracs, e_sig, e_tanh)`` (its ``sh`` entries from a layer's binary points
+    and the LUT steps), ``out_bound(luts, sh)`` (the largest |output| of its element-wise step,
+    which bounds the output SpMV's int32 sums) and ``scratch`` (int64 per stream of the rows form)."""
+
+    kind: int
+    shifts: Callable[[dict[str, int], int, int], dict[int, int]]
+    out_bound: Callable[[dict[str, np.ndarray], np.ndarray], int]
+    scratch: int
+
+
+ENGINE_CELLS: dict[str, EngineCell] = {
+    "lstmp": EngineCell(LSTMP_KIND, _lstmp_shifts, _lstmp_out_bound, 6),
+}
+
+
+def engine_cell(spec) -> EngineCell:
+    """The engine's entry for ``spec`` (a :class:`ese.cell.CellSpec`), else EngineError."""
+    if spec.name not in ENGINE_CELLS or len(spec.state) != 1:
+        raise EngineError(f"the CPU engine has no element-wise kernels for the {spec.name!r} cell; it runs "
+                          f"{', '.join(sorted(ENGINE_CELLS))} (the reference model runs any cell: ese eval "
+                          "without --engine)")
+    return ENGINE_CELLS[spec.name]
