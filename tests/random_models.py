@@ -54,11 +54,12 @@ def _formats(cell: CellSpec, A: int, W: int, shift: int, x_frac: int | None,
 def random_qmodel(*, D: int = 6, H: int = 8, P: int = 4, layers: int = 1, C: int = 5, peepholes: bool = True,
                   density: float = 0.3, weight_bits: int = 12, act_bits: int = 16, lut_bits: int = 8,
                   seed: int = 0, shift: int = 0, cell: CellSpec | str = LSTMP,
-                  fracs: dict[str, int] | None = None) -> QModel:
+                  fracs: dict[str, int] | None = None, big_rows: bool = False) -> QModel:
     """A valid QModel of ``cell`` with random integer weights and plausible binary points.
 
     ``fracs`` overrides binary points by signal (``acc``/``acc_y``: how many bits below the
-    exact sum's point). Arrays are drawn in file order but the output matrix last."""
+    exact sum's point). ``big_rows``: about 70% of every matrix's rows empty, so long runs of
+    zeros need padding entries. Arrays are drawn in file order but the output matrix last."""
     spec = cell_spec(cell)
     rng = np.random.default_rng(seed)
     A, W = act_bits, weight_bits
@@ -73,7 +74,10 @@ def random_qmodel(*, D: int = 6, H: int = 8, P: int = 4, layers: int = 1, C: int
         proj = spec.projection
         for name in [n for n in spec.array_names if proj is None or n != proj.name] + ([proj.name] if proj else []):
             if name in spec.matrix_names:
-                arrays[name] = random_weights(rng, spec.matrix_shape(name, H, P, d_in), density, W)
+                shape = spec.matrix_shape(name, H, P, d_in)
+                arrays[name] = random_weights(rng, shape, density, W)
+                if big_rows:
+                    arrays[name] *= (rng.random(shape[0]) < 0.3)[:, None]
             elif name in spec.vector_names(model):
                 scale = 8 if spec.vector_shape(name, H) == (len(spec.acc_blocks) * H,) else 2
                 arrays[name] = rng.integers(-lim // scale, lim // scale + 1,

@@ -7,7 +7,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from rtl_cycle_oracle import cycle_model_total
-from rtl_helpers import reference
+from rtl_helpers import reference, toy_qmodel
 
 from ese.accel.cycles import timeline
 from ese.accel.trace_io import first_difference
@@ -15,7 +15,7 @@ from ese.compiler.program import compile_qmodel
 from ese.config import HardwareConfig
 from ese.rtl.params import rtl_params
 from ese.rtl.sim import simulate_top
-from ese.rtl.toy import random_frames, random_qmodel
+from ese.rtl.toy import random_frames
 
 pytestmark = pytest.mark.rtl
 
@@ -47,7 +47,7 @@ def check(qm, hw, frames: int, seed: int) -> None:
 def test_random_programs_equal_reference_and_cycle_model(seed, hw, frames, shape, peepholes, density, big_rows,
                                                         layers):
     D, H, P = shape
-    qm = random_qmodel(seed, input_dim=D, hidden=H, proj=P, peepholes=peepholes, density=density,
+    qm = toy_qmodel(seed, input_dim=D, hidden=H, proj=P, peepholes=peepholes, density=density,
                        big_rows=big_rows, lut_index_bits=5, layers=layers)
     check(qm, hw, frames, seed + 1)
 
@@ -56,7 +56,7 @@ def test_random_programs_equal_reference_and_cycle_model(seed, hw, frames, shape
                                                          (5, 4, False, 2), (8, 3, True, 2)])
 def test_larger_program_with_padding(pes, queue_depth, prefetch, lp):
     """index_bits = 2 forces padding entries; 10-bit LUTs; H not a multiple of the PE count."""
-    qm = random_qmodel(7, input_dim=8, hidden=13, proj=6, density=0.3, lut_index_bits=10, big_rows=True)
+    qm = toy_qmodel(7, input_dim=8, hidden=13, proj=6, density=0.3, lut_index_bits=10, big_rows=True)
     hw = HardwareConfig(pes=pes, queue_depth=queue_depth, pointer_prefetch=prefetch, pointer_latency=lp,
                         index_bits=2)
     check(qm, hw, 4, 3)
@@ -64,7 +64,7 @@ def test_larger_program_with_padding(pes, queue_depth, prefetch, lp):
 
 def test_a_second_start_without_reset_runs_the_utterance_again():
     """Every accumulator flag, c, counter and queue is back to its initial state after ``done``."""
-    qm = random_qmodel(9, input_dim=4, hidden=5, proj=3, layers=2, lut_index_bits=5)
+    qm = toy_qmodel(9, input_dim=4, hidden=5, proj=3, layers=2, lut_index_bits=5)
     hw = HardwareConfig(pes=2, queue_depth=2, mac_latency=2)
     prog = compile_qmodel(qm, hw)
     x = random_frames(qm, 3, 0)

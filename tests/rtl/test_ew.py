@@ -47,9 +47,9 @@ def run_lane(P, lane: int, acc: np.ndarray) -> tuple[np.ndarray, np.ndarray, lis
                     ctx.set(dut.in_valid, 0)
                 if ctx.get(dut.c_valid):
                     c[t, ctx.get(dut.c_cell)] = ctx.get(dut.c_data)
-                if ctx.get(dut.m_valid):
-                    jj = ctx.get(dut.m_cell)
-                    m[t, jj] = ctx.get(dut.m_data)
+                if ctx.get(dut.out_valid):
+                    jj = ctx.get(dut.out_cell)
+                    m[t, jj] = ctx.get(dut.out_data)
                     lat.append(cyc + 1 - issued[jj])  # readable from the next cycle
                     seen_m += 1
                 await ctx.tick()

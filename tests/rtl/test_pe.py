@@ -21,7 +21,7 @@ def pe_model(program, p: int, acts: dict[str, np.ndarray]) -> tuple[np.ndarray, 
     P = rtl_params(program)
     rows = L.w_x.partition.rows_of_pe[p]
     gates = np.array(P.pe_images[p].bias[0], dtype=np.int64) \
-        + ((L.w_x.decode()[rows] @ acts["x"]) << P.shift_x) + ((L.w_r.decode()[rows] @ acts["r"]) << P.shift_r)
+        + ((L.w_x.decode()[rows] @ acts["x"]) << P.shift(ROLE_X)) + ((L.w_r.decode()[rows] @ acts["r"]) << P.shift(ROLE_R))
     proj = L.w_ym.decode()[L.w_ym.partition.rows_of_pe[p]] @ acts["ym"]
     return gates, proj
 

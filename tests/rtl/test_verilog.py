@@ -7,7 +7,7 @@ import shutil
 import numpy as np
 import pytest
 from rtl_cycle_oracle import cycle_model_total
-from rtl_helpers import reference, shipped_small
+from rtl_helpers import reference, shipped_small, toy_qmodel
 
 from ese.accel.trace_io import first_difference
 from ese.compiler.program import compile_qmodel
@@ -15,15 +15,15 @@ from ese.config import HardwareConfig
 from ese.rtl.export import export_verilog, run_iverilog, verilator_lint
 from ese.rtl.params import rtl_params
 from ese.rtl.sim import simulate_top
-from ese.rtl.toy import random_frames, random_qmodel
+from ese.rtl.toy import random_frames
 
 pytestmark = [pytest.mark.rtl, pytest.mark.slow,  # Icarus Verilog and Verilator runs
               pytest.mark.skipif(shutil.which("iverilog") is None, reason="iverilog not installed")]
 
 CASES = {
-    "toy": lambda: compile_qmodel(random_qmodel(3, input_dim=5, hidden=7, proj=4, lut_index_bits=6),
+    "toy": lambda: compile_qmodel(toy_qmodel(3, input_dim=5, hidden=7, proj=4, lut_index_bits=6),
                                   HardwareConfig(pes=3, queue_depth=2, pointer_prefetch=False, mac_latency=2)),
-    "two-layers": lambda: compile_qmodel(random_qmodel(5, input_dim=4, hidden=5, proj=3, lut_index_bits=6, layers=2),
+    "two-layers": lambda: compile_qmodel(toy_qmodel(5, input_dim=4, hidden=5, proj=3, lut_index_bits=6, layers=2),
                                          HardwareConfig(pes=2, queue_depth=3, y_latency=2)),
     "trained": lambda: compile_qmodel(shipped_small(), HardwareConfig(pes=8, queue_depth=4)),
 }

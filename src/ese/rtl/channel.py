@@ -6,29 +6,35 @@ from amaranth.hdl import Array, Cat, Module, Mux, Signal, signed
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
-from ese.compiler.roles import ROLE_R, ROLE_X, ROLE_YM
-from ese.rtl.ew import EwLane
+from ese.cell import INPUT, RECURRENT
 from ese.rtl.fixed import align, saturate
-from ese.rtl.params import RtlParams
+from ese.rtl.lanes import LANES
 from ese.rtl.pe import PE
+from ese.rtl.plan import RtlParams
 
 CYCLE_BITS = 32
 
 
 class Channel(wiring.Component):
-    """A channel running one utterance through the LSTMP layers (ESE.md section 6, docs/cycle-model.md).
+    """A channel running one utterance through the recurrent layers (ESE.md section 6, docs/cycle-model.md).
+
+    The cell (``RtlParams.matrices``, from ``ese.cell``) gives the ops: the gate SpMVs (x, then
+    r), the element-wise stage on the cell's lanes (``ese.rtl.lanes``), and the output SpMV when
+    the cell has one (the LSTMP's ym); without one (the GRU) y_t is the lanes' output itself.
 
     The **broadcaster** walks the program's issue order (prologue once, then the steady items
     for t = 0 .. T-1, items of steps outside [0, T) skipped without a cycle) and puts one column per
     cycle on the bus to every PE's ActQueue when all queues have room and the activation exists:
-    x_t of layer 0 from the frame buffer, x_t of layer l > 0 (y_t of layer l-1) and y_{t-1} rounded
-    from the projection accumulators once ready, m_t cell by cell as the layer's element-wise lanes
-    write it. The **completion tracker** walks the same order: an op is done when every PE has
-    finished its last column (``done = max_p f + mac_latency``); per layer it counts done x and r
-    ops (gating the element-wise stage) and ready y (``done(ym) + y_latency``). Per layer, the
-    **element-wise controller** issues cells j = 0 .. ceil(H/N)-1 of step t to that layer's lanes,
-    one group per cycle, once x_t and r_t are done and the previous step's groups are issued. The
-    **output unit** streams y_t of the last layer row by row once it is ready.
+    x_t of layer 0 from the frame buffer, x_t of layer l > 0 (y_t of layer l-1) and y_{t-1} once
+    ready (rounded from the projection accumulators, or read from the lanes' output buffers), the
+    element-wise output cell by cell as the layer's lanes write it (for the output SpMV). The
+    **completion tracker** walks the same order: an op is done when every PE has finished its last
+    column (``done = max_p f + mac_latency``); per layer it counts done gate ops (gating the
+    element-wise stage) and ready y (``done(ym) + y_latency``, or when the last group leaves the
+    lanes). Per layer, the **element-wise controller** issues cells j = 0 .. ceil(H/N)-1 of step t
+    to that layer's lanes, one group per cycle, once the gate ops of t are done and the previous
+    step's groups are issued. The **output unit** streams y_t of the last layer row by row once it
+    is ready.
 
     Ports
     -----
@@ -61,7 +67,8 @@ class Channel(wiring.Component):
         out = Signal(signed(P.act_bits), name=name)
 
         def rnd(f):
-            acc_y = saturate(align(v, f["w_ym"] + f["m"] - f["acc_y"]), P.acc_bits)
+            proj = P.projection
+            acc_y = saturate(align(v, f[proj.name] + f[proj.operand] - f["acc_y"]), P.acc_bits)
             return saturate(align(acc_y, f["acc_y"] - f["y"]), P.act_bits)
 
         if isinstance(layer, int):
@@ -108,8 +115,13 @@ class Channel(wiring.Component):
     def elaborate(self, platform) -> Module:
         P, m = self.p, Module()
         N, A, NL = P.pes, P.act_bits, P.n_layers
+        proj = P.projection
+        gate_roles = [mp.role for mp in P.gate_matrices]
+        role_x = next(mp.role for mp in P.gate_matrices if mp.operand == INPUT)
+        role_r = next(mp.role for mp in P.gate_matrices if mp.operand == RECURRENT)
         pes = [PE(params=P, image=img) for img in P.pe_images]
-        lanes = [[EwLane(params=P, image=img, layer=lay) for img in P.lanes[lay]] for lay in range(NL)]
+        lane_cls = LANES[P.cell]
+        lanes = [[lane_cls(params=P, image=img, layer=lay) for img in P.lanes[lay]] for lay in range(NL)]
         for p in range(N):
             m.submodules[f"pe{p}"] = pes[p]
             for lay in range(NL):
@@ -120,9 +132,9 @@ class Channel(wiring.Component):
         cyc = Signal(CYCLE_BITS)
         m.d.comb += self.running.eq(running)
 
-        # per-layer progress counters (registered) and m-buffer tracking
-        x_cnt = [Signal(step_bits, name=f"x_cnt{lay}") for lay in range(NL)]
-        r_cnt = [Signal(step_bits, name=f"r_cnt{lay}") for lay in range(NL)]
+        # per-layer progress counters (registered): done gate ops by role, ready y; m-buffer tracking
+        g_cnt = [{r_: Signal(step_bits, name=f"{mp.name}_cnt{lay}") for r_, mp in zip(gate_roles, P.gate_matrices)}
+                 for lay in range(NL)]
         y_cnt = [Signal(step_bits, name=f"y_cnt{lay}") for lay in range(NL)]
         m_step = [Signal(step_bits, name=f"m_step{lay}") for lay in range(NL)]
         m_groups = [Signal(range(P.groups + 1), name=f"m_groups{lay}") for lay in range(NL)]
@@ -141,39 +153,51 @@ class Channel(wiring.Component):
                 with m.Case(i):
                     m.d.comb += [role.eq(r_), layer.eq(lay), step.eq(t + dt if steady else dt),
                                  last_k.eq(P.cols(r_, lay) - 1), col.eq(P.ptr_offset(r_, lay) + k)]
-                    if r_ == ROLE_X:
+                    if r_ == role_x:
                         m.d.comb += avail.eq(1 if lay == 0 else y_cnt[lay - 1] > step)
-                    elif r_ == ROLE_R:
+                    elif r_ == role_r:
                         m.d.comb += avail.eq(y_cnt[lay] >= step)
                     else:
                         m.d.comb += avail.eq(m_started[lay] & (m_step[lay] == step) & (loc < m_groups[lay]))
         # y source: x of layer l > 0 reads y_t of layer l-1, r of layer l reads y_{t-1} of layer l
         y_layer, y_par = Signal(range(max(NL, 2))), Signal()
-        with m.If(role == ROLE_X):
+        with m.If(role == role_x):
             m.d.comb += [y_layer.eq(layer - 1), y_par.eq(step[0])]
         with m.Else():
             m.d.comb += [y_layer.eq(layer), y_par.eq(~step[0])]
-        yb_acc = Array([pe.yb_acc for pe in pes])[sel]
-        for pe in pes:
-            m.d.comb += [pe.yb_layer.eq(y_layer), pe.yb_row.eq(loc), pe.yb_par.eq(y_par)]
-        y_value = self._y_round(m, yb_acc, y_layer, "y_bcast")
-        m_value = Signal(signed(A))
         for lay in range(NL):
             for lane in lanes[lay]:
-                m.d.comb += lane.m_rd_cell.eq(loc)
+                m.d.comb += lane.rd_cell.eq(loc)
+        if proj is not None:  # y rounded from the projection accumulators
+            yb_acc = Array([pe.yb_acc for pe in pes])[sel]
+            for pe in pes:
+                m.d.comb += [pe.yb_layer.eq(y_layer), pe.yb_row.eq(loc), pe.yb_par.eq(y_par)]
+            y_value = self._y_round(m, yb_acc, y_layer, "y_bcast")
+        else:  # y is the lanes' output (double-buffered by step parity); y_{-1} = 0
+            y_value = Signal(signed(A), name="y_bcast")
+            for lay in range(NL):
+                for lane in lanes[lay]:
+                    m.d.comb += lane.rd_par.eq(y_par)
+            with m.Switch(y_layer):
+                for lay in range(NL):
+                    with m.Case(lay):
+                        m.d.comb += y_value.eq(Mux((role == role_r) & (step == 0), 0,
+                                                   Array([lane.rd_data for lane in lanes[lay]])[sel]))
+        m_value = Signal(signed(A))
         with m.Switch(layer):
             for lay in range(NL):
                 with m.Case(lay):
-                    m.d.comb += m_value.eq(Array([lane.m_rd_data for lane in lanes[lay]])[sel])
+                    m.d.comb += m_value.eq(Array([lane.rd_data for lane in lanes[lay]])[sel])
         m.d.comb += self.x_addr.eq(step * P.input_dim + k)
         value = Signal(signed(A))
         with m.Switch(role):
-            with m.Case(ROLE_X):
+            with m.Case(role_x):
                 m.d.comb += value.eq(Mux(layer == 0, self.x_data, y_value))
-            with m.Case(ROLE_R):
+            with m.Case(role_r):
                 m.d.comb += value.eq(y_value)
-            with m.Case(ROLE_YM):
-                m.d.comb += value.eq(m_value)
+            if proj is not None:
+                with m.Case(proj.role):
+                    m.d.comb += value.eq(m_value)
         acc_ready = pes[0].ready
         for pe in pes[1:]:
             acc_ready = acc_ready & pe.ready
@@ -184,10 +208,11 @@ class Channel(wiring.Component):
         slot = Signal(range(2 * NL))
         m.d.comb += slot.eq(layer * 2 + step[0])
         with m.If(fire & (k == 0)):
-            with m.If(role == ROLE_X):
+            with m.If(role == gate_roles[0]):  # the step's first gate op starts its accumulators afresh
                 m.d.comb += clear_g.eq(1 << slot)
-            with m.If(role == ROLE_YM):
-                m.d.comb += clear_p.eq(1 << slot)
+            if proj is not None:
+                with m.If(role == proj.role):
+                    m.d.comb += clear_p.eq(1 << slot)
         with m.If(self.start):
             m.d.comb += [clear_g.eq(-1), clear_p.eq(-1)]
         for pe in pes:
@@ -215,17 +240,21 @@ class Channel(wiring.Component):
         _, c_pos, c_t = self._next_item(m, cpos, ct, T, "cnext")
         with m.If(complete):
             m.d.sync += [cpos.eq(c_pos), ct.eq(c_t)]
-        c_is = {(lay, r_): Signal(name=f"c_is_{lay}_{r_}") for lay in range(NL) for r_ in (ROLE_X, ROLE_R, ROLE_YM)}
+        c_is = {(lay, mp.role): Signal(name=f"c_is_{lay}_{mp.role}") for lay in range(NL) for mp in P.matrices}
         with m.Switch(cpos):
             for i, (lay, r_, dt, steady) in enumerate(P.items):
                 with m.Case(i):
                     m.d.comb += c_is[(lay, r_)].eq(1)
         for lay in range(NL):
-            x_ev = self._delayed(m, complete & c_is[(lay, ROLE_X)], P.mac_latency - 1, f"xdone{lay}")
-            r_ev = self._delayed(m, complete & c_is[(lay, ROLE_R)], P.mac_latency - 1, f"rdone{lay}")
-            y_ev = self._delayed(m, complete & c_is[(lay, ROLE_YM)], P.mac_latency + P.y_latency - 1, f"yready{lay}")
-            m.d.sync += [x_cnt[lay].eq(x_cnt[lay] + x_ev), r_cnt[lay].eq(r_cnt[lay] + r_ev),
-                         y_cnt[lay].eq(y_cnt[lay] + y_ev)]
+            for r_, cnt in g_cnt[lay].items():
+                ev = self._delayed(m, complete & c_is[(lay, r_)], P.mac_latency - 1, f"done{lay}_{r_}")
+                m.d.sync += cnt.eq(cnt + ev)
+            if proj is not None:
+                y_ev = self._delayed(m, complete & c_is[(lay, proj.role)], P.mac_latency + P.y_latency - 1,
+                                     f"yready{lay}")
+            else:  # y_t is ready when the last group's output is readable (written this cycle)
+                y_ev = lanes[lay][0].out_valid & (m_groups[lay] == P.groups - 1)
+            m.d.sync += y_cnt[lay].eq(y_cnt[lay] + y_ev)
 
         # ---- element-wise controllers (one per layer) -------------------------------------------------------
         ew_ts = []
@@ -234,7 +263,10 @@ class Channel(wiring.Component):
                                      Signal(name=f"ew{lay}_active"))
             ew_ts.append((ew_t, ew_j, ew_active))
             ew_go = Signal(name=f"ew{lay}_go")
-            m.d.comb += ew_go.eq(running & ~ew_active & (ew_t < T) & (x_cnt[lay] > ew_t) & (r_cnt[lay] > ew_t))
+            gates_done = 1
+            for cnt in g_cnt[lay].values():
+                gates_done = gates_done & (cnt > ew_t)
+            m.d.comb += ew_go.eq(running & ~ew_active & (ew_t < T) & gates_done)
             issuing = ew_active | ew_go
             j_cur = Signal(range(P.groups), name=f"ew{lay}_jcur")
             m.d.comb += j_cur.eq(ew_j & ew_active.replicate(len(ew_j)))
@@ -242,7 +274,9 @@ class Channel(wiring.Component):
                 m.d.comb += [getattr(pe, f"ew{lay}_cell").eq(j_cur), getattr(pe, f"ew{lay}_par").eq(ew_t[0]),
                              lane.in_valid.eq(issuing & (j_cur < P.lanes[lay][p].cells)), lane.in_cell.eq(j_cur),
                              lane.clear.eq(self.start)]
-                m.d.comb += [getattr(lane, f"acc_{g}").eq(getattr(pe, f"ew{lay}_acc_{g}")) for g in "ifgo"]
+                m.d.comb += [getattr(lane, f"acc_{b}").eq(getattr(pe, f"ew{lay}_acc_{b}")) for b in P.acc_blocks]
+                if proj is None:
+                    m.d.comb += lane.in_par.eq(ew_t[0])
             with m.If(issuing):
                 with m.If(j_cur == P.groups - 1):
                     m.d.sync += [ew_active.eq(0), ew_t.eq(ew_t + 1), ew_j.eq(0)]
@@ -250,16 +284,21 @@ class Channel(wiring.Component):
                     m.d.sync += [ew_active.eq(1), ew_j.eq(j_cur + 1)]
             with m.If(ew_go):
                 m.d.sync += [m_step[lay].eq(ew_t), m_groups[lay].eq(0), m_started[lay].eq(1)]
-            with m.Elif(lanes[lay][0].m_valid):
+            with m.Elif(lanes[lay][0].out_valid):
                 m.d.sync += m_groups[lay].eq(m_groups[lay] + 1)
 
         # ---- output unit (y of the last layer) --------------------------------------------------------------
         last = NL - 1
         o_t, o_row, o_active = Signal(step_bits), Signal(range(max(P.proj, 2))), Signal()
         o_sel, o_loc = Signal(range(N)), Signal(range(-(-P.proj // N) + 1))
-        for pe in pes:
-            m.d.comb += [pe.yo_layer.eq(last), pe.yo_row.eq(o_loc), pe.yo_par.eq(o_t[0])]
-        y_out = self._y_round(m, Array([pe.yo_acc for pe in pes])[o_sel], last, "y_out")
+        if proj is not None:
+            for pe in pes:
+                m.d.comb += [pe.yo_layer.eq(last), pe.yo_row.eq(o_loc), pe.yo_par.eq(o_t[0])]
+            y_out = self._y_round(m, Array([pe.yo_acc for pe in pes])[o_sel], last, "y_out")
+        else:
+            for lane in lanes[last]:
+                m.d.comb += [lane.yo_cell.eq(o_loc), lane.yo_par.eq(o_t[0])]
+            y_out = Array([lane.yo_data for lane in lanes[last]])[o_sel]
         m.d.comb += [self.y_valid.eq(o_active), self.y_step.eq(o_t), self.y_index.eq(o_row), self.y_data.eq(y_out)]
         with m.If(o_active):
             with m.If(o_row == P.proj - 1):
@@ -286,6 +325,6 @@ class Channel(wiring.Component):
                          o_t.eq(0), o_row.eq(0), o_active.eq(0), o_sel.eq(0), o_loc.eq(0)]
             for lay in range(NL):
                 ew_t, ew_j, ew_active = ew_ts[lay]
-                m.d.sync += [x_cnt[lay].eq(0), r_cnt[lay].eq(0), y_cnt[lay].eq(0), ew_t.eq(0), ew_j.eq(0),
-                             ew_active.eq(0), m_started[lay].eq(0)]
+                m.d.sync += [*(cnt.eq(0) for cnt in g_cnt[lay].values()), y_cnt[lay].eq(0), ew_t.eq(0),
+                             ew_j.eq(0), ew_active.eq(0), m_started[lay].eq(0)]
         return m

@@ -8,8 +8,7 @@ from amaranth.lib.fifo import SyncFIFO
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ese.compiler.roles import ROLE_YM
-from ese.rtl.params import PeImage, RtlParams
+from ese.rtl.plan import PeImage, RtlParams
 
 
 class PE(wiring.Component):
@@ -25,6 +24,12 @@ class PE(wiring.Component):
     parity; a row never written since its buffer was cleared reads as its initial value (the bias
     at Fsum for gate rows, 0 for projection rows).
 
+    The cell (``RtlParams.matrices``, from ``ese.cell``) says which matrices there are, which op
+    role each has, and into which accumulator block each row block of a gate matrix adds: a
+    matrix whose row blocks are not the accumulator blocks in order (the GRU's w_r: r, z, n_h
+    of the blocks r, z, n_x, n_h) has its rows moved block by block on the way in. A cell
+    without an output matrix has no projection accumulators and no ``yb_*``, ``yo_*`` ports.
+
     Ports
     -----
     in_valid, in_act (signed A), in_col, in_role (2), in_par, in_last : In
@@ -39,8 +44,8 @@ class PE(wiring.Component):
         The layer of the broadcast column (its op's accumulators, shifts and pointers).
     clear_gates, clear_proj : In(2 * layers)
         Clear the written-flags of the gate / projection buffer of (layer, parity), bit 2*layer+parity.
-    ew{l}_cell, ew{l}_par : In;  ew{l}_acc_i, _f, _g, _o : Out(signed gate width)     for each layer l
-        Element-wise read of one cell's four gate sums (combinational).
+    ew{l}_cell, ew{l}_par : In;  ew{l}_acc_<block> : Out(signed gate width)     for each layer l
+        Element-wise read of one cell's sums, one per accumulator block of the cell (combinational).
     yb_layer, yb_row, yb_par : In;  yb_acc : Out(signed proj width)     projection read for the broadcast
     yo_layer, yo_row, yo_par : In;  yo_acc : Out(signed proj width)     projection read for the output
     busy : Out(1)
@@ -62,22 +67,23 @@ class PE(wiring.Component):
             "in_role": In(2), "in_layer": In(range(max(L, 2))), "in_par": In(1), "in_last": In(1), "ready": Out(1),
             "complete": In(1), "pending": Out(1),
             "clear_gates": In(2 * L), "clear_proj": In(2 * L),
-            "yb_layer": In(range(max(L, 2))), "yb_row": In(range(self.proj_eff)), "yb_par": In(1),
-            "yb_acc": Out(signed(P.proj_acc_bits)),
-            "yo_layer": In(range(max(L, 2))), "yo_row": In(range(self.proj_eff)), "yo_par": In(1),
-            "yo_acc": Out(signed(P.proj_acc_bits)),
             "busy": Out(1), "pop": Out(1),
         }
+        if P.projection is not None:
+            for rd in ("yb", "yo"):
+                ports.update({f"{rd}_layer": In(range(max(L, 2))), f"{rd}_row": In(range(self.proj_eff)),
+                              f"{rd}_par": In(1), f"{rd}_acc": Out(signed(P.proj_acc_bits))})
         for layer in range(L):
             ports.update({f"ew{layer}_cell": In(range(self.cells_eff)), f"ew{layer}_par": In(1),
-                          **{f"ew{layer}_acc_{g}": Out(signed(P.gate_acc_bits)) for g in "ifgo"}})
+                          **{f"ew{layer}_acc_{b}": Out(signed(P.gate_acc_bits)) for b in P.acc_blocks}})
         super().__init__(ports)
 
     def elaborate(self, platform) -> Module:
         P, img, m = self.p, self.img, Module()
         A, W, Wg, Wp = P.act_bits, P.weight_bits, P.gate_acc_bits, P.proj_acc_bits
         n_ptr_bits, lb, NL = len(self.in_col), len(self.in_layer), P.n_layers
-        ncell, rows_g, rows_p = img.cells, 4 * self.cells_eff, self.proj_eff
+        ncell, rows_g, rows_p = img.cells, len(P.acc_blocks) * self.cells_eff, self.proj_eff
+        proj = P.projection
 
         # ---- ActQueue ------------------------------------------------------------------------
         fifo = m.submodules.queue = SyncFIFO(width=A + n_ptr_bits + 4 + lb, depth=P.queue_depth)
@@ -185,59 +191,77 @@ class PE(wiring.Component):
             stage = regs
         a_v, a_prod, a_role, a_par, a_row, a_layer = stage
 
-        # gate accumulators: rows [(2 * layer + par) * 4C + local row]; written-flags per row
+        # gate accumulators: rows [(2 * layer + par) * BC + block * C + cell]; written-flags per row
         gmem = m.submodules.gate_acc = Memory(shape=signed(Wg), depth=2 * NL * rows_g, init=[])
         gw, grd = gmem.write_port(), gmem.read_port(domain="comb")
         gvalid = Signal(2 * NL * rows_g)
         bias_init = [v for lay in img.bias for v in (list(lay) + [0] * (rows_g - len(lay)))]
         bias_mem = m.submodules.bias = Memory(shape=signed(Wg), depth=NL * rows_g, init=bias_init)
         b_mac = bias_mem.read_port(domain="comb")
-        pmem = m.submodules.proj_acc = Memory(shape=signed(Wp), depth=2 * NL * rows_p, init=[])
-        pw, prd = pmem.write_port(), pmem.read_port(domain="comb")
-        pvalid = Signal(2 * NL * rows_p)
 
+        # the accumulator row of a gate matrix's local row: its row block moved to its accumulator block
+        g_row = Signal(len(a_row))
+        m.d.comb += g_row.eq(a_row)
+        with m.Switch(a_role):
+            for mp in P.gate_matrices:
+                if mp.remaps:
+                    with m.Case(mp.role):
+                        for b, blk in enumerate(mp.blocks):
+                            if blk != b:
+                                with m.If((a_row >= b * ncell) & (a_row < (b + 1) * ncell)):
+                                    m.d.comb += g_row.eq(a_row + (blk - b) * ncell)
         g_idx = Signal(range(2 * NL * rows_g))
-        p_idx = Signal(range(2 * NL * rows_p))
-        m.d.comb += [g_idx.eq((a_layer * 2 + a_par) * rows_g + a_row), p_idx.eq((a_layer * 2 + a_par) * rows_p + a_row),
-                     grd.addr.eq(g_idx), b_mac.addr.eq(a_layer * rows_g + a_row), prd.addr.eq(p_idx),
-                     gw.addr.eq(g_idx), pw.addr.eq(p_idx)]
+        m.d.comb += [g_idx.eq((a_layer * 2 + a_par) * rows_g + g_row), grd.addr.eq(g_idx),
+                     b_mac.addr.eq(a_layer * rows_g + g_row), gw.addr.eq(g_idx)]
         shifted = Signal(signed(Wg))
         with m.Switch(Cat(a_role, a_layer)):
             for lay, lf in enumerate(P.layer_formats):
-                with m.Case(0 | (lay << 2)):
-                    m.d.comb += shifted.eq(a_prod << lf.shift_x)
-                with m.Case(1 | (lay << 2)):
-                    m.d.comb += shifted.eq(a_prod << lf.shift_r)
+                for mp in P.gate_matrices:
+                    with m.Case(mp.role | (lay << 2)):
+                        m.d.comb += shifted.eq(a_prod << lf.shifts[mp.role])
         g_old = Mux(gvalid.bit_select(g_idx, 1), grd.data, b_mac.data)
-        p_old = Mux(pvalid.bit_select(p_idx, 1), prd.data, 0)
-        m.d.comb += [gw.data.eq(g_old + shifted), pw.data.eq(p_old + a_prod)]
+        m.d.comb += gw.data.eq(g_old + shifted)
         gmask = Cat(*[~self.clear_gates[k].replicate(rows_g) for k in range(2 * NL)])
-        pmask = Cat(*[~self.clear_proj[k].replicate(rows_p) for k in range(2 * NL)])
-        m.d.sync += [gvalid.eq(gvalid & gmask), pvalid.eq(pvalid & pmask)]
+        m.d.sync += gvalid.eq(gvalid & gmask)
+        if proj is not None:  # projection accumulators: rows [(2 * layer + par) * P_p + local row]
+            pmem = m.submodules.proj_acc = Memory(shape=signed(Wp), depth=2 * NL * rows_p, init=[])
+            pw, prd = pmem.write_port(), pmem.read_port(domain="comb")
+            pvalid = Signal(2 * NL * rows_p)
+            p_idx = Signal(range(2 * NL * rows_p))
+            m.d.comb += [p_idx.eq((a_layer * 2 + a_par) * rows_p + a_row), prd.addr.eq(p_idx), pw.addr.eq(p_idx)]
+            p_old = Mux(pvalid.bit_select(p_idx, 1), prd.data, 0)
+            m.d.comb += pw.data.eq(p_old + a_prod)
+            pmask = Cat(*[~self.clear_proj[k].replicate(rows_p) for k in range(2 * NL)])
+            m.d.sync += pvalid.eq(pvalid & pmask)
         with m.If(a_v):
-            with m.If(a_role == ROLE_YM):
-                m.d.comb += pw.en.eq(1)
-                m.d.sync += pvalid.bit_select(p_idx, 1).eq(1)
-            with m.Else():
+            if proj is not None:
+                with m.If(a_role == proj.role):
+                    m.d.comb += pw.en.eq(1)
+                    m.d.sync += pvalid.bit_select(p_idx, 1).eq(1)
+                with m.Else():
+                    m.d.comb += gw.en.eq(1)
+                    m.d.sync += gvalid.bit_select(g_idx, 1).eq(1)
+            else:
                 m.d.comb += gw.en.eq(1)
                 m.d.sync += gvalid.bit_select(g_idx, 1).eq(1)
 
-        # ---- element-wise read of one cell: rows g * C + cell of the step's parity ----------------
+        # ---- element-wise read of one cell: rows block * C + cell of the step's parity -------------
         for lay in range(NL):
             cell, par = getattr(self, f"ew{lay}_cell"), getattr(self, f"ew{lay}_par")
-            for g, gate in enumerate("ifgo"):
+            for g, blk in enumerate(P.acc_blocks):
                 rd = gmem.read_port(domain="comb")
                 brd = bias_mem.read_port(domain="comb")
                 local = Signal(range(rows_g), name=f"ew{lay}_row{g}")
                 idx = Signal(range(2 * NL * rows_g), name=f"ew{lay}_idx{g}")
                 m.d.comb += [local.eq(g * ncell + cell), idx.eq((2 * lay + par) * rows_g + local),
                              rd.addr.eq(idx), brd.addr.eq(lay * rows_g + local),
-                             getattr(self, f"ew{lay}_acc_{gate}").eq(Mux(gvalid.bit_select(idx, 1), rd.data, brd.data))]
+                             getattr(self, f"ew{lay}_acc_{blk}").eq(Mux(gvalid.bit_select(idx, 1), rd.data, brd.data))]
         # ---- projection reads (broadcast of y, output of y) -------------------------------------------
-        for lay_in, row_in, par_in, out in ((self.yb_layer, self.yb_row, self.yb_par, self.yb_acc),
-                                            (self.yo_layer, self.yo_row, self.yo_par, self.yo_acc)):
-            rd = pmem.read_port(domain="comb")
-            idx = Signal(range(2 * NL * rows_p))
-            m.d.comb += [idx.eq((lay_in * 2 + par_in) * rows_p + row_in), rd.addr.eq(idx),
-                         out.eq(Mux(pvalid.bit_select(idx, 1), rd.data, 0))]
+        if proj is not None:
+            for lay_in, row_in, par_in, out in ((self.yb_layer, self.yb_row, self.yb_par, self.yb_acc),
+                                                (self.yo_layer, self.yo_row, self.yo_par, self.yo_acc)):
+                rd = pmem.read_port(domain="comb")
+                idx = Signal(range(2 * NL * rows_p))
+                m.d.comb += [idx.eq((lay_in * 2 + par_in) * rows_p + row_in), rd.addr.eq(idx),
+                             out.eq(Mux(pvalid.bit_select(idx, 1), rd.data, 0))]
         return m

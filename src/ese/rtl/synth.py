@@ -93,7 +93,7 @@ def synth_report(params_by_pes: dict[int, Any], out_dir: Path, *, blocks: tuple[
     ``params_by_pes``: PE count -> :class:`~ese.rtl.params.RtlParams` of the same model shape.
     """
     from ese.rtl.channel import Channel
-    from ese.rtl.ew import EwLane
+    from ese.rtl.lanes import LANES
     from ese.rtl.pe import PE
 
     biggest = params_by_pes[max(params_by_pes)]
@@ -101,7 +101,8 @@ def synth_report(params_by_pes: dict[int, Any], out_dir: Path, *, blocks: tuple[
     if "pe" in blocks:
         rows["pe"] = synth_elaboratable(PE(params=biggest, image=biggest.pe_images[0]), "ese_pe", out_dir)
     if "ew_lane" in blocks:
-        rows["ew_lane"] = synth_elaboratable(EwLane(params=biggest, image=biggest.lanes[0][0]), "ese_ew_lane", out_dir)
+        lane = LANES[biggest.cell](params=biggest, image=biggest.lanes[0][0])  # the cell's element-wise lane
+        rows["ew_lane"] = synth_elaboratable(lane, "ese_ew_lane", out_dir)
     if "channel" in blocks:
         for n in channel_pes or sorted(params_by_pes):
             rows[f"channel_{n}pe"] = synth_elaboratable(Channel(params=params_by_pes[n]), f"ese_channel_{n}pe", out_dir,

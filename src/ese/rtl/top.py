@@ -14,7 +14,7 @@ from ese.rtl.params import RtlParams
 class Top(wiring.Component):
     """Frame buffer (``max_frames`` x D activations, written by the host) and one :class:`Channel`.
 
-    Every program memory (entries, pointers, bias, peepholes, LUTs) is initialised from the
+    Every program memory (entries, pointers, bias, the lanes' per-cell vectors, LUTs) is initialised from the
     program image at elaboration (``initial`` contents in the exported Verilog).
 
     Ports

@@ -1,8 +1,7 @@
-"""Small random fixed-point models for exercising the RTL (tests, ``ese rtl`` demos).
+"""Inputs for exercising the RTL (tests, ``ese rtl`` demos): random integer frames, and
+:func:`crop_qmodel`, the first cells of a trained model of any cell (``ese.cell``).
 
-Binary points are fixed plausible values (not calibrated); weights, biases, peepholes and inputs
-are uniform random integers with a given density, so every rounding and saturation path of the
-spec is exercised. Also :func:`crop_qmodel`, the first cells of a trained model.
+Random fixed-point models for the tests come from ``tests/random_models.py``, the one generator.
 """
 
 from __future__ import annotations
@@ -11,49 +10,8 @@ import dataclasses
 
 import numpy as np
 
-from ese.compress.fixedpoint import Format
-from ese.compress.lut import build_table, lut_specs
-from ese.compress.qmodel import QLayer, QModel, sum_frac
-from ese.config import ModelConfig, QuantConfig
-
-
-def random_qmodel(seed: int, *, input_dim: int = 5, hidden: int = 6, proj: int = 4, peepholes: bool = True,
-                  density: float = 0.4, weight_bits: int = 12, act_bits: int = 16, lut_index_bits: int = 6,
-                  big_rows: bool = False, layers: int = 1) -> QModel:
-    """A QModel of this shape with random integers (``big_rows``: long zero runs -> padding)."""
-    rng = np.random.default_rng(seed)
-    A, W = act_bits, weight_bits
-    q = QuantConfig(weight_bits=W, act_bits=A, acc_bits=32, lut_index_bits=lut_index_bits)
-    H, P, D = hidden, proj, input_dim
-
-    def weights(shape):
-        w = rng.integers(-(1 << (W - 1)), 1 << (W - 1), size=shape)
-        keep = rng.random(shape) < density
-        if big_rows:
-            keep &= rng.random(shape[0])[:, None] < 0.3
-        return np.where(keep, w, 0).astype(np.int64)
-
-    fa = A - 4  # activations in about +-8
-    fmt = {"x": Format(A, fa), "w_x": Format(W, W - 2), "w_r": Format(W, W - 2), "bias": Format(A, fa),
-           "peephole": Format(A, A - 2), "z_i": Format(A, fa - 1), "z_f": Format(A, fa), "z_g": Format(A, fa - 1),
-           "z_o": Format(A, fa), "gate": Format(A, A - 2), "c": Format(A, fa), "tanh_c": Format(A, A - 2),
-           "m": Format(A, A - 2), "w_ym": Format(W, W - 2), "y": Format(A, fa)}
-    f_sum = sum_frac({name: f.frac for name, f in fmt.items()})
-    fmt["acc"] = Format(32, f_sum - 4)
-    fmt["acc_y"] = Format(32, fmt["w_ym"].frac + fmt["m"].frac - 3)
-    qlayers = []
-    for k in range(layers):
-        bias = rng.integers(-(1 << (A - 2)), 1 << (A - 2), size=4 * H)
-        peep = rng.integers(-(1 << (A - 2)), 1 << (A - 2), size=(3, H)) if peepholes else None
-        qlayers.append(QLayer(w_x=weights((4 * H, D if k == 0 else P)), w_r=weights((4 * H, P)),
-                              bias=bias.astype(np.int64), peephole=None if peep is None else peep.astype(np.int64),
-                              w_ym=weights((P, H)), formats=dict(fmt)))
-    specs = lut_specs(A, lut_index_bits, q.sigmoid_range, q.tanh_range)
-    model = ModelConfig(input_dim=D, hidden=H, proj=P, layers=layers, num_classes=3, peepholes=peepholes)
-    return QModel(quant=q, model=model, output_delay=0, layers=qlayers, w_out=weights((3, P)),
-                  b_out=np.zeros(3, dtype=np.int64),
-                  output_formats={"w": Format(W, W - 2), "b": Format(32, W - 2 + fa), "logits": Format(64, W - 2 + fa)},
-                  luts={k: build_table(s) for k, s in specs.items()}, source={"toy": seed})
+from ese.cell import INPUT, RECURRENT
+from ese.compress.qmodel import QLayer, QModel
 
 
 def random_frames(qm: QModel, frames: int, seed: int) -> np.ndarray:
@@ -66,17 +24,25 @@ def crop_qmodel(qm: QModel, *, hidden: int, proj: int, input_dim: int | None = N
     """The first layer of ``qm`` cut to its first ``hidden`` cells, ``proj`` outputs and inputs.
 
     Keeps the trained weights, formats and tables of those rows and columns (a smaller model of
-    the same statistics; its outputs are of course not the big model's).
+    the same statistics; its outputs are of course not the big model's). A cell without an
+    output matrix has y = h: ``proj`` is ``hidden`` whatever is asked.
     """
-    L = qm.layers[0]
-    H0 = L.w_ym.shape[1]
-    D = input_dim or L.w_x.shape[1]
-    rows = np.concatenate([g * H0 + np.arange(hidden) for g in range(4)])
-    layer = QLayer(w_x=L.w_x[rows, :D].copy(), w_r=L.w_r[rows, :proj].copy(), bias=L.bias[rows].copy(),
-                   peephole=None if L.peephole is None else L.peephole[:, :hidden].copy(),
-                   w_ym=L.w_ym[:proj, :hidden].copy(), formats=dict(L.formats))
-    model = dataclasses.replace(qm.model, input_dim=D, hidden=hidden, proj=proj, layers=1)
-    return QModel(quant=qm.quant, model=model, output_delay=qm.output_delay, layers=[layer],
-                  w_out=qm.w_out[:, :proj].copy(), b_out=qm.b_out.copy(), output_formats=dict(qm.output_formats),
+    spec, L, H0 = qm.cell, qm.layers[0], qm.model.hidden
+    D = input_dim or qm.model.input_dim
+    P = proj if spec.projection is not None else hidden
+    keep = np.arange(hidden)
+    arrays = {}
+    for m in spec.matrices:
+        rows = np.concatenate([b * H0 + keep for b in range(len(m.blocks))]) if m.is_gate else np.arange(P)
+        cols = D if m.operand == INPUT else P if m.operand == RECURRENT else hidden
+        arrays[m.name] = getattr(L, m.name)[rows, :cols].copy()
+    for v in spec.vectors:
+        a = getattr(L, v.name)
+        if a is not None:
+            arrays[v.name] = (a[np.concatenate([b * H0 + keep for b in range(len(spec.acc_blocks))])] if v.rows is None
+                              else a[:, :hidden]).copy()
+    model = dataclasses.replace(qm.model, input_dim=D, hidden=hidden, proj=P, layers=1)
+    return QModel(quant=qm.quant, model=model, output_delay=qm.output_delay, layers=[QLayer(formats=dict(L.formats), **arrays)],
+                  w_out=qm.w_out[:, :P].copy(), b_out=qm.b_out.copy(), output_formats=dict(qm.output_formats),
                   luts={k: v.copy() for k, v in qm.luts.items()}, phones=list(qm.phones),
-                  source={**qm.source, "cropped": [D, hidden, proj]})
+                  source={**qm.source, "cropped": [D, hidden, P]})
