@@ -1,5 +1,6 @@
 """The cycle count the RTL must hit: ``ese.accel.cycles`` and, as an independent cross-check,
-a literal transcription of docs/cycle-model.md sections 1-3 (one layer) written with the RTL.
+a literal transcription of docs/cycle-model.md sections 1-3 written with the RTL (the LSTMP's
+rule with the ym op, and the rule of a cell without one, the GRU's).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def transcribed_total(program, frames: int) -> int:
     y_ready: dict[tuple[int, int], int] = {}
     for lay, role, t in inst:
         L = program.layers[lay]
-        e = {"x": L.w_x, "r": L.w_r, "ym": L.w_ym}[role].column_entries  # (N, K)
+        e = L.matrices()[{"x": "w_x", "r": "w_r", "ym": "w_ym"}[role]].column_entries  # (N, K)
         if role == "ym":
             start = max(done[(lay, "x", t)], done[(lay, "r", t)])
             if t > 0:
@@ -53,6 +54,13 @@ def transcribed_total(program, frames: int) -> int:
         done[(lay, role, t)] = max(f) + M
         if role == "ym":
             y_ready[(lay, t)] = done[(lay, role, t)] + hw.y_latency
+        elif "w_ym" not in L.matrices() and (lay, "x", t) in done and (lay, "r", t) in done:
+            # no output SpMV (GRU): y_t is ready when the last cell leaves the element-wise stage
+            start = max(done[(lay, "x", t)], done[(lay, "r", t)])
+            if t > 0:
+                start = max(start, ew_start[(lay, t - 1)] + math.ceil(L.hidden / lanes))
+            ew_start[(lay, t)] = start
+            y_ready[(lay, t)] = start + hw.ew_latency + (L.hidden - 1) // lanes
     return y_ready[(len(program.layers) - 1, frames - 1)]
 
 

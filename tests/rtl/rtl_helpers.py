@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 from random_models import random_qmodel
 
+from ese.cell import cell_spec
 from ese.compiler.program import Program, compile_qmodel
 from ese.compress.qmodel import load_qmodel
 from ese.compress.reference import ReferenceModel, Trace
@@ -20,7 +21,10 @@ SHIPPED = Path(__file__).resolve().parents[2] / "models" / "paper" / "paper-b32-
 def toy_qmodel(seed: int = 0, *, input_dim: int = 5, hidden: int = 6, proj: int = 4, peepholes: bool = True,
                density: float = 0.4, lut_index_bits: int = 6, big_rows: bool = False, layers: int = 1,
                cell: str = "lstmp"):
-    """A small random fixed-point model of ``cell`` (``tests/random_models.py``) in the RTL tests' words."""
+    """A small random fixed-point model of ``cell`` (``tests/random_models.py``) in the RTL tests'
+    words (a cell without projection has y = h: ``proj`` is ``hidden``)."""
+    if cell_spec(cell).projection is None:
+        proj = hidden
     return random_qmodel(D=input_dim, H=hidden, P=proj, layers=layers, peepholes=peepholes, density=density,
                          lut_bits=lut_index_bits, seed=seed, big_rows=big_rows, cell=cell)
 

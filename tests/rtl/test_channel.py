@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -52,6 +54,33 @@ def test_random_programs_equal_reference_and_cycle_model(seed, hw, frames, shape
     check(qm, hw, frames, seed + 1)
 
 
+@pytest.mark.slow  # simulates dozens of random RTL programs (minutes)
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 2**31 - 1), hw=hardware, frames=st.integers(1, 3),
+       shape=st.tuples(st.integers(1, 6), st.integers(1, 7)), ew_latency=st.sampled_from([3, 4, 6]),
+       density=st.sampled_from([0.0, 0.15, 0.5, 1.0]), big_rows=st.booleans(), layers=st.sampled_from([1, 1, 2, 3]))
+def test_random_gru_programs_equal_reference_and_cycle_model(seed, hw, frames, shape, ew_latency, density, big_rows,
+                                                            layers):
+    D, H = shape
+    qm = toy_qmodel(seed, input_dim=D, hidden=H, peepholes=False, density=density, big_rows=big_rows,
+                    lut_index_bits=5, layers=layers, cell="gru")
+    check(qm, dataclasses.replace(hw, ew_latency=ew_latency), frames, seed + 1)
+
+
+@pytest.mark.parametrize("seed,shape,layers,hw", [
+    (0, (5, 7), 1, HardwareConfig(pes=3, queue_depth=2, ew_latency=3)),
+    (1, (4, 5), 2, HardwareConfig(pes=2, mac_latency=2, y_latency=1, pointer_prefetch=False, pointer_latency=2)),
+    (2, (3, 4), 3, HardwareConfig(pes=4, overlap_input=False, ew_latency=5, queue_depth=1)),
+    (3, (6, 9), 2, HardwareConfig(pes=1, queue_depth=1, index_bits=2)),
+], ids=["3pe", "2layers-noprefetch", "3layers-pes-over-units", "1pe-padding"])
+def test_gru_programs_equal_reference_and_cycle_model(seed, shape, layers, hw):
+    """A GRU (no projection: y_t is the lanes' h) bit- and cycle-exact, every b[c] and s[p, c] too."""
+    D, H = shape
+    qm = toy_qmodel(seed, input_dim=D, hidden=H, peepholes=False, density=0.5, big_rows=seed == 3,
+                    lut_index_bits=6, layers=layers, cell="gru")
+    check(qm, hw, 3, seed)
+
+
 @pytest.mark.parametrize("pes,queue_depth,prefetch,lp", [(1, 8, True, 1), (3, 1, False, 1), (4, 2, True, 0),
                                                          (5, 4, False, 2), (8, 3, True, 2)])
 def test_larger_program_with_padding(pes, queue_depth, prefetch, lp):
@@ -71,3 +100,7 @@ def test_a_second_start_without_reset_runs_the_utterance_again():
     run = simulate_top(rtl_params(prog, max_frames=3), x, repeat=3)  # RtlError if a run differs
     assert np.array_equal(reference(prog, x).y, run.y)
     assert run.cycles == cycle_model_total(prog, 3)
+    gru = compile_qmodel(toy_qmodel(9, input_dim=4, hidden=5, layers=2, cell="gru", peepholes=False), hw)
+    run = simulate_top(rtl_params(gru, max_frames=3), x, repeat=3)  # h and its buffers forgotten too
+    assert np.array_equal(reference(gru, x).y, run.y)
+    assert run.cycles == cycle_model_total(gru, 3)

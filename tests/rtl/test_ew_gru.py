@@ -7,20 +7,24 @@ import pytest
 from amaranth.sim import Simulator
 from random_models import random_input, random_qmodel
 
+from ese.compiler.program import compile_qmodel
 from ese.compress.reference import ReferenceModel
-from ese.rtl.ew_gru import GruLane, gru_lane_config
+from ese.config import HardwareConfig
+from ese.rtl.ew_gru import GruLane
+from ese.rtl.params import rtl_params
 
 pytestmark = pytest.mark.rtl
 
 
-def run_lane(cfg, cells: np.ndarray, acc: np.ndarray, H: int) -> tuple[np.ndarray, list[int]]:
-    """Feed the exact sums of ``cells`` (acc (T, 4H) at Facc shifted back to Fsum), one unit per
-    cycle, step after step; returns h (T, len(cells)) and the latencies."""
-    dut = GruLane(config=cfg, cells=len(cells))
-    T = acc.shape[0]
+def run_lane(P, lane: int, acc: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """Feed the exact sums of this lane's units (acc (T, 4H) at Facc shifted back to Fsum), one
+    unit per cycle, step after step; returns h (T, units) and the latencies."""
+    dut = GruLane(params=P, image=P.lanes[0][lane])
+    H, T = P.hidden, acc.shape[0]
+    cells = np.arange(lane, H, P.pes)
     h = np.zeros((T, len(cells)), dtype=np.int64)
     lat: list[int] = []
-    up = cfg.f_sum - cfg.frac["acc"]
+    up = P.f_sum - P.frac["acc"]
 
     async def bench(ctx):
         ctx.set(dut.clear, 1)
@@ -29,23 +33,30 @@ def run_lane(cfg, cells: np.ndarray, acc: np.ndarray, H: int) -> tuple[np.ndarra
         cyc, issued = 0, {}
         for t in range(T):
             seen = 0
-            for j in range(len(cells) + cfg.ew_latency + 1):
+            ctx.set(dut.in_par, t % 2)
+            for j in range(len(cells) + P.ew_latency + 1):
                 if j < len(cells):
                     ctx.set(dut.in_valid, 1)
                     ctx.set(dut.in_cell, j)
-                    for port, b in zip((dut.acc_r, dut.acc_z, dut.acc_nx, dut.acc_nh), range(4)):
-                        ctx.set(port, int(acc[t, b * H + cells[j]]) << up)
+                    for b, name in enumerate(P.acc_blocks):
+                        ctx.set(getattr(dut, f"acc_{name}"), int(acc[t, b * H + cells[j]]) << up)
                     issued[j] = cyc
                 else:
                     ctx.set(dut.in_valid, 0)
-                if ctx.get(dut.h_valid):
-                    jj = ctx.get(dut.h_cell)
-                    h[t, jj] = ctx.get(dut.h_data)
+                if ctx.get(dut.out_valid):
+                    jj = ctx.get(dut.out_cell)
+                    h[t, jj] = ctx.get(dut.out_data)
                     lat.append(cyc + 1 - issued[jj])
                     seen += 1
                 await ctx.tick()
                 cyc += 1
             assert seen == len(cells)
+            for j in range(len(cells)):  # both read ports see h_t at parity t % 2
+                ctx.set(dut.rd_cell, j)
+                ctx.set(dut.rd_par, t % 2)
+                ctx.set(dut.yo_cell, j)
+                ctx.set(dut.yo_par, t % 2)
+                assert ctx.get(dut.rd_data) == ctx.get(dut.yo_data) == h[t, j]
 
     sim = Simulator(dut)
     sim.add_clock(1e-8)
@@ -61,16 +72,21 @@ def test_gru_lane_equals_reference_step(seed, ew_latency, shift):
                        lut_bits=8, shift=shift)
     tr = ReferenceModel(qm).run(random_input(qm, 5, seed=seed)).layers[0]
     assert np.abs(tr["h"]).max() > 0
-    cfg = gru_lane_config(qm, 0, ew_latency)
-    for lane, pes in ((0, 3), (2, 3), (0, 1)):
-        cells = np.arange(lane, H, pes)
-        h, lat = run_lane(cfg, cells, tr["acc"], H)
-        assert np.array_equal(h, tr["h"][:, cells]), f"lane {lane} of {pes}: reference h_t vs RTL"
-        assert set(lat) == {ew_latency}
+    for pes in (3, 1):
+        P = rtl_params(compile_qmodel(qm, HardwareConfig(pes=pes, ew_latency=ew_latency)))
+        for lane in sorted({0, pes - 1}):
+            h, lat = run_lane(P, lane, tr["acc"])
+            cells = np.arange(lane, H, pes)
+            assert np.array_equal(h, tr["h"][:, cells]), f"lane {lane} of {pes}: reference h_t vs RTL"
+            assert set(lat) == {ew_latency}
 
 
-@pytest.mark.filterwarnings("ignore:.*created but never used")
-def test_the_lane_needs_three_stages():
+def test_the_gru_lane_needs_three_stages():
+    from ese.rtl.errors import RtlError
+
     qm = random_qmodel(cell="gru", D=3, H=4, P=4, peepholes=False)
+    with pytest.raises(RtlError, match=r"ew_latency=2 \(the element-wise lane has 3 stages; >= 3\)"):
+        rtl_params(compile_qmodel(qm, HardwareConfig(pes=2, ew_latency=2)))
+    P = rtl_params(compile_qmodel(qm, HardwareConfig(pes=2, ew_latency=3)))
     with pytest.raises(ValueError, match="ew_latency must be >= 3"):
-        GruLane(config=gru_lane_config(qm, 0, 2), cells=2)
+        GruLane(params=P.__class__(**{**P.__dict__, "ew_latency": 2}), image=P.lanes[0][0])

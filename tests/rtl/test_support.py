@@ -86,3 +86,25 @@ def test_cli_sim_reads_a_program_image(tmp_path):
     assert res.exit_code == 0, res.output
     out = json.loads((tmp_path / "r.json").read_text())
     assert out["match"] and out["cycles_match"], out
+
+
+@pytest.mark.parametrize("cell", ["lstmp", "gru"])
+def test_crop_keeps_the_first_cells_of_every_block(cell):
+    """``crop_qmodel`` cuts any cell by its description; the cut model runs exactly in the RTL."""
+    from rtl_helpers import reference, toy_qmodel
+
+    from ese.compiler.program import compile_qmodel
+    from ese.rtl.sim import simulate_top
+    from ese.rtl.toy import crop_qmodel, random_frames
+
+    qm = toy_qmodel(2, input_dim=5, hidden=6, proj=4, cell=cell, peepholes=cell == "lstmp", density=0.6)
+    cut = crop_qmodel(qm, hidden=3, proj=2, input_dim=4)
+    big, small = qm.layers[0], cut.layers[0]
+    for m in qm.cell.gate_matrices:  # rows b * H + k for k < 3 of every row block, the first 4 inputs or y
+        cols = 4 if m.operand == "x" else cut.model.proj
+        want = np.concatenate([getattr(big, m.name)[b * 6:b * 6 + 3, :cols] for b in range(len(m.blocks))])
+        assert np.array_equal(getattr(small, m.name), want), m.name
+    assert cut.model.proj == (2 if cell == "lstmp" else 3)
+    prog = compile_qmodel(cut, HardwareConfig(pes=2))
+    x = random_frames(cut, 2, 0)
+    assert np.array_equal(simulate_top(rtl_params(prog, max_frames=2), x).y, reference(prog, x).y)

@@ -26,6 +26,8 @@ CASES = {
     "two-layers": lambda: compile_qmodel(toy_qmodel(5, input_dim=4, hidden=5, proj=3, lut_index_bits=6, layers=2),
                                          HardwareConfig(pes=2, queue_depth=3, y_latency=2)),
     "trained": lambda: compile_qmodel(shipped_small(), HardwareConfig(pes=8, queue_depth=4)),
+    "gru": lambda: compile_qmodel(toy_qmodel(6, input_dim=4, hidden=5, layers=2, peepholes=False, lut_index_bits=6,
+                                             cell="gru"), HardwareConfig(pes=2, queue_depth=2, ew_latency=3)),
 }
 
 

@@ -8,6 +8,7 @@ cell description.
 from __future__ import annotations
 
 from ese.rtl.ew import EwLane
+from ese.rtl.ew_gru import GruLane
 from ese.rtl.lane import Lane
 
-LANES: dict[str, type[Lane]] = {"lstmp": EwLane}
+LANES: dict[str, type[Lane]] = {"lstmp": EwLane, "gru": GruLane}
