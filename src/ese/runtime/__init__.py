@@ -6,8 +6,12 @@ kernels for) on numba kernels, float or fixed point.
 API. Fixed-point mode is bit-exact with :class:`ese.compress.reference.ReferenceModel`.
 """
 
-from ese.runtime.engine import MODES, Engine
-from ese.runtime.errors import EngineError
-from ese.runtime.recognizer import Recognizer
+from ese.runtime.jitcache import refresh as _refresh_kernel_cache
+
+_refresh_kernel_cache()  # before any kernel is loaded: an edit of cells.py must not run stale code
+
+from ese.runtime.engine import MODES, Engine  # noqa: E402
+from ese.runtime.errors import EngineError  # noqa: E402
+from ese.runtime.recognizer import Recognizer  # noqa: E402
 
 __all__ = ["MODES", "Engine", "EngineError", "Recognizer"]
