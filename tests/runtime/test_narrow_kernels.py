@@ -20,7 +20,7 @@ def clusterize(qm, G: int, density: float, seed: int, full_range: bool = False):
     """Every aligned G-row cluster of every matrix keeps one random column set."""
     rng = np.random.default_rng(seed)
     for L in qm.layers:
-        for n in ("w_x", "w_r", "w_ym"):
+        for n in qm.cell.matrix_names:
             w = getattr(L, n)
             R, K = w.shape
             keep = np.repeat(rng.random((R // G, K)) < density, G, axis=0)

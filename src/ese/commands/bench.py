@@ -23,7 +23,9 @@ def bench(
     threads: Annotated[int, typer.Option(help="Threads of the main rows (0 = all cores); scaling rows go 1 -> this.")] = 0,
     json_path: Annotated[Path | None, typer.Option("--json", help="Write one record per row here.")] = None,
 ) -> None:
-    """Time the CPU engine (float, fixed point) beside PyTorch dense/sparse and scipy; µs per step."""
+    """Time the CPU engine (float, fixed point) beside PyTorch dense/sparse and scipy; µs per step.
+
+    The shipped LSTMP's rows, then a GRU of the same shape beside ``nn.GRU`` (the ``cell`` column)."""
     from rich.console import Console
 
     from ese.atomic import write_json
@@ -34,7 +36,7 @@ def bench(
     _check_cells([model, *(extra or [])])
     result = benchmark(model, extra, quick, threads, log=lambda s: console.print(s, highlight=False))
     rows = result["rows"]
-    table = [[r["engine"], r["kernel"], r["model"], r["pattern"], r["mode"], r["batch"], f"{100 * r['density']:.1f}",
+    table = [[r["cell"], r["engine"], r["kernel"], r["model"], r["pattern"], r["mode"], r["batch"], f"{100 * r['density']:.1f}",
               r["threads"], f"{r['us_per_step']:.1f}" + (f" (alone {r['us_per_step_alone']:.1f})"
                                                          if r["engine"] == "torch-dense" else ""),
               f"{r['speedup_vs_torch_dense']:.2f}", f"{r['weight_bytes'] / 2**20:.2f}", f"{r['load_avg']:.1f}"]
@@ -42,7 +44,7 @@ def bench(
     m = result["machine"]
     print_table(f"CPU engine ({m['cpu']}, {m['cores']} cores); peak RSS "
                 f"{result['peak_rss_bytes'] / 2**20:.0f} MiB",
-                ["engine", "kernel", "model", "pattern", "mode", "batch", "density %", "threads", "µs/step",
+                ["cell", "engine", "kernel", "model", "pattern", "mode", "batch", "density %", "threads", "µs/step",
                  "× torch dense", "weights MiB", "load"], table, Console(width=max(console.width, 170)))
     if json_path:
         write_json(json_path, result)

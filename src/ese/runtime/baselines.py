@@ -1,4 +1,4 @@
-"""Baselines of the engine benchmark: PyTorch dense nn.LSTM, torch.sparse CSR and scipy CSR.
+"""Baselines of the engine benchmark: PyTorch dense (nn.LSTM / nn.GRU), torch.sparse CSR and scipy CSR.
 
 Each baseline exposes ``stream(x)`` (one step, (B, D) -> (B, P)) and ``utterance(X)`` ((T, B, D)
 -> (T, B, P)), like the engine's Recognizer. The sparse ones run the cell's own float step
@@ -16,15 +16,18 @@ from ese.runtime.weights import engine_matrices
 
 
 class TorchDense:
-    """``nn.LSTM(D, H, proj_size=P)`` (no peepholes), the issue's baseline; random weights."""
+    """PyTorch's dense layer of the cell, the issue's baseline, random weights: the LSTMP's
+    ``nn.LSTM(D, H, proj_size=P)`` (no peepholes), the GRU's ``nn.GRU(D, H)``."""
 
     name = "torch-dense"
-    kernel = "torch-lstm-proj"  # nn.LSTM with proj_size: PyTorch's default (non-oneDNN) path
 
-    def __init__(self, D: int, H: int, P: int, B: int) -> None:
+    def __init__(self, D: int, H: int, P: int, B: int, cell: str | CellSpec = "lstmp") -> None:
         torch.manual_seed(0)
-        self.lstm = torch.nn.LSTM(D, H, proj_size=P).eval()
-        self.state = (torch.zeros(1, B, P), torch.zeros(1, B, H))
+        gru = cell_spec(cell).name == "gru"
+        # nn.LSTM with proj_size: PyTorch's default (non-oneDNN) path; nn.GRU: its fused GRU cell
+        self.kernel = "torch-gru" if gru else "torch-lstm-proj"
+        self.lstm = (torch.nn.GRU(D, H) if gru else torch.nn.LSTM(D, H, proj_size=P)).eval()
+        self.state = torch.zeros(1, B, H) if gru else (torch.zeros(1, B, P), torch.zeros(1, B, H))
 
     def weight_bytes(self) -> int:
         return sum(p.numel() * p.element_size() for p in self.lstm.parameters())

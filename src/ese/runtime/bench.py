@@ -2,7 +2,9 @@
 
 All rows of one run use the same inputs and thread counts; warm-up is excluded and each figure is
 the median over repeats of µs per time step (one frame of every stream). Speed-up is against
-PyTorch dense ``nn.LSTM(153, 1024, proj_size=512)`` at the same mode, batch and threads.
+PyTorch's dense layer of the same cell (``nn.LSTM(153, 1024, proj_size=512)``; for the other
+cells of ``Settings.cells``, e.g. ``nn.GRU(153, 1024)``) at the same mode, batch and threads,
+measured in the same rounds.
 """
 
 from __future__ import annotations
@@ -51,6 +53,7 @@ class Row:
     alone_deviation: float = float("nan")  # torch-dense only: us_per_step / us_per_step_alone - 1
     steps_per_round: int = 0  # calls per timed round
     load_avg: float = float("nan")  # 1-minute load average when the row was measured
+    cell: str = ""  # the recurrent cell of the model (ese.cell): lstmp, gru
 
 
 @dataclass
@@ -65,6 +68,7 @@ class Settings:
     densities: tuple[float, ...] = (0.5, 0.25, 0.11, 0.05)
     sweep: bool = True
     scaling: bool = True
+    cells: tuple[str, ...] = ("gru",)  # other cells timed at the shipped shape beside PyTorch's layer
 
 
 def all_threads() -> int:
@@ -104,6 +108,25 @@ def cluster_qmodel(template: QModel, density: float, group: int, seed: int = 0) 
             new[keep] = vals
             setattr(L, name, new)
     return qm
+
+
+def cell_qmodel(cell: str, template: QModel, density: float, seed: int = 0) -> QModel:
+    """A random fixed-point model of ``cell`` with ``template``'s input, units, layers and
+    quantization: nn-initialized weights pruned load-balance-aware to ``density`` over 32 PEs,
+    ranges measured on random frames (a model of the shipped shape in that cell, for speed)."""
+    import dataclasses
+
+    from ese.compress.prune import BalancedPruner, apply_masks
+    from ese.compress.quantize import build_qmodel, measure_ranges
+    from ese.model.lstmp import AcousticModel
+
+    torch.manual_seed(seed)
+    cfg = dataclasses.replace(template.model, cell=cell)
+    model = AcousticModel(cfg).eval()
+    apply_masks(model, BalancedPruner(density, 32, cell).compute_masks(model))
+    rng = np.random.default_rng(seed)
+    feats = [rng.normal(size=(40, cfg.input_dim)).astype(np.float32) for _ in range(2)]
+    return build_qmodel(model, measure_ranges(model, feats), template.quant, output_delay=0)
 
 
 def model_density(qm: QModel) -> float:
@@ -218,7 +241,7 @@ def _runner(engine: str, qm: QModel, float_layers, B: int, threads: int, dense: 
     if engine in DENSE_OURS:
         return _Ours(Engine.from_qmodel(dense, engine.rsplit("-", 1)[1], threads=threads), B)
     if engine == "torch-dense":
-        return TorchDense(D, H, P, B)
+        return TorchDense(D, H, P, B, qm.cell)
     if engine == "torch-sparse-csr":
         return TorchSparse(float_layers, B, qm.cell)
     if engine == "scipy-csr":
@@ -230,8 +253,9 @@ def run_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, threa
              emitted: set, log: Callable[[str], None]) -> list[Row]:
     """Rows of one model: PyTorch dense and each engine, per batch and mode, at ``threads``.
 
-    PyTorch dense is measured in every group, side by side with the others, and is the base of
-    that group's speed-ups; its row is emitted once per (batch, mode, threads)."""
+    PyTorch dense (the layer of the model's cell) is measured in every group, side by side with
+    the others, and is the base of that group's speed-ups; its row is emitted once per (cell,
+    batch, mode, threads)."""
     with torch_threads(threads), numba_threads(threads):
         return _measure_rows(qm, label, engines, st, threads, emitted, log)
 
@@ -257,9 +281,9 @@ def _measure_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, 
             us, base = timing.us, timing.us["torch-dense"]
             for e, r in runners.items():
                 if e == "torch-dense":
-                    if (B, mode, threads) in emitted:
+                    if (qm.model.cell, B, mode, threads) in emitted:
                         continue
-                    emitted.add((B, mode, threads))
+                    emitted.add((qm.model.cell, B, mode, threads))
                 is_dense = e == "torch-dense" or e in DENSE_OURS
                 dens = 1.0 if is_dense else density
                 alone = timing.alone_us if e == "torch-dense" else float("nan")
@@ -267,9 +291,9 @@ def _measure_rows(qm: QModel, label: str, engines: Iterable[str], st: Settings, 
                                 B * 1e6 / us[e], r.weight_bytes(), "dense" if is_dense else label,
                                 getattr(r, "kernel", e), "dense" if is_dense else pattern, alone,
                                 us[e] / alone - 1.0 if e == "torch-dense" else float("nan"),
-                                timing.units[e], os.getloadavg()[0]))
+                                timing.units[e], os.getloadavg()[0], qm.model.cell))
                 extra = f"  (alone {alone:.1f}: {100 * (us[e] / alone - 1):+.1f}%)" if e == "torch-dense" else ""
-                log(f"{e:16s} {mode:9s} B={B:<3d} d={dens:.3f} T={threads} {us[e]:9.1f} us/step "
+                log(f"{qm.model.cell:5s} {e:16s} {mode:9s} B={B:<3d} d={dens:.3f} T={threads} {us[e]:9.1f} us/step "
                     f"x{base / us[e]:.2f} {getattr(r, 'kernel', e)}{extra}")
     return rows
 
@@ -289,6 +313,10 @@ def benchmark(model: Path = DEFAULT_MODEL, extra: list[Path] | None = None, quic
     for G in PATTERN_GROUPS:  # one row per pattern at the shipped density, batch 1 streaming
         rows += run_rows(cluster_qmodel(qm, model_density(qm), G), f"cluster{G}-d{100 * model_density(qm):.0f}",
                          ("ese-float", "ese-fixed"), one, n_all, emitted, log)
+    for cell in st.cells:  # the other cells at the shipped shape and density, beside PyTorch's layer of each
+        if cell != qm.model.cell:
+            rows += run_rows(cell_qmodel(cell, qm, model_density(qm)), f"random-{cell}-d{100 * model_density(qm):.0f}",
+                             ("ese-float", "ese-fixed"), st, n_all, emitted, log)
     if st.scaling:
         for t in sorted({1, *(t for t in (2, 4, 8, 16, 32, 64) if t < n_all)} - {n_all}):
             rows += run_rows(qm, model.name, ("ese-float", "ese-fixed"), st, t, emitted, log)
@@ -351,26 +379,32 @@ def markdown(result: dict) -> str:
     main_model = next((r["model"] for r in rows if r["engine"] != "torch-dense" and r["model"] != "dense"), "")
     out = [(f"Machine: **{m['cpu']}**, {m['cores']} cores; numba {m['numba']} ({m.get('threading_layer', '')}), "
             f"torch {m['torch']}; peak RSS of the run {result['peak_rss_bytes'] / 2**20:.0f} MiB."), ""]
-    header = ("| engine | kernel | model | pattern | mode | batch | density % | threads | µs/step "
+    header = ("| cell | engine | kernel | model | pattern | mode | batch | density % | threads | µs/step "
               "| × torch dense | weights MiB | load |")
+    main_cell = rows[0].get("cell", "lstmp") if rows else "lstmp"
 
     def table(title: str, sel: list[dict]) -> None:
-        out.extend([f"### {title}", "", header, "|" + "---|" * 12])
+        out.extend([f"### {title}", "", header, "|" + "---|" * 13])
         for r in sel:
             us = f"{r['us_per_step']:.1f}"
             if r["engine"] == "torch-dense" and r.get("us_per_step_alone") == r.get("us_per_step_alone"):
                 us += f" (alone {r['us_per_step_alone']:.1f})"
-            out.append(f"| {r['engine']} | {r.get('kernel', '')} | {r['model']} | {r.get('pattern', '')} "
+            out.append(f"| {r.get('cell', 'lstmp')} | {r['engine']} | {r.get('kernel', '')} | {r['model']} | {r.get('pattern', '')} "
                        f"| {r['mode']} | {r['batch']} | {100 * r['density']:.1f} | {r['threads']} | {us} "
                        f"| {r['speedup_vs_torch_dense']:.2f} | {r['weight_bytes'] / 2**20:.2f} "
                        f"| {r.get('load_avg', float('nan')):.1f} |")
         out.append("")
 
     def main_or_dense(r: dict) -> bool:
-        return r["model"] in (main_model, "dense")
+        return r["model"] in (main_model, "dense") and r.get("cell", "lstmp") == main_cell
 
     table(f"Shipped model ({main_model}), {main_t} thread(s)",
           [r for r in rows if r["threads"] == main_t and main_or_dense(r)])
+    others = [r for r in rows if r.get("cell", "lstmp") != main_cell]
+    if others:
+        table("Other cells (random models of the shipped shape and density, pruned load-balance-aware; "
+              "PyTorch dense is that cell's layer)", others)
+    rows = [r for r in rows if r.get("cell", "lstmp") == main_cell]
     pats = [r for r in rows if r["model"].startswith("cluster")]
     if pats:
         table("Patterns (cluster:G models of the shipped shape and density, random values; batch 1 streaming)", pats)

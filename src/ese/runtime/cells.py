@@ -46,7 +46,7 @@ SHIFTS0 = SX  # sh[SHIFTS0:] are shifts (checked against 62 bits)
 EW = 9  # the cell's own shifts start here
 N_SHIFTS = EW + 24
 
-LSTMP_KIND = 0
+LSTMP_KIND, GRU_KIND = 0, 1
 
 
 # ---- the LSTMP (ese.cell._lstmp_fixed / _lstmp_float) ----------------------------------------
@@ -162,25 +162,117 @@ def _lstmp_fixed_rows(acc, r0, s, c, m, k, vec, has_vec, sh, lsig, ltanh, w):
         m[b] = sat(align(v1[b] * v2[b], ssm), A)
 
 
+# ---- the GRU (ese.cell._gru_fixed / _gru_float; docs/fixed-point.md section 10) ----------------
+# its shifts, sh[EW + j]: z_r, z_z, z_hn, the input part of z_n from acc; r z_hn into z_n; the
+# three LUT inputs; the two products of h and their sum; Fg (1 - z is (1 << Fg) - z)
+GZR, GZZ, GZH, GZN, GRN, GLR, GLZ, GLN, GHP, GHN, GHS, GONE = range(EW, EW + 12)
+
+
+def _gru_shifts(f: dict[str, int], e_sig: int, e_tanh: int) -> dict[int, int]:
+    fg, fy = f["gate"], f["y"]
+    fs = max(fg + fy, 2 * fg)
+    return {GZR: f["acc"] - f["z_r"], GZZ: f["acc"] - f["z_z"], GZH: f["acc"] - f["z_hn"],
+            GZN: f["acc"] - f["z_n"], GRN: fg + f["z_hn"] - f["z_n"], GLR: f["z_r"] + e_sig,
+            GLZ: f["z_z"] + e_sig, GLN: f["z_n"] + e_tanh, GHP: fg + fy - fs, GHN: 2 * fg - fs,
+            GHS: fs - fy, GONE: fg}
+
+
+def _gru_out_bound(luts: dict[str, np.ndarray], sh: np.ndarray) -> int:
+    """h is saturated to the activation width."""
+    return 1 << (int(sh[ABITS]) - 1)
+
+
+@nb.njit(inline="always", **_FLOAT)
+def _gru_float_core(a_r, a_z, a_nx, a_nh, hp):
+    """h_t from the four accumulators r, z, n_x, n_h (torch.nn.GRU's equations)."""
+    r = sigmoid(a_r)
+    z = sigmoid(a_z)
+    n = tanh(a_nx + r * a_nh)
+    h = n + z * (hp - n)  # (1 - z) n + z h_prev
+    return h, h
+
+
+@nb.njit(inline="always", **_FLOAT)
+def _gru_float(acc, r0, s, hp, k, vec, has_vec):
+    return _gru_float_core(acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s], hp)
+
+
+@nb.njit(inline="always", **_FLOAT)
+def _gru_float_rows(acc, r0, s, h, out, k, vec, has_vec):
+    a0, a1, a2, a3 = acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s]
+    for b in range(h.shape[0]):
+        h[b], out[b] = _gru_float_core(a0[b], a1[b], a2[b], a3[b], h[b])
+
+
+@nb.njit(inline="always", **_INT)
+def _gru_fixed(acc, r0, s, hp, k, vec, has_vec, sh, lsig, ltanh):
+    """(h_t, h_t) of unit k from its four saturated accumulators (ese.cell._gru_fixed)."""
+    A = sh[ABITS]
+    r = lut(lsig, sat(align(acc[r0], sh[GZR]), A), sh[GLR], sh[NSIG])
+    z = lut(lsig, sat(align(acc[r0 + s], sh[GZZ]), A), sh[GLZ], sh[NSIG])
+    zhn = sat(align(acc[r0 + 3 * s], sh[GZH]), A)
+    zn = sat(align(acc[r0 + 2 * s], sh[GZN]) + align(r * zhn, sh[GRN]), A)
+    n = lut(ltanh, zn, sh[GLN], sh[NTANH])
+    one = np.int64(1) << sh[GONE]
+    h = sat(align(align(z * hp, sh[GHP]) + align((one - z) * n, sh[GHN]), sh[GHS]), A)
+    return h, h
+
+
+@nb.njit(inline="always", **_INT)
+def _gru_fixed_rows(acc, r0, s, h, out, k, vec, has_vec, sh, lsig, ltanh, w):
+    """:func:`_gru_fixed` for all B streams, laid out as :func:`_lstmp_fixed_rows` (arithmetic
+    in loops over b with the shifts in locals, LUT lookups in loops of their own)."""
+    A, szr, szz, szh, szn, srn = sh[ABITS], sh[GZR], sh[GZZ], sh[GZH], sh[GZN], sh[GRN]
+    slr, slz, sln, shp, shn, shs = sh[GLR], sh[GLZ], sh[GLN], sh[GHP], sh[GHN], sh[GHS]
+    ns, nt = sh[NSIG], sh[NTANH]
+    one = np.int64(1) << sh[GONE]
+    ar, az, anx, anh = acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s]
+    B = h.shape[0]
+    x1, x2, x3, v1, v2, v3 = w[:B], w[B:2 * B], w[2 * B:3 * B], w[3 * B:4 * B], w[4 * B:5 * B], w[5 * B:6 * B]
+    for b in range(B):
+        x1[b] = lut_index(sat(align(ar[b], szr), A), slr, ns)
+        x2[b] = lut_index(sat(align(az[b], szz), A), slz, ns)
+        v3[b] = sat(align(anh[b], szh), A)  # z_hn
+    lookup(lsig, x1, v1)  # r
+    lookup(lsig, x2, v2)  # z
+    for b in range(B):
+        x3[b] = lut_index(sat(align(anx[b], szn) + align(v1[b] * v3[b], srn), A), sln, nt)
+    lookup(ltanh, x3, v1)  # n
+    for b in range(B):
+        hb = sat(align(align(v2[b] * h[b], shp) + align((one - v2[b]) * v1[b], shn), shs), A)
+        h[b] = hb
+        out[b] = hb
+
+
 # ---- the dispatchers (one branch per cell) ---------------------------------------------------
 @nb.njit(inline="always", **_FLOAT)
 def ew_float(kind, acc, r0, s, st, k, vec, has_vec):
+    if kind == GRU_KIND:
+        return _gru_float(acc, r0, s, st, k, vec, has_vec)
     return _lstmp_float(acc, r0, s, st, k, vec, has_vec)
 
 
 @nb.njit(inline="always", **_FLOAT)
 def ew_float_rows(kind, acc, r0, s, st, out, k, vec, has_vec):
-    _lstmp_float_rows(acc, r0, s, st, out, k, vec, has_vec)
+    if kind == GRU_KIND:
+        _gru_float_rows(acc, r0, s, st, out, k, vec, has_vec)
+    else:
+        _lstmp_float_rows(acc, r0, s, st, out, k, vec, has_vec)
 
 
 @nb.njit(inline="always", **_INT)
 def ew_fixed(kind, acc, r0, s, st, k, vec, has_vec, sh, lsig, ltanh):
+    if kind == GRU_KIND:
+        return _gru_fixed(acc, r0, s, st, k, vec, has_vec, sh, lsig, ltanh)
     return _lstmp_fixed(acc, r0, s, st, k, vec, has_vec, sh, lsig, ltanh)
 
 
 @nb.njit(inline="always", **_INT)
 def ew_fixed_rows(kind, acc, r0, s, st, out, k, vec, has_vec, sh, lsig, ltanh, w):
-    _lstmp_fixed_rows(acc, r0, s, st, out, k, vec, has_vec, sh, lsig, ltanh, w)
+    if kind == GRU_KIND:
+        _gru_fixed_rows(acc, r0, s, st, out, k, vec, has_vec, sh, lsig, ltanh, w)
+    else:
+        _lstmp_fixed_rows(acc, r0, s, st, out, k, vec, has_vec, sh, lsig, ltanh, w)
 
 
 # ---- the cells the engine runs ---------------------------------------------------------------
@@ -199,6 +291,7 @@ class EngineCell:
 
 ENGINE_CELLS: dict[str, EngineCell] = {
     "lstmp": EngineCell(LSTMP_KIND, _lstmp_shifts, _lstmp_out_bound, 6),
+    "gru": EngineCell(GRU_KIND, _gru_shifts, _gru_out_bound, 6),
 }
 
 
