@@ -33,7 +33,8 @@ from ese.errors import EseError, FeatureError
 def load(path: str | Path, engine: str | None = None, threads: int = 0) -> Recognizer:
     """A recognizer for the model file ``path`` (checkpoint, ``.qnpz`` or ``.ese``, told apart by
     content). ``engine``: ``torch`` (checkpoints only) or ``ese-cpu``; default: torch for a
-    checkpoint, ese-cpu (bit-exact fixed point) otherwise. ``threads``: CPU-engine threads (0: all)."""
+    checkpoint, ese-cpu (bit-exact fixed point) otherwise. ``threads``: CPU-engine threads (0:
+    chosen from the machine's load)."""
     art = open_artefact(path)
     return Recognizer(art, engine, threads)
 

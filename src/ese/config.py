@@ -129,7 +129,7 @@ class TrainConfig:
     patience: int = 3  # epochs without dev improvement before stopping
     min_lr: float = 1e-5
     seed: int = 0
-    threads: int = 0  # 0 = torch default
+    threads: int = 0  # 0 = chosen from the machine's load (ese.threads.auto_threads); kept on resume
     precision: str = "fp32"  # fp32 | bf16 (autocast of the forward pass; weights stay fp32)
 
 

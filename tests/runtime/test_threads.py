@@ -35,3 +35,22 @@ def test_the_engine_leaves_the_thread_count_as_it_found_it():
     eng.recognizer(2).step_layers(np.stack([x[0], x[1]]))
     eng.recognizer(1).trace(x)
     assert numba.get_num_threads() == before
+
+
+@pytest.mark.skipif(numba.config.NUMBA_NUM_THREADS < 2, reason="one core")
+@pytest.mark.parametrize("busy,want", [(0.0, 2), (1.0, 1)])
+def test_threads_0_chooses_from_the_load(monkeypatch, busy, want):
+    import ese.threads as T
+    from ese.threads import numba_threads
+
+    monkeypatch.setattr(T, "usable_cores", lambda: 2)
+    monkeypatch.setattr(T, "busy_cores", lambda interval=T.SAMPLE_S: (busy, "mocked"))
+    qm = tiny_qmodel(H=70, P=20, seed=11)
+    eng, ref = Engine.from_qmodel(qm), ReferenceModel(qm)
+    x = int_input(qm, 5, 0)
+    with numba_threads(2):  # numba's limit: 2
+        rec = eng.recognizer(1)
+        assert rec.threads == want
+        np.testing.assert_array_equal(rec.trace(x)[0]["y"], ref.run(x).y)
+    assert Engine.from_qmodel(qm, threads=2).recognizer(1).threads == 2  # as given
+    assert eng.recognizer(1).threads == 1  # numba's limit is 1 here (conftest)

@@ -54,7 +54,7 @@ def transcribe(
     stream: Annotated[bool, typer.Option("--stream", help="Read the audio in chunks and print each phone as "
                                                           "soon as it is final; real-time factor on stderr.")] = False,
     chunk_ms: Annotated[float, typer.Option("--chunk-ms", help="--stream: audio per chunk, in milliseconds.")] = 100.0,
-    threads: Annotated[int, typer.Option(help="ese-cpu threads (0: numba's default).")] = 0,
+    threads: Annotated[int, typer.Option(help="ese-cpu threads (0: chosen from the machine's load, docs/threads.md).")] = 0,
     qmodel: QModelOpt = None,
     json_path: JsonOpt = None,
     quiet: QuietOpt = False,

@@ -28,8 +28,9 @@ CacheOpt = Annotated[Optional[Path], typer.Option("--cache-dir", help="Feature c
 CacheBesideOutOpt = Annotated[Optional[Path], typer.Option(
     "--cache-dir", help="Feature cache directory (default: features/ next to --out).")]
 ThreadsOpt = Annotated[Optional[int], typer.Option(
-    "--threads", help="Torch threads for training (0 = one per core; overrides train.threads). "
-                      "On a machine shared with other jobs, 1 is fastest (docs/threads.md).")]
+    "--threads", help="Torch threads for training (overrides train.threads; 0 = chosen from "
+                      "the machine's load: the cores other processes leave free; a resumed run "
+                      "keeps its count). docs/threads.md.")]
 
 
 def config_from(preset: str, config: Optional[Path], overrides: Optional[list[str]]) -> Config:

@@ -56,4 +56,5 @@ def train(
     print_table(f"training (best epoch {result.best_epoch})", ["epoch", "train loss", "dev loss", "dev acc %", "lr"],
                 rows, console)
     if json_path and is_main():  # a data-parallel job's rank 0
-        write_json(json_path, {"best_epoch": result.best_epoch, "loss": cfg.train.loss, "history": result.history})
+        write_json(json_path, {"best_epoch": result.best_epoch, "loss": cfg.train.loss,
+                               "threads": result.threads, "history": result.history})

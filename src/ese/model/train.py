@@ -7,13 +7,16 @@ the dev set is scored, the learning rate is decayed when the dev loss did not im
 stops after ``patience`` epochs without improvement, and a checkpoint is written atomically. The
 checkpoint carries everything needed to continue (last weights, optimizer, scheduler and RNG
 states), so ``resume=True`` after a kill ends with bit-identical weights to an uninterrupted run
-(on the same machine and thread count: CPU matmul results depend on how work is split).
+(on the same machine and thread count: CPU matmul results depend on how work is split). The
+thread count is ``train.threads``, or with 0 chosen from the machine's load when the run starts
+(``ese.threads.auto_threads``); the state records it and a resumed run uses it again.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -33,6 +36,7 @@ from ese.model.ctc import CTCBatches
 from ese.model.decode import evaluate, pad_for_delay
 from ese.model.lstmp import AcousticModel
 from ese.model.teacher import whole_utterance_logits
+from ese.threads import resolve_threads
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +56,7 @@ class TrainResult:
     ckpt_path: Path | None = None
     extra: dict[str, Any] = field(default_factory=dict)
     masks: dict[str, torch.Tensor] | None = None  # the final masks (masked or gradual runs)
+    threads: int = 0  # torch threads the run used (chosen when train.threads is 0; kept on resume)
 
 
 class PlateauSchedule:
@@ -271,9 +276,7 @@ def train_model(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path
         raise FeatureError("the training corpus has no phone alignments (word transcripts only); "
                            "frame-wise cross-entropy needs them: train with --set train.loss=ctc")
     threads_before = torch.get_num_threads()
-    if tcfg.threads > 0:
-        torch.set_num_threads(tcfg.threads)
-    try:
+    try:  # _train sets the count once it knows whether it resumes (threads.resolve_threads)
         return _train(cfg, train, dev, Path(ckpt_path), resume=resume, progress=progress,
                       extra=extra, init_weights=init_weights, masks=masks,
                       mask_schedule=mask_schedule, distill=distill, on_epoch=on_epoch)
@@ -364,6 +367,14 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
             log.info("resuming %s after epoch %d", ckpt_path, state["epoch"])
     elif resume and main:
         log.info("no checkpoint at %s; training from scratch", ckpt_path)
+    # rank 0 chooses (or reads the resumed run's count) and every rank uses the same count
+    threads = distributed.broadcast_object(resolve_threads(
+        tcfg.threads, resuming=state is not None,
+        recorded=state["train_state"].get("threads") if state is not None else None,
+        default=torch.get_num_threads()) if main else None)
+    torch.set_num_threads(threads.count)
+    if progress and tcfg.threads <= 0:
+        print(f"threads: {threads.count} ({threads.reason}; --threads N sets it)", file=sys.stderr)
     if distributed.active():  # every rank starts from rank 0's weights and masks, bit for bit
         model.load_state_dict(distributed.broadcast_object(model.state_dict()))
         masks = distributed.broadcast_masks(masks)
@@ -449,7 +460,8 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
                     f"lr {lr_used:.2e}  {row['seconds']:.1f}s" + ("  *" if best_epoch == epoch else ""))
             train_state = {"last_model": _state_copy(model), "optimizer": optimizer.state_dict(),
                            "schedule": schedule.state_dict(), "rng_torch": torch.get_rng_state(),
-                           "rng_numpy": rng.bit_generator.state, "stopped": stopped}
+                           "rng_numpy": rng.bit_generator.state, "stopped": stopped,
+                           "threads": threads.count}
             if masks is not None:
                 train_state["masks"] = masks
             if main:
@@ -467,4 +479,4 @@ def _train(cfg: Config, train: FeatureSet, dev: FeatureSet, ckpt_path: Path, *, 
     best_loss = history[best_epoch - 1]["dev_loss"] if best_epoch else float("nan")
     return TrainResult(history=history, best_epoch=best_epoch, model=best_model,
                        best_dev_loss=best_loss, stopped_early=stopped, ckpt_path=ckpt_path,
-                       extra=dict(extra or {}), masks=masks)
+                       extra=dict(extra or {}), masks=masks, threads=threads.count)

@@ -9,9 +9,11 @@ packed for numba kernels, float or fixed point.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
 import numba
 import numpy as np
 
@@ -29,6 +31,9 @@ from ese.runtime.patterns import cluster_size
 from ese.runtime.patterns import detect as detect_pattern
 from ese.runtime.recognizer import Recognizer
 from ese.runtime.weights import LayerWeights, engine_matrices, fixed_arrays, fixed_layer, float_layer
+from ese.threads import auto_threads
+
+log = logging.getLogger(__name__)
 
 MODES = ("float", "fixed")
 
@@ -43,7 +48,7 @@ class Engine:
     b_out: np.ndarray  # (C,)
     output_delay: int = 0
     qmodel: QModel | None = None  # fixed point: formats, LUTs, input quantization
-    threads: int = 0  # 0 = numba's default (all cores)
+    threads: int = 0  # 0 = chosen per recognizer from the machine's load (n_threads)
     pattern: str = "unstructured"  # sparsity pattern of the matrices (ese.runtime.patterns)
     clusters: list | None = None  # cluster:G pattern: per layer {gx, gr, gp} ClusterMatrix
     cell: str = "lstmp"  # the recurrent cell (ese.cell)
@@ -144,7 +149,13 @@ class Engine:
         return int(sum(L.nbytes(batch) for L in self.layers) + self.w_out.nbytes + self.b_out.nbytes)
 
     def n_threads(self) -> int:
-        return self.threads or numba.get_num_threads()
+        """``threads`` when set; else chosen from the machine's present load (the cores other
+        processes leave free, at most numba's count: ``ese.threads.auto_threads``)."""
+        if self.threads:
+            return self.threads
+        choice = auto_threads(numba.get_num_threads())
+        log.debug("CPU engine threads: %d (%s)", choice.count, choice.reason)
+        return choice.count
 
     # ---- running --------------------------------------------------------------------------
     def recognizer(self, streams: int = 1) -> Recognizer:

@@ -40,6 +40,7 @@ from ese.model.checkpoint import load_checkpoint, read_checked, save_checkpoint,
 from ese.model.decode import evaluate
 from ese.model.lstmp import AcousticModel
 from ese.model.train import Distillation, train_model
+from ese.threads import resolve_threads
 
 log = logging.getLogger(__name__)
 
@@ -124,14 +125,12 @@ def prune_checkpoint(ckpt_path: str | Path, cfg: Config, sets: dict[str, Feature
     must match the checkpoint's model; ``cfg.train`` sets up the retraining (its epochs and lr are
     replaced by ``prune.retrain_epochs`` / ``prune.retrain_lr``). With ``resume``, a finished
     ``out_path`` of the same recipe is returned without work and a killed run continues;
-    without it, any earlier state is discarded. ``cfg.train.threads`` (> 0) sets the torch
-    threads for the whole run. ``on_epoch`` is handed to every retraining
-    (:func:`ese.model.train.train_model`). Returns the report (see docs/pruning.md).
+    without it, any earlier state is discarded. ``cfg.train.threads`` sets the torch threads for
+    the whole run (0: chosen from the machine's load, or the resumed run's recorded count).
+    ``on_epoch`` is handed to every retraining (:func:`ese.model.train.train_model`). Returns the report (see docs/pruning.md).
     """
     threads_before = torch.get_num_threads()
-    if cfg.train.threads > 0:  # the scoring and scans too, not only the retraining
-        torch.set_num_threads(cfg.train.threads)
-    try:
+    try:  # _prune sets the count for the whole run once it knows whether it resumes
         with work_lock(Path(out_path).parent, "ese prune", name=f".{Path(out_path).name}.lock"):
             return _prune(ckpt_path, cfg, sets, out_path, resume=resume, progress=progress, say=say,
                           on_epoch=on_epoch)
@@ -172,12 +171,24 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
     state = distributed.broadcast_object(state) if resume else None
     delay = cfg.train.output_delay
     splits = [s for s in ("dev", "test") if s in sets and len(sets[s])]
+    # the scoring and scans too, not only the retraining; every rank uses rank 0's count
+    threads = distributed.broadcast_object(resolve_threads(
+        cfg.train.threads, resuming=state is not None,
+        recorded=state.get("threads") if state is not None else None,
+        default=torch.get_num_threads()) if main else None)
+    torch.set_num_threads(threads.count)
+    if cfg.train.threads <= 0:
+        say_(f"threads: {threads.count} ({threads.reason}; --threads N sets it)")
 
     if state is None:
         dense_per = {s: evaluate(dense, sets[s], delay)["per"] for s in splits}
         state = {"version": STATE_VERSION, "recipe": recipe, "dense_per": dense_per,
-                 "steps": [], "weights": dense.state_dict(), "masks": None}
+                 "steps": [], "weights": dense.state_dict(), "masks": None,
+                 "threads": threads.count}
         _save_state(work / "state.pt", state)
+    state["threads"] = threads.count
+    # the retrainings use the same count (and record it in their own checkpoints)
+    tcfg = dataclasses.replace(cfg.train, threads=threads.count)
     n_stats = stats_pes(pcfg)
     pruner = make_pruner(pcfg.balance, pcfg.density, cfg.model.cell)
     table = None
@@ -200,12 +211,12 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
         targets = [pcfg.density]
         scratch = pcfg.init == "scratch"
         gradual_cfg = dataclasses.replace(cfg, train=dataclasses.replace(
-            cfg.train, epochs=pcfg.dense_epochs * scratch + pcfg.ramp_epochs + pcfg.finetune_epochs,
+            tcfg, epochs=pcfg.dense_epochs * scratch + pcfg.ramp_epochs + pcfg.finetune_epochs,
             lr=cfg.train.lr if scratch else pcfg.retrain_lr))
     else:
         targets = step_densities(pcfg)
         retrain_cfg = dataclasses.replace(cfg, train=dataclasses.replace(
-            cfg.train, epochs=max(pcfg.retrain_epochs, 1), lr=pcfg.retrain_lr))
+            tcfg, epochs=max(pcfg.retrain_epochs, 1), lr=pcfg.retrain_lr))
     for k, overall in enumerate(targets):
         if k < len(state["steps"]):
             continue
@@ -259,7 +270,7 @@ def _prune(ckpt_path: str | Path, cfg: Config, sets: dict[str, FeatureSet], out_
         "steps": state["steps"], "sensitivity": table, "recipe": recipe,
         "method": pcfg.recipe, "distill": pcfg.distill,
         "compute": _total_cost(state.get("compute", [])),
-        "compute_steps": state.get("compute", []),
+        "compute_steps": state.get("compute", []), "threads": threads.count,
     }
     if main:
         save_pruned_checkpoint(out_path, model, masks, report, cfg=cfg, meta=meta)
