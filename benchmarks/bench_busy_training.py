@@ -9,7 +9,8 @@ grows with the competitor and wall time with it.
 
 Each configuration runs in a fresh child process (OpenMP reads its environment once, at load):
 
-- threads: torch intra-op threads (1, 2);
+- threads: torch intra-op threads (1, 2, or ``auto``: the count ``ese`` chooses with
+  ``train.threads = 0``, from the load the child sees when it starts);
 - wait: the OpenMP wait policy (``active``: libgomp's default spinning; ``passive``:
   ``OMP_WAIT_POLICY=PASSIVE``, threads sleep at barriers);
 - beside: 0 = alone, 1 = one competing single-threaded busy process pinned nowhere.
@@ -17,7 +18,9 @@ Each configuration runs in a fresh child process (OpenMP reads its environment o
 Reported per configuration: wall seconds and CPU seconds (user + system of the child) per
 training step of the ``default`` shape (256 cells, projection 128, 2 layers, 16 x 200 frames),
 the worst of ``--repeats`` runs (this machine is shared; a figure that holds must hold in the slow
-run). Run: ``python benchmarks/bench_busy_training.py [--steps 4] [--repeats 3] [--json out.json]``.
+run). Run: ``python benchmarks/bench_busy_training.py [--steps 4] [--repeats 3] [--policies 2,1,auto]
+[--waits active,passive,spin1000] [--beside 0,1] [--json out.json]``; each row also gives the counts
+``auto`` chose in its runs and the 1-minute load average when the row ended.
 """
 
 from __future__ import annotations
@@ -35,7 +38,13 @@ import torch
 import torch.nn.functional as F
 from ese.config import ModelConfig
 from ese.model.lstmp import AcousticModel
-threads, steps = int(sys.argv[1]), int(sys.argv[2])
+steps = int(sys.argv[2])
+if sys.argv[1] == "auto":  # what ese does with train.threads = 0
+    from ese.threads import auto_threads
+    choice = auto_threads(torch.get_num_threads())
+    threads, why = choice.count, choice.reason
+else:
+    threads, why = int(sys.argv[1]), "as given"
 torch.set_num_threads(threads)
 torch.manual_seed(0)
 cfg = ModelConfig(input_dim=153, hidden=256, proj=128, layers=2)
@@ -55,13 +64,13 @@ for _ in range(steps):
     step()
 r1, t1 = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()
 cpu = (r1.ru_utime - r0.ru_utime) + (r1.ru_stime - r0.ru_stime)
-print(json.dumps({"wall": (t1 - t0) / steps, "cpu": cpu / steps}))
+print(json.dumps({"wall": (t1 - t0) / steps, "cpu": cpu / steps, "threads": threads, "why": why}))
 """
 
 BUSY = "import time\nwhile True:\n    pass\n"
 
 
-def run_child(threads: int, wait: str, steps: int) -> dict[str, float]:
+def run_child(threads: int | str, wait: str, steps: int) -> dict:
     env = dict(os.environ)
     for key in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
         env.pop(key, None)
@@ -74,7 +83,7 @@ def run_child(threads: int, wait: str, steps: int) -> dict[str, float]:
     return json.loads(out.strip().splitlines()[-1])
 
 
-def measure(threads: int, wait: str, beside: int, steps: int, repeats: int) -> dict[str, float]:
+def measure(threads: int | str, wait: str, beside: int, steps: int, repeats: int) -> dict:
     competitors = [subprocess.Popen([sys.executable, "-c", BUSY]) for _ in range(beside)]
     try:
         time.sleep(0.5 if beside else 0.0)
@@ -83,7 +92,8 @@ def measure(threads: int, wait: str, beside: int, steps: int, repeats: int) -> d
         for p in competitors:
             p.kill()
             p.wait()
-    return {"wall": max(r["wall"] for r in runs), "cpu": max(r["cpu"] for r in runs)}
+    return {"wall": max(r["wall"] for r in runs), "cpu": max(r["cpu"] for r in runs),
+            "chosen": [r["threads"] for r in runs], "why": [r["why"] for r in runs]}
 
 
 def main() -> None:
@@ -93,16 +103,29 @@ def main() -> None:
     ap.add_argument("--json", help="also write the rows here")
     ap.add_argument("--waits", default="active,passive",
                     help="wait policies of the 2-thread rows: active, passive, spinN (GOMP_SPINCOUNT=N)")
+    ap.add_argument("--policies", default="2,1,auto",
+                    help="thread policies: a count, or auto (ese's train.threads = 0: the cores "
+                         "other processes leave free, chosen in each child); --waits applies to 2")
+    ap.add_argument("--beside", default="0,1", help="competing busy processes, one run each")
     args = ap.parse_args()
     rows = []
+    configs = []
+    for policy in args.policies.split(","):
+        waits = args.waits.split(",") if policy == "2" else ["active"]
+        configs += [(policy if policy == "auto" else int(policy), w) for w in waits]
     print(f"machine: {os.cpu_count()} CPUs, load before: {os.getloadavg()[0]:.2f}")
-    print(f"{'threads':>7} {'wait':>8} {'beside':>6} {'wall s/step':>11} {'cpu s/step':>10}")
-    for beside in (0, 1):
-        for threads, wait in [(2, w) for w in args.waits.split(",")] + [(1, "active")]:
+    print(f"{'threads':>7} {'wait':>8} {'beside':>6} {'wall s/step':>11} {'cpu s/step':>10} "
+          f"{'chosen':>7} {'load 1m':>7}")
+    for beside in [int(b) for b in args.beside.split(",")]:
+        for threads, wait in configs:
             r = measure(threads, wait, beside, args.steps, args.repeats)
-            rows.append({"threads": threads, "wait": wait, "beside": beside, **r})
-            print(f"{threads:>7} {wait:>8} {beside:>6} {r['wall']:>11.3f} {r['cpu']:>10.3f}",
-                  flush=True)
+            load = os.getloadavg()[0]
+            rows.append({"threads": threads, "wait": wait, "beside": beside, "load_1m": load, **r})
+            chosen = ",".join(str(c) for c in r["chosen"])
+            print(f"{threads:>7} {wait:>8} {beside:>6} {r['wall']:>11.3f} {r['cpu']:>10.3f} "
+                  f"{chosen:>7} {load:>7.2f}", flush=True)
+            if threads == "auto":
+                print(f"        auto's reasons: {'; '.join(sorted(set(r['why'])))}", flush=True)
     print(f"load after: {os.getloadavg()[0]:.2f}")
     if args.json:
         with open(args.json, "w") as f:
