@@ -134,7 +134,7 @@ def test_what_does_not_run_a_gru_yet_says_so_in_one_line(tmp_path):
     from ese.errors import InteropError
     from ese.interop.export import export_model
     from ese.model.checkpoint import save_checkpoint
-    # the CPU engine runs a GRU (tests/runtime/test_gru.py), the RTL too (tests/rtl/test_channel.py,
+    # the CPU engine runs a GRU (tests/runtime/test_engine_gru.py), the RTL too (tests/rtl/test_channel.py,
     # test_ew_gru.py)
     model = AcousticModel(ModelConfig(input_dim=4, hidden=5, layers=1, num_classes=3, cell="gru"))
     save_checkpoint(tmp_path / "gru.pt", model)
