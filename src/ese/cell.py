@@ -20,6 +20,10 @@ W_x x + W_r y + b for each of its gates i, f, g, o; the GRU (n = tanh(W_in x + b
 r, z, n_x, n_h while its matrices have three row blocks each (W_x into r, z, n_x; W_r into r, z,
 n_h) and its bias four (b_ir + b_hr, b_iz + b_hz, b_in, b_hn).
 
+How other frameworks hold a cell (PyTorch's ``nn.LSTM`` / ``nn.GRU``, the ONNX ``LSTM`` op: their
+gate order, which of our arrays they have, how their two biases add into ours) is data here too,
+:attr:`CellSpec.foreign` (a :class:`ForeignLayer` per framework), which ``ese.interop`` reads.
+
 Role names are the program image's op roles (``ese.compiler.roles.ROLES``: x, r, ew, ym); a
 cell uses a subset of them and never renumbers them. This module imports nothing from ``ese``:
 the element-wise steps get their arithmetic (exact align/saturate/LUT in fixed point, sigmoid/tanh
@@ -74,6 +78,42 @@ class VectorSpec:
     name: str
     rows: int | None = None
     flag: str | None = None
+    blocks: tuple[str, ...] = ()  # with ``rows``: the accumulator block each row belongs to
+
+
+@dataclass(frozen=True)
+class ForeignLayer:
+    """How another framework's recurrent layer holds one layer of a cell; ``ese.interop`` reads
+    only this (docs/interop.md). Its input and recurrent matrices are stacked H-row blocks, each
+    named by the accumulator block it adds into, in the framework's order; its input and recurrent
+    biases have the same blocks and add up into ours (the framework's bias of a block we keep
+    apart, like the GRU's b_hn, lands on that block alone).
+
+    ``vectors``: each optional vector of ours the framework holds -> (its name there, the block
+    of each of its rows in its order); an optional vector not listed has no place there (export
+    refuses non-zero values unless told to drop them). ``projection``: it holds the cell's output
+    matrix (otherwise import sets it to the identity). ONNX ops also give their ``inputs`` in
+    order, their default ``activations`` (the only ones ese runs) and ``attributes`` whose value
+    ese needs: name -> (that value, what another value does)."""
+
+    kind: str  # the framework's class or op (nn.LSTM, the ONNX LSTM op: "LSTM")
+    input_blocks: tuple[str, ...]
+    recurrent_blocks: tuple[str, ...]
+    projection: bool = False
+    vectors: Mapping[str, tuple[str, tuple[str, ...]]] = field(default_factory=dict)
+    inputs: tuple[str, ...] = ()
+    activations: tuple[str, ...] = ()
+    attributes: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
+
+    @property
+    def gate_blocks(self) -> tuple[int, int]:
+        """How many H-row blocks its input and its recurrent matrix stack."""
+        return len(self.input_blocks), len(self.recurrent_blocks)
+
+
+def block_order(ours: tuple[str, ...], theirs: tuple[str, ...]) -> tuple[int, ...]:
+    """Position in ``theirs`` of each block of ``ours`` (foreign row blocks -> ours)."""
+    return tuple(theirs.index(b) for b in ours)
 
 
 @dataclass(frozen=True)
@@ -95,6 +135,7 @@ class CellSpec:
     float_step: Callable[..., tuple[dict[str, Any], dict[str, Any]]]
     lut_inputs: Mapping[str, tuple[str, ...]] = field(default_factory=dict)  # LUT -> formats feeding it
     fixed_formats: tuple[str, ...] = ()  # element-wise formats fixed at Q1.(A-2): values in [-1, 1]
+    foreign: Mapping[str, ForeignLayer] = field(default_factory=dict)  # "torch" / "onnx" -> its layer
 
     # ---- matrices --------------------------------------------------------------------------
     def matrix(self, name: str) -> MatrixSpec:
@@ -157,6 +198,24 @@ class CellSpec:
         proj = self.projection
         return (tuple(m.name for m in self.gate_matrices) + always + ((proj.name,) if proj else ())
                 + optional)
+
+    def vector(self, name: str) -> VectorSpec:
+        return next(v for v in self.vectors if v.name == name)
+
+    @property
+    def input_matrix(self) -> MatrixSpec:
+        """The gate matrix that multiplies the layer input x."""
+        return next(m for m in self.gate_matrices if m.operand == INPUT)
+
+    @property
+    def recurrent_matrix(self) -> MatrixSpec:
+        """The gate matrix that multiplies y_{t-1}."""
+        return next(m for m in self.gate_matrices if m.operand == RECURRENT)
+
+    @property
+    def flags(self) -> dict[str, str]:
+        """ModelConfig switch -> the optional vector it enables."""
+        return {v.flag: v.name for v in self.vectors if v.flag is not None}
 
     def vector_shape(self, name: str, hidden: int) -> tuple[int, ...]:
         v = next(v for v in self.vectors if v.name == name)
@@ -285,7 +344,7 @@ LSTMP = register_cell(CellSpec(
     matrices=(MatrixSpec("w_x", "x", INPUT, ("i", "f", "g", "o")),
               MatrixSpec("w_r", "r", RECURRENT, ("i", "f", "g", "o")),
               MatrixSpec("w_ym", "ym", "m")),
-    vectors=(VectorSpec("bias"), VectorSpec("peephole", rows=3, flag="peepholes")),
+    vectors=(VectorSpec("bias"), VectorSpec("peephole", rows=3, flag="peepholes", blocks=("i", "f", "o"))),
     state=("c",),
     ew_signals=("z_i", "z_f", "z_g", "z_o", "i", "f", "g", "o", "c", "tanh_c", "m"),
     output="m",
@@ -295,6 +354,16 @@ LSTMP = register_cell(CellSpec(
     float_step=_lstmp_float,
     lut_inputs={"sigmoid": ("z_i", "z_f", "z_o"), "tanh": ("z_g", "c")},
     fixed_formats=("gate", "tanh_c", "m"),
+    foreign={
+        # nn.LSTM: our gate order, weight_hr is w_ym (proj_size), no peepholes
+        "torch": ForeignLayer("LSTM", ("i", "f", "g", "o"), ("i", "f", "g", "o"), projection=True),
+        # the ONNX LSTM op: W, R, B in order i o f c (c: our g), peepholes P in order i o f
+        "onnx": ForeignLayer("LSTM", ("i", "o", "f", "g"), ("i", "o", "f", "g"),
+                             vectors={"peephole": ("P", ("i", "o", "f"))},
+                             inputs=("X", "W", "R", "B", "sequence_lens", "initial_h", "initial_c", "P"),
+                             activations=("Sigmoid", "Tanh", "Tanh"),
+                             attributes={"input_forget": (0, "couples the input and forget gates")}),
+    },
 ))
 
 
@@ -360,4 +429,6 @@ GRU = register_cell(CellSpec(
     float_step=_gru_float,
     lut_inputs={"sigmoid": ("z_r", "z_z"), "tanh": ("z_n",)},
     fixed_formats=("gate", "y"),  # h = y in [-1, 1]: Q1.(A-2)
+    # nn.GRU: r, z, n; its bias_hh_n stays apart (b_hn, inside the reset product)
+    foreign={"torch": ForeignLayer("GRU", ("r", "z", "n_x"), ("r", "z", "n_h"))},
 ))

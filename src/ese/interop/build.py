@@ -16,6 +16,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import Tensor
 
+from ese.cell import CELLS
 from ese.config import Config
 from ese.data.phones import PHONES_48
 from ese.errors import InteropError
@@ -111,8 +112,10 @@ def import_model(src: str | Path, out: str | Path, cfg: Config, *, fmt: str = "a
             f"> {check['tolerance']:.3g} at (batch, frame, class) {tuple(check['worst_at'])}; nothing written")
     source = {"path": str(src), "format": fmt,
               "layers": [layer.name for layer in net.layers], "output_layer": net.out_name,
-              "projection": [layer.w_ym is not None for layer in net.layers],
-              "peepholes": [layer.peephole is not None for layer in net.layers]}
+              "projection": [layer.projected for layer in net.layers]}
+    for spec in CELLS.values():  # per ModelConfig switch of an optional vector: whether each layer has it
+        for flag, vector in spec.flags.items():
+            source.setdefault(flag, [layer.holds(vector) for layer in net.layers])
     full = dataclasses.replace(cfg, model=model.cfg)
     save_checkpoint(out, model, config=full.to_dict(), extra={"imported": {"source": source, "check": check}})
     return {"source": source, "out": str(out), "model": dataclasses.asdict(model.cfg),

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 
 from ese.atomic import write_bytes
+from ese.cell import CELLS, cell_spec
 from ese.errors import InteropError
 from ese.filekind import describe_file
 from ese.model.checkpoint import checkpoint_config, load_checkpoint
@@ -30,7 +31,8 @@ CHECK_RTOL = 1e-4  # |export - ese| <= CHECK_RTOL * max(1, max |ese|): float32 s
 
 
 def _density(model: AcousticModel) -> float:
-    mats = [p for n, p in model.named_parameters() if n.split(".")[-1] in ("w_x", "w_r", "w_ym")]
+    names = cell_spec(model.cfg).matrix_names
+    mats = [p for n, p in model.named_parameters() if n.split(".")[-1] in names]
     return float(sum(int((p != 0).sum()) for p in mats) / sum(p.numel() for p in mats))
 
 
@@ -51,24 +53,26 @@ def _check(ours: AcousticModel, run: Callable[[np.ndarray], np.ndarray], runner:
             "max_abs_diff": worst, "tolerance": tol, "passed": worst <= tol}
 
 
-def _without_peepholes(model: AcousticModel) -> AcousticModel:
+def _without(model: AcousticModel, vectors: tuple[str, ...]) -> AcousticModel:
+    """A copy of ``model`` with the vectors ``vectors`` zero (what the export leaves out)."""
     out = copy.deepcopy(model)
     with torch.no_grad():
         for layer in out.layers:
-            if getattr(layer, "peephole", None) is not None:
-                layer.peephole.zero_()
+            for name, p in layer.params().items():
+                if name in vectors and p is not None:
+                    p.zero_()
     return out
 
 
-def _torch_bytes(model: AcousticModel, drop_peepholes: bool, report: dict[str, Any]) -> bytes:
+def _torch_bytes(model: AcousticModel, drop: bool, report: dict[str, Any]) -> bytes:
     from ese.interop.torch_export import load_torch_modules, torch_state
 
-    state, info = torch_state(model, drop_peepholes=drop_peepholes)
+    state, info = torch_state(model, drop=drop)
     buf = io.BytesIO()
     torch.save(state, buf)
     data = buf.getvalue()
     ctor = info["nn_lstm"]
-    ref = _without_peepholes(model) if info["dropped_peepholes"] else model
+    ref = _without(model, info["lacking"]) if info["dropped"] else model
 
     def run(x: np.ndarray) -> np.ndarray:
         lstm, linear = load_torch_modules(torch.load(io.BytesIO(data), weights_only=True), ctor)
@@ -77,27 +81,25 @@ def _torch_bytes(model: AcousticModel, drop_peepholes: bool, report: dict[str, A
             return linear(lstm(torch.from_numpy(x))[0]).numpy()
 
     report["check"] = _check(ref, run, "torch nn.LSTM + nn.Linear")
-    report.update(nn_lstm=ctor, dropped_peepholes=info["dropped_peepholes"])
+    report.update(nn_lstm=ctor, dropped_peepholes=info["dropped"])
     proj = f", proj_size={ctor['proj_size']}" if ctor["proj_size"] else ""
-    if ctor.get("module") == "GRU":
-        report["notes"].append(f"nn.GRU({ctor['input_size']}, {ctor['hidden_size']}, num_layers={ctor['num_layers']}, "
-                               f"batch_first=True) as 'lstm.*', nn.Linear({ctor['hidden_size']}, "
-                               f"{ctor['output_features']}) as 'output.*'")
-        return data
+    module = f"nn.{ctor['module']}"
     report["notes"].append(
-        f"nn.LSTM({ctor['input_size']}, {ctor['hidden_size']}, num_layers={ctor['num_layers']}{proj}, "
+        f"{module}({ctor['input_size']}, {ctor['hidden_size']}, num_layers={ctor['num_layers']}{proj}, "
         f"batch_first=True) as 'lstm.*', nn.Linear({ctor['proj_size'] or ctor['hidden_size']}, "
         f"{ctor['output_features']}) as 'output.*'")
-    if not ctor["proj_size"] and model.cfg.proj == model.cfg.hidden:
-        report["notes"].append("no projection: every w_ym is the identity, so nn.LSTM without proj_size")
-    if info["dropped_peepholes"]:
+    output = cell_spec(model.cfg).projection
+    if output is not None and not ctor["proj_size"] and model.cfg.proj == model.cfg.hidden:
+        report["notes"].append(f"no projection: every {output.name} is the identity, so {module} without proj_size")
+    if info["dropped"]:
         g = torch.Generator().manual_seed(1)
         x = torch.randn(1, max(CHECK_LENGTHS), model.cfg.input_dim, generator=g)
         with torch.no_grad():
             change = float((model(x)[0] - ref(x)[0]).abs().max())
         report["peephole_drop_change"] = change
-        for s in info["dropped_peepholes"]:
-            report["notes"].append(f"dropped the peepholes of layer {s['layer']}: {s['nonzero']} non-zero, "
+        what = " and ".join(str(cell_spec(model.cfg).vector(v).flag) for v in info["lacking"])
+        for s in info["dropped"]:
+            report["notes"].append(f"dropped the {what} of layer {s['layer']}: {s['nonzero']} non-zero, "
                                    f"max |w| {s['max_abs']:.3g}")
         report["notes"].append(f"without them the logits change by up to {change:.3g} on random input")
     return data
@@ -109,8 +111,9 @@ def _onnx_bytes(model: AcousticModel, meta: dict[str, Any], report: dict[str, An
     except ModuleNotFoundError as exc:
         raise InteropError(f"ONNX export needs the onnx and onnxruntime packages ({exc.name} is missing): "
                            "pip install onnx onnxruntime") from None
-    if model.cfg.cell != "lstmp":
-        raise InteropError(f"ese export --to onnx builds the LSTMP step; this model's cell is {model.cfg.cell!r}: "
+    if "onnx" not in cell_spec(model.cfg).foreign:
+        cells = "/".join(spec.name.upper() for spec in CELLS.values() if "onnx" in spec.foreign)
+        raise InteropError(f"ese export --to onnx builds the {cells} step; this model's cell is {model.cfg.cell!r}: "
                            "export it --to torch")
     cfg = checkpoint_config(meta)
     metadata = {"model_config": dataclasses.asdict(model.cfg), "features": dataclasses.asdict(cfg.features),

@@ -1,12 +1,15 @@
 """Read an ONNX model whose recurrent layers are ``LSTM`` ops, then one linear output layer.
 
-Accepted (docs/interop.md): forward ``LSTM`` nodes with constant ``W``, ``R``, optional ``B`` and
-peephole ``P``; ``sequence_lens`` and ``initial_h`` / ``initial_c`` may be graph inputs (the
+Accepted (docs/interop.md): forward recurrent nodes of an op some cell's description holds
+(``CellSpec.foreign["onnx"]``: today the LSTMP's ``LSTM``, its gate order and its optional
+vector inputs) with constant ``W``, ``R``, optional ``B`` and vectors; ``sequence_lens`` and the
+initial states may be graph inputs (the
 reference run feeds the full length and zeros: ese starts every utterance from zero state);
 then ``MatMul`` (+ ``Add``) or ``Gemm`` with constant weights. Shape plumbing between them
 (``Squeeze``, ``Reshape``, ``Transpose``, ...) is allowed and not interpreted: the equality check
 of ``ese import`` on onnxruntime's own output decides. Refused, naming the node: another
-direction, non-default ``activations``, ``clip``, ``input_forget``, any other op with weights.
+direction, non-default ``activations``, ``clip``, the attributes the layout fixes, any other
+op with weights.
 """
 
 from __future__ import annotations
@@ -20,15 +23,27 @@ import torch
 from onnx import numpy_helper
 from torch import Tensor
 
+from ese.cell import CELLS, CellSpec, ForeignLayer
 from ese.errors import InteropError
 from ese.filekind import describe_file
-from ese.interop.layers import ONNX_GATES, ONNX_PEEPHOLES, Layer, Network, reorder_gates
+from ese.interop.layers import Layer, Network, from_foreign
 
-SUPPORTED = ("supported: forward LSTM nodes (default activations, no clip, no input_forget), "
-             "then one MatMul (+ Add) or Gemm output layer")
+def _onnx_cells() -> dict[str, tuple[CellSpec, ForeignLayer]]:
+    """ONNX op -> the cell it holds and its layout (``CellSpec.foreign["onnx"]``)."""
+    return {spec.foreign["onnx"].kind: (spec, spec.foreign["onnx"]) for spec in CELLS.values() if "onnx" in spec.foreign}
+
+
+def _supported() -> str:
+    cells = _onnx_cells()
+    refused = "".join(f", no {a}" for _, layout in cells.values() for a in layout.attributes)
+    return (f"supported: forward {'/'.join(cells)} nodes (default activations, no clip{refused}), "
+            "then one MatMul (+ Add) or Gemm output layer")
+
+
+SUPPORTED = _supported()
+OPS = "/".join(_onnx_cells())  # the recurrent ops, for messages
 PLUMBING = {"Squeeze", "Unsqueeze", "Reshape", "Transpose", "Identity", "Shape", "Gather", "Concat",
             "Constant", "Cast", "Slice", "ConstantOfShape", "Flatten"}
-DEFAULT_ACTIVATIONS = ["Sigmoid", "Tanh", "Tanh"]
 
 
 def _load(path: Path) -> onnx.ModelProto:
@@ -67,51 +82,58 @@ def _name(node: onnx.NodeProto, index: int) -> str:
     return f"ONNX node '{node.name or f'#{index}'}' ({node.op_type})"
 
 
-def _lstm_layer(node: onnx.NodeProto, where: str, consts: dict[str, np.ndarray],
-                graph_inputs: set[str]) -> Layer:
+def _recurrent_layer(node: onnx.NodeProto, where: str, consts: dict[str, np.ndarray],
+                     graph_inputs: set[str]) -> Layer:
+    spec, layout = _onnx_cells()[node.op_type]
     a = _attrs(node)
     direction = a.get("direction", b"forward")
     direction = direction.decode() if isinstance(direction, bytes) else direction
     if direction != "forward":
         raise InteropError(f"{where} runs {direction}; ese streams left to right: {SUPPORTED}")
-    acts = [x.decode() if isinstance(x, bytes) else x for x in a.get("activations", DEFAULT_ACTIVATIONS)]
-    if acts != DEFAULT_ACTIVATIONS or "activation_alpha" in a or "activation_beta" in a:
-        raise InteropError(f"{where} uses activations {acts}; ese's cell is {DEFAULT_ACTIVATIONS}: {SUPPORTED}")
+    default = list(layout.activations)
+    acts = [x.decode() if isinstance(x, bytes) else x for x in a.get("activations", default)]
+    if acts != default or "activation_alpha" in a or "activation_beta" in a:
+        raise InteropError(f"{where} uses activations {acts}; ese's cell is {default}: {SUPPORTED}")
     if "clip" in a:
         raise InteropError(f"{where} clips its cell input at {a['clip']:g}; ese does not clip: {SUPPORTED}")
-    if a.get("input_forget", 0):
-        raise InteropError(f"{where} couples the input and forget gates (input_forget=1): {SUPPORTED}")
-    ins = list(node.input) + [""] * (8 - len(node.input))
-    x, w, r, b, seq_lens, h0, c0, p = ins[:8]
+    for attr, (want, meaning) in layout.attributes.items():
+        if a.get(attr, want) != want:
+            raise InteropError(f"{where} {meaning} ({attr}={a[attr]}): {SUPPORTED}")
+    ins = dict(zip(layout.inputs, list(node.input)))  # input name -> tensor ("" or absent: not given)
 
     def const(name: str, what: str) -> np.ndarray:
         if name not in consts:
             raise InteropError(f"{where}: its {what} '{name}' is not a constant (an initializer)")
         return consts[name].astype(np.float32)
 
-    W, R = const(w, "W"), const(r, "R")  # (1, 4H, D), (1, 4H, H)
+    W, R = const(ins["W"], "W"), const(ins["R"], "R")  # (1, nH, D), (1, nH, H)
+    n_in, n_rec = layout.gate_blocks
     hidden = int(a.get("hidden_size", R.shape[-1]))
-    if W.ndim != 3 or W.shape[0] != 1 or W.shape[1] != 4 * hidden or R.shape != (1, 4 * hidden, hidden):
-        raise InteropError(f"{where}: W {W.shape} and R {R.shape} are not (1, 4 x {hidden}, .) matrices")
-    B = const(b, "B") if b else np.zeros((1, 8 * hidden), np.float32)  # (1, 8H): Wb then Rb
-    if B.shape != (1, 8 * hidden):
-        raise InteropError(f"{where}: B has shape {B.shape}, expected (1, {8 * hidden})")
+    if W.ndim != 3 or W.shape[0] != 1 or W.shape[1] != n_in * hidden or R.shape != (1, n_rec * hidden, hidden):
+        raise InteropError(f"{where}: W {W.shape} and R {R.shape} are not (1, {n_in} x {hidden}, .) matrices")
+    rows = (n_in + n_rec) * hidden
+    B = const(ins["B"], "B") if ins.get("B") else np.zeros((1, rows), np.float32)  # (1, rows): Wb then Rb
+    if B.shape != (1, rows):
+        raise InteropError(f"{where}: B has shape {B.shape}, expected (1, {rows})")
+    seq_lens = ins.get("sequence_lens")
     if seq_lens and seq_lens not in graph_inputs:
         raise InteropError(f"{where}: its sequence_lens '{seq_lens}' is computed or constant; ese runs whole "
                            "utterances: leave it out or make it a graph input")
-    for name, what in ((h0, "initial_h"), (c0, "initial_c")):
-        if name and name not in graph_inputs and np.any(const(name, what) != 0):
+    for what in layout.inputs:
+        name = ins.get(what)
+        if what.startswith("initial_") and name and name not in graph_inputs and np.any(const(name, what) != 0):
             raise InteropError(f"{where}: its {what} is a non-zero constant; ese starts every utterance "
                                "from zero state")
-    peephole = None
-    if p:
-        P = const(p, "P")  # (1, 3H): i, o, f
-        if P.shape != (1, 3 * hidden):
-            raise InteropError(f"{where}: P has shape {P.shape}, expected (1, {3 * hidden})")
-        peephole = reorder_gates(torch.from_numpy(P[0]), ONNX_PEEPHOLES).reshape(3, hidden)  # ic, fc, oc
+    vectors = {}
+    for vec, (what, blocks) in layout.vectors.items():
+        if ins.get(what):
+            v = const(ins[what], what)  # (1, rows x H) in the op's row order
+            if v.shape != (1, len(blocks) * hidden):
+                raise InteropError(f"{where}: {what} has shape {v.shape}, expected (1, {len(blocks) * hidden})")
+            vectors[vec] = torch.from_numpy(v[0])
     t = torch.from_numpy
-    return Layer(name=where, w_x=reorder_gates(t(W[0]), ONNX_GATES), w_r=reorder_gates(t(R[0]), ONNX_GATES),
-                 bias=reorder_gates(t(B[0, :4 * hidden] + B[0, 4 * hidden:]), ONNX_GATES), peephole=peephole)
+    return from_foreign(spec, "onnx", where, t(W[0]), t(R[0]), t(B[0, :n_in * hidden]), t(B[0, n_in * hidden:]),
+                        vectors=vectors)
 
 
 def _linear(node: onnx.NodeProto, where: str, consts: dict[str, np.ndarray]) -> tuple[Tensor, Tensor | None]:
@@ -152,11 +174,11 @@ def read_onnx(path: str | Path) -> tuple[Network, Callable[[Tensor], Tensor]]:
             continue
         if out is not None and not (node.op_type == "Add" and out[1] is None):
             raise InteropError(f"{where} follows the output layer; {SUPPORTED}")
-        if node.op_type == "LSTM":
-            layers.append(_lstm_layer(node, where, consts, graph_inputs))
+        if node.op_type in _onnx_cells():
+            layers.append(_recurrent_layer(node, where, consts, graph_inputs))
         elif node.op_type in ("MatMul", "Gemm"):
             if not layers:
-                raise InteropError(f"{where} comes before any LSTM node; {SUPPORTED}")
+                raise InteropError(f"{where} comes before any {OPS} node; {SUPPORTED}")
             w, b = _linear(node, where, consts)
             out = (w, b, where)
         elif node.op_type == "Add" and out is not None:
@@ -167,9 +189,9 @@ def read_onnx(path: str | Path) -> tuple[Network, Callable[[Tensor], Tensor]]:
         else:
             raise InteropError(f"{where} is not supported; {SUPPORTED}")
     if not layers:
-        raise InteropError(f"{str(path)!r} has no LSTM nodes; {SUPPORTED}")
+        raise InteropError(f"{str(path)!r} has no {OPS} nodes; {SUPPORTED}")
     if out is None:
-        raise InteropError(f"{str(path)!r} has no output layer after its LSTMs; {SUPPORTED}")
+        raise InteropError(f"{str(path)!r} has no output layer after its {OPS}s; {SUPPORTED}")
     w, b, name = out
     if b is not None and b.shape != (w.shape[0],):
         raise InteropError(f"{name}: bias has {tuple(b.shape)} values, expected {w.shape[0]}")
@@ -194,9 +216,9 @@ def _ort_reference(model: onnx.ModelProto, graph_inputs: set[str], dim: int,
     inputs = [i for i in sess.get_inputs() if i.name in graph_inputs]
     if len(inputs) != 1 + sum(1 for i in inputs[1:] if _is_side_input(model, i.name)):
         raise InteropError(f"{str(path)!r} has graph inputs {[i.name for i in inputs]}; ese feeds one: the "
-                           "features (others may only be LSTM sequence_lens / initial_h / initial_c)")
+                           f"features (others may only be {OPS} sequence_lens / initial states)")
     main, side = inputs[0], inputs[1:]
-    first = next(n for n in model.graph.node if n.op_type == "LSTM")
+    first = next(n for n in model.graph.node if n.op_type in _onnx_cells())
     batch_major = _attrs(first).get("layout", 0) == 1  # X (batch, time, D) rather than (time, batch, D)
 
     def one(x: np.ndarray) -> np.ndarray:  # (T, D) -> (T, C)
@@ -222,14 +244,19 @@ def _ort_reference(model: onnx.ModelProto, graph_inputs: set[str], dim: int,
 
 
 def _is_side_input(model: onnx.ModelProto, name: str) -> bool:
+    """True for a recurrent node's sequence_lens or initial state."""
+    cells = _onnx_cells()
     for node in model.graph.node:
-        if node.op_type == "LSTM" and name in list(node.input)[4:7]:
-            return True
+        if node.op_type in cells:
+            side = [i for what, i in zip(cells[node.op_type][1].inputs, node.input)
+                    if what == "sequence_lens" or what.startswith("initial_")]
+            if name in side:
+                return True
     return False
 
 
 def _side_value(inp: Any, T: int) -> np.ndarray:
-    """sequence_lens: the full length; initial_h / initial_c: zeros (num_directions, batch 1, H)."""
+    """sequence_lens: the full length; an initial state: zeros (num_directions, batch 1, H)."""
     if "int" in inp.type:
         return np.array([T], dtype=np.int32)
     dims = [d if isinstance(d, int) else 1 for d in inp.shape]

@@ -5,7 +5,8 @@ never arbitrary pickled objects. Accepted layouts (docs/interop.md):
 
 - one ``nn.LSTM`` with 1..n layers, or several in a row (taken in state-dict order, which is the
   order the modules were defined in), unidirectional, with or without ``proj_size`` and ``bias``;
-  ``nn.GRU`` layers likewise (ese's GRU cell, ``ese.model.gru``; told apart by 3 gate blocks);
+  ``nn.GRU`` layers likewise (ese's GRU cell, ``ese.model.gru``); each layer is the cell whose
+  torch layout (``ese.cell.CellSpec.foreign["torch"]``) has its gate-block counts;
 - then exactly one ``nn.Linear`` (``<name>.weight`` (C, P), optional ``<name>.bias``);
 - the state dict at the top level or as the one dict of tensors inside (``{"state_dict": ...}``).
 
@@ -23,9 +24,10 @@ from typing import Any, Callable
 import torch
 from torch import Tensor, nn
 
+from ese.cell import CELLS, CellSpec, ForeignLayer
 from ese.errors import InteropError
 from ese.filekind import describe_file
-from ese.interop.layers import TORCH_GATES, Layer, Network, reorder_gates
+from ese.interop.layers import Layer, Network, from_foreign
 
 SUPPORTED = ("supported: unidirectional nn.LSTM layers (1..n, with or without proj_size) or nn.GRU "
              "layers, then one nn.Linear output layer")
@@ -139,6 +141,15 @@ def _take(state: dict[str, Tensor], key: str, used: set[str], required: bool = T
     return t.detach().to(torch.float32)
 
 
+def _torch_cells() -> list[tuple[CellSpec, ForeignLayer]]:
+    """Every cell a torch.nn layer can hold, with its layout (``CellSpec.foreign["torch"]``)."""
+    return [(spec, spec.foreign["torch"]) for spec in CELLS.values() if "torch" in spec.foreign]
+
+
+def _article(kind: str) -> str:
+    return f"{'an' if kind[0] in 'AEFHILMNORSX' else 'a'} {kind}"  # letters said with a vowel: an LSTM
+
+
 def _layer(state: dict[str, Tensor], prefix: str, k: int, used: set[str]) -> Layer:
     w_ih = _take(state, f"{prefix}weight_ih_l{k}", used)
     w_hh = _take(state, f"{prefix}weight_hh_l{k}", used)
@@ -150,56 +161,43 @@ def _layer(state: dict[str, Tensor], prefix: str, k: int, used: set[str]) -> Lay
         raise InteropError(f"layer {name}: weight_ih and weight_hh must be matrices; {SUPPORTED}")
     rows, recurrent = w_hh.shape
     hidden = w_hr.shape[1] if w_hr is not None else recurrent
-    if rows == 3 * hidden and w_hr is None and w_ih.shape[0] == rows:
-        return _gru_layer(name, w_ih, w_hh, b_ih, b_hh)
-    if rows != 4 * hidden or w_ih.shape[0] != rows:
-        cell = {1: "a plain RNN"}.get(rows // max(hidden, 1) if rows % max(hidden, 1) == 0 else 0,
-                                     "neither an LSTM nor a GRU")
+    cells = _torch_cells()
+    found = next(((spec, layout) for spec, layout in cells
+                  if (len(layout.input_blocks) * hidden, len(layout.recurrent_blocks) * hidden) == (w_ih.shape[0], rows)
+                  and (w_hr is None or layout.projection)), None)
+    if found is None:
+        blocks = rows // max(hidden, 1) if rows % max(hidden, 1) == 0 else 0
+        kinds = [_article(layout.kind) for _, layout in cells]
+        cell = {1: "a plain RNN"}.get(blocks, f"neither {' nor '.join(kinds)}")
+        sizes = ", ".join(f"{_article(layout.kind)} has {len(layout.recurrent_blocks)} x {hidden} rows"
+                          for _, layout in cells)
         raise InteropError(f"layer {name} has {rows}-row gate matrices for {hidden} cells: it looks like "
-                           f"{cell} (an LSTM has 4 x {hidden} rows, a GRU 3 x {hidden}); {SUPPORTED}")
+                           f"{cell} ({sizes}); {SUPPORTED}")
+    spec, layout = found
     if w_hr is not None and tuple(w_hr.shape) != (recurrent, hidden):
         raise InteropError(f"layer {name}: weight_hr has shape {tuple(w_hr.shape)}, expected {(recurrent, hidden)}")
     if (b_ih is None) != (b_hh is None):
-        raise InteropError(f"layer {name} has only one of bias_ih and bias_hh; nn.LSTM has both or neither")
-    for b in (b_ih, b_hh):
-        if b is not None and tuple(b.shape) != (rows,):
-            raise InteropError(f"layer {name}: a bias has shape {tuple(b.shape)}, expected ({rows},)")
-    bias = torch.zeros(rows) if b_ih is None else b_ih + b_hh  # the two biases always add up
-    return Layer(name=name, w_x=reorder_gates(w_ih, TORCH_GATES), w_r=reorder_gates(w_hh, TORCH_GATES),
-                 bias=reorder_gates(bias, TORCH_GATES), w_ym=w_hr)
-
-
-def _gru_layer(name: str, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor | None, b_hh: Tensor | None) -> Layer:
-    """An nn.GRU layer (gate order r, z, n, ese's own): the r and z biases summed, the candidate's
-    two kept apart (b_hn sits inside the reset product)."""
-    rows = w_hh.shape[0]
-    h = rows // 3
-    if (b_ih is None) != (b_hh is None):
-        raise InteropError(f"layer {name} has only one of bias_ih and bias_hh; nn.GRU has both or neither")
-    for b in (b_ih, b_hh):
-        if b is not None and tuple(b.shape) != (rows,):
-            raise InteropError(f"layer {name}: a bias has shape {tuple(b.shape)}, expected ({rows},)")
-    if b_ih is None:
-        bias = torch.zeros(4 * h)
-    else:
-        bias = torch.cat([b_ih[:2 * h] + b_hh[:2 * h], b_ih[2 * h:], b_hh[2 * h:]])  # r, z, n_x, n_h
-    return Layer(name=name, w_x=w_ih, w_r=w_hh, bias=bias, cell="gru")
+        raise InteropError(f"layer {name} has only one of bias_ih and bias_hh; nn.{layout.kind} has both or neither")
+    for b, want in ((b_ih, w_ih.shape[0]), (b_hh, rows)):
+        if b is not None and tuple(b.shape) != (want,):
+            raise InteropError(f"layer {name}: a bias has shape {tuple(b.shape)}, expected ({want},)")
+    return from_foreign(spec, "torch", name, w_ih, w_hh, b_ih, b_hh, projection=w_hr)
 
 
 def _nn_lstm(state: dict[str, Tensor], prefix: str, layers: list[Layer], count: int) -> nn.Module:
     """The source nn.LSTM (or nn.GRU) itself, loaded from the same tensors (the reference of the check)."""
     first = layers[0]
+    kind = first.spec.foreign["torch"].kind
     has_bias = f"{prefix}bias_ih_l0" in state
-    proj = first.proj if first.w_ym is not None else 0
-    if any((layer.w_ym is not None) != (proj > 0) or layer.hidden != first.hidden for layer in layers):
-        raise InteropError(f"nn.LSTM '{prefix}*' mixes layer sizes or projections, which nn.LSTM cannot hold")
-    if first.cell == "gru":
-        if any(layer.cell != "gru" for layer in layers):
-            raise InteropError(f"module '{prefix}*' mixes GRU and LSTM layers")
-        lstm = nn.GRU(first.input_dim, first.hidden, num_layers=count, bias=has_bias, batch_first=True)
-    else:
-        lstm = nn.LSTM(first.input_dim, first.hidden, num_layers=count, bias=has_bias, batch_first=True,
-                       proj_size=proj)
+    if any(layer.cell != first.cell for layer in layers):
+        kinds = sorted({layer.spec.foreign["torch"].kind for layer in layers})
+        raise InteropError(f"module '{prefix}*' mixes {' and '.join(kinds)} layers")
+    proj = first.proj if first.projected else 0
+    if any(layer.projected != (proj > 0) or layer.hidden != first.hidden for layer in layers):
+        raise InteropError(f"nn.{kind} '{prefix}*' mixes layer sizes or projections, which nn.{kind} cannot hold")
+    extra = {"proj_size": proj} if first.spec.foreign["torch"].projection else {}
+    lstm = getattr(nn, kind)(first.input_dim, first.hidden, num_layers=count, bias=has_bias, batch_first=True,
+                             **extra)
     own = {k.removeprefix(prefix): v for k, v in state.items()
            if k.startswith(prefix) and _param_name(k.removeprefix(prefix))}
     try:
