@@ -200,16 +200,18 @@ class PE(wiring.Component):
         b_mac = bias_mem.read_port(domain="comb")
 
         # the accumulator row of a gate matrix's local row: its row block moved to its accumulator block
-        g_row = Signal(len(a_row))
-        m.d.comb += g_row.eq(a_row)
-        with m.Switch(a_role):
-            for mp in P.gate_matrices:
-                if mp.remaps:
-                    with m.Case(mp.role):
-                        for b, blk in enumerate(mp.blocks):
-                            if blk != b:
-                                with m.If((a_row >= b * ncell) & (a_row < (b + 1) * ncell)):
-                                    m.d.comb += g_row.eq(a_row + (blk - b) * ncell)
+        g_row = a_row
+        if any(mp.remaps for mp in P.gate_matrices):
+            g_row = Signal(len(a_row))
+            m.d.comb += g_row.eq(a_row)
+            with m.Switch(a_role):
+                for mp in P.gate_matrices:
+                    if mp.remaps:
+                        with m.Case(mp.role):
+                            for b, blk in enumerate(mp.blocks):
+                                if blk != b:
+                                    with m.If((a_row >= b * ncell) & (a_row < (b + 1) * ncell)):
+                                        m.d.comb += g_row.eq(a_row + (blk - b) * ncell)
         g_idx = Signal(range(2 * NL * rows_g))
         m.d.comb += [g_idx.eq((a_layer * 2 + a_par) * rows_g + g_row), grd.addr.eq(g_idx),
                      b_mac.addr.eq(a_layer * rows_g + g_row), gw.addr.eq(g_idx)]
