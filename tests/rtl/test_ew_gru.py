@@ -81,6 +81,7 @@ def test_gru_lane_equals_reference_step(seed, ew_latency, shift):
             assert set(lat) == {ew_latency}
 
 
+@pytest.mark.filterwarnings("ignore:.*created but never used")
 def test_the_gru_lane_needs_three_stages():
     from ese.rtl.errors import RtlError
 
