@@ -23,7 +23,8 @@ from ese.artefact import open_artefact
 from ese.data import features as F
 from ese.data.frontend import FrontEnd, Normalisation
 from ese.data.timit import read_audio, split_records
-from ese.model.scoring import frames_to_phones, ref_phones, score
+from ese.compress.fixedpoint import log_softmax
+from ese.model.scoring import decode_log_probs, ref_phones, score
 
 VARIANTS = [("global", 10, 1), ("running", 50, 1), ("running", 100, 1), ("running", 400, 1),
             ("running", 10, 50), ("running", 10, 100), ("running", 10, 200), ("running", 10, 300)]
@@ -50,7 +51,7 @@ def main() -> None:
         raw.append(np.concatenate([fe.accept(a), fe.finish()]))
     for mode in ("speaker", "utterance"):
         feats = F.apply_cmvn(raw, [r.speaker for r in records], mode)
-        hyps = [frames_to_phones(rec.logits(f).argmax(axis=1)) for f in feats]
+        hyps = [decode_log_probs(log_softmax(rec.logits(f)), "ce", rec.switch_penalty) for f in feats]
         rows[f"{mode} CMVN"] = score(refs, hyps)["per"]
         print(f"{mode} CMVN: {rows[f'{mode} CMVN']:.2f}", flush=True)
     for kind, prior, warm in VARIANTS:

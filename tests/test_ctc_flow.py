@@ -87,6 +87,7 @@ def test_engines_decode_ctc_alike(ctc_run):
         step = rec.push(frame)
         if t >= d:
             phones += dec.push(step)[0]
+    phones += dec.finish(0)
     assert phones == transcribe_engine(fixed, feats)
 
 

@@ -11,9 +11,12 @@
 
 ``transcribe`` is a stream fed the whole file at once, so the two give the same phones: the
 front end makes bit-identical features from any chunking (:mod:`ese.data.frontend`), and the
-fixed-point engine is exact. A phone is final once the frame that starts it has been scored:
-``half`` frames of feature look-ahead (deltas), the model's ``output_delay``, and, with the
-``running`` normalisation, a one-time warm-up at the start of a stream.
+fixed-point engine is exact. A phone is final once the frame that starts it has been scored and
+the phone-loop decoder (:mod:`ese.model.phone_loop`) has settled it: ``half`` frames of feature
+look-ahead (deltas), the model's ``output_delay``, the few frames until every surviving Viterbi
+path agrees, and, with the ``running`` normalisation, a one-time warm-up at the start of a stream.
+``switch_penalty`` (nats per change of frame class, default
+:data:`ese.model.phone_loop.SWITCH_PENALTY`; 0 = frame-wise argmax) trades insertions for deletions.
 """
 
 from __future__ import annotations
@@ -28,21 +31,25 @@ from ese.artefact import Artefact, ArtefactError, open_artefact
 from ese.data.frontend import FrontEnd
 from ese.data.phones import BLANK, SILENCE_39, fold_48_to_39
 from ese.errors import EseError, FeatureError
+from ese.model.phone_loop import SWITCH_PENALTY, OnlineBestPath, check_penalty
 
 
-def load(path: str | Path, engine: str | None = None, threads: int = 0) -> Recognizer:
+def load(path: str | Path, engine: str | None = None, threads: int = 0,
+         switch_penalty: float = SWITCH_PENALTY) -> Recognizer:
     """A recognizer for the model file ``path`` (checkpoint, ``.qnpz`` or ``.ese``, told apart by
     content). ``engine``: ``torch`` (checkpoints only) or ``ese-cpu``; default: torch for a
     checkpoint, ese-cpu (bit-exact fixed point) otherwise. ``threads``: CPU-engine threads (0:
-    chosen from the machine's load)."""
+    chosen from the machine's load). ``switch_penalty``: the decoder's (nats; 0 = frame-wise
+    argmax; CTC models decode greedy)."""
     art = open_artefact(path)
-    return Recognizer(art, engine, threads)
+    return Recognizer(art, engine, threads, switch_penalty)
 
 
 class Recognizer:
     """Audio -> phones with one model file. See the module docstring."""
 
-    def __init__(self, artefact: Artefact, engine: str | None = None, threads: int = 0) -> None:
+    def __init__(self, artefact: Artefact, engine: str | None = None, threads: int = 0,
+                 switch_penalty: float = SWITCH_PENALTY) -> None:
         self.artefact = artefact
         self.engine = artefact.check_engine(engine)
         artefact.require()
@@ -51,6 +58,7 @@ class Recognizer:
         self.output_delay = artefact.output_delay
         self._fold = _fold_map(artefact)
         self._ctc = BLANK in artefact.phones  # CTC greedy: repeats collapsed, blanks dropped first
+        self.switch_penalty = 0.0 if self._ctc else check_penalty(switch_penalty)
         self._runner = _TorchRunner(artefact.model) if self.engine == "torch" else _EngineRunner(artefact, threads)
         self.input_dim = self._runner.input_dim
         if self.features.dim != self.input_dim:
@@ -106,6 +114,7 @@ class Stream:
         self._last: np.ndarray | None = None  # last feature frame (repeated for the delay)
         self._prev: str | None = None  # last frame's 39-class phone
         self._raw = -1  # last frame's output class (CTC)
+        self._path = OnlineBestPath(len(rec._fold), rec.switch_penalty)
         self.phones: list[str] = []
         self.seconds = 0.0  # compute time spent in feed/finish
         self.finished = False
@@ -141,7 +150,7 @@ class Stream:
             d = self.rec.output_delay
             if d:
                 out += self._run(np.repeat(self._last, d, axis=0), padding=True)
-            return out
+            return out + self._emit(self._path.finish())
         finally:
             self.seconds += time.perf_counter() - t0
 
@@ -153,8 +162,14 @@ class Stream:
         logits, self._state = self.rec._runner.step(feats, self._state)
         skip = max(0, self.rec.output_delay - self._steps)  # outputs before the delay belong to no frame
         self._steps += len(feats)
+        z = np.asarray(logits[skip:], dtype=np.float64)
+        z = z - z.max(axis=1, keepdims=True)
+        return self._emit(self._path.push(z - np.log(np.exp(z).sum(axis=1, keepdims=True))))
+
+    def _emit(self, classes: np.ndarray) -> list[str]:
+        """Fold final frame classes to phones: repeats collapsed, silence dropped (CTC: blanks)."""
         out = []
-        for k in np.argmax(logits[skip:], axis=1):
+        for k in classes:
             k = int(k)
             if self.rec._ctc:
                 repeat, self._raw = k == self._raw, k

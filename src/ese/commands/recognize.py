@@ -17,6 +17,9 @@ ModelArg = Annotated[Path, typer.Argument(help="A model file: checkpoint (.pt), 
 EngineOpt = Annotated[Optional[str], typer.Option(
     help="torch (checkpoints) or ese-cpu (the numba CPU engine; bit-exact fixed point for .qnpz/.ese). "
          "Default: torch for a checkpoint, ese-cpu otherwise.")]
+SwitchPenaltyOpt = Annotated[Optional[float], typer.Option(
+    "--switch-penalty", help="Decoder: nats per change of frame class in the phone-loop Viterbi (0 = frame-wise "
+                             "argmax; CTC models decode greedy). Default: 6, chosen on dev (docs/decoding.md).")]
 QModelOpt = Annotated[Optional[Path], typer.Option(
     help="Older form: run this .qnpz (or .ese) instead of MODEL on ese-cpu; MODEL then only supplies "
          "what the file lacks (features, normalisation).")]
@@ -45,6 +48,12 @@ def _open(model: Path, qmodel: Optional[Path], engine: Optional[str]):
     return art
 
 
+def _penalty(value: Optional[float]) -> float:
+    """--switch-penalty, checked; the decoder's default when not given."""
+    from ese.model.phone_loop import SWITCH_PENALTY, check_penalty
+    return SWITCH_PENALTY if value is None else check_penalty(value)
+
+
 @writes("json_path")
 def transcribe(
     model: ModelArg,
@@ -56,6 +65,7 @@ def transcribe(
     chunk_ms: Annotated[float, typer.Option("--chunk-ms", help="--stream: audio per chunk, in milliseconds.")] = 100.0,
     threads: Annotated[int, typer.Option(help="ese-cpu threads (0: chosen from the machine's load, docs/threads.md).")] = 0,
     qmodel: QModelOpt = None,
+    switch_penalty: SwitchPenaltyOpt = None,
     json_path: JsonOpt = None,
     quiet: QuietOpt = False,
 ) -> None:
@@ -69,7 +79,7 @@ def transcribe(
     from ese.errors import EseError
 
     art = _open(model, qmodel, engine)
-    rec = Recognizer(art, engine, threads)
+    rec = Recognizer(art, engine, threads, _penalty(switch_penalty))
     if not stream and "-" in audio:
         raise EseError("standard input (-) is read with --stream only")
     if chunk_ms <= 0:
@@ -142,9 +152,10 @@ def eval_(
     quiet: QuietOpt = False,
     engine: EngineOpt = None,
     qmodel: QModelOpt = None,
+    switch_penalty: SwitchPenaltyOpt = None,
 ) -> None:
-    """Phone error rate (39 classes) and frame accuracy of a model on corpus splits (a CTC model
-    decodes CTC-greedy).
+    """Phone error rate (39 classes) and frame accuracy of a model on corpus splits (phone-loop
+    Viterbi decoding; a CTC model decodes CTC-greedy).
 
     Features are computed as in training (the model's feature configuration and CMVN mode, per
     speaker), so the figures compare with ese train / prune / quantize."""
@@ -156,6 +167,7 @@ def eval_(
     from ese.runtime.engine import Engine
     from ese.atomic import write_json
 
+    switch_penalty = _penalty(switch_penalty)
     art = _open(model, qmodel, engine)
     engine = art.check_engine(engine)
     if art.features is None:
@@ -175,7 +187,8 @@ def eval_(
     scores = {}
     for s in split:
         fset = load_split(corpus, s, art.features, cache_dir=cache_dir, progress=not quiet)
-        scores[s] = evaluate(art.model, fset, art.output_delay) if eng is None else evaluate_engine(eng, fset)
+        scores[s] = (evaluate(art.model, fset, art.output_delay, switch_penalty=switch_penalty) if eng is None
+                     else evaluate_engine(eng, fset, switch_penalty=switch_penalty))
     rows = [[s, v["per"], v["sub"], v["del"], v["ins"], v["n_ref"], v["frame_acc"]] for s, v in scores.items()]
     print_table(f"{art.path} ({engine})", ["split", "PER %", "sub", "del", "ins", "ref phones", "frame acc %"],
                 rows, console)
@@ -183,7 +196,8 @@ def eval_(
         from ese.data.phones import output_kind
         decoder = output_kind(eng.num_classes if eng is not None else art.model.cfg.num_classes)
         write_json(json_path, {"checkpoint": str(model), "model": str(art.path), "kind": art.kind,
-                               "engine": engine, "decoder": decoder, "per": scores})
+                               "engine": engine, "decoder": decoder,
+                               "switch_penalty": 0.0 if decoder == "ctc" else switch_penalty, "per": scores})
 
 
 @writes("out", "json_path", dirs=("cache_dir",))

@@ -117,6 +117,15 @@ def dequantize(q: np.ndarray, frac: int) -> np.ndarray:
     return np.ldexp(np.asarray(q, dtype=np.float64), -frac)
 
 
+def log_softmax(z: np.ndarray) -> np.ndarray:
+    """float32 log-probabilities of float logits (..., C), computed in ``z``'s precision (float64
+    for dequantized integer logits). The one host-side step from logits to what the decoder and
+    the loss read, shared by the integer reference scoring and the CPU engine so that their
+    transcripts agree exactly."""
+    z = z - z.max(axis=-1, keepdims=True)
+    return (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))).astype(np.float32)
+
+
 def shift_round(v: np.ndarray, shift: int) -> np.ndarray:
     """Arithmetic shift by ``shift`` bits with round half up (ties towards +infinity).
 

@@ -19,7 +19,7 @@ from rich.progress import Progress
 
 from ese.cell import cell_spec
 from ese.compress.fixedpoint import (Format, QuantError, SaturationCounter, check_quant_config,
-                                     choose_frac, dequantize, quantize)
+                                     choose_frac, dequantize, log_softmax, quantize)
 from ese.compress.lut import build_table, lut_error_report
 from ese.compress.qmodel import QLayer, QModel
 from ese.compress.reference import ReferenceModel
@@ -31,6 +31,7 @@ from ese.model.ctc import sequence_nll
 from ese.model.lstmp import AcousticModel
 from ese.model.recurrence import input_products, recurrence
 from ese.model.decode import pad_for_delay
+from ese.model.phone_loop import SWITCH_PENALTY
 from ese.model.scoring import score_utterances
 
 # ---- calibration --------------------------------------------------------------------------------
@@ -206,7 +207,7 @@ def quantized_logits(ref: ReferenceModel, feats: list[np.ndarray], *, batch_size
 
 
 def evaluate_quantized(qmodel: QModel, fset: FeatureSet, *, batch_size: int = 16, progress: bool = False,
-                       return_hyps: bool = False) -> dict[str, Any]:
+                       return_hyps: bool = False, switch_penalty: float = SWITCH_PENALTY) -> dict[str, Any]:
     """PER and frame accuracy of the fixed-point model on ``fset``, run by the integer reference model.
 
     Same scoring as :func:`ese.model.decode.evaluate` (``loss`` from the dequantized integer
@@ -228,17 +229,16 @@ def evaluate_quantized(qmodel: QModel, fset: FeatureSet, *, batch_size: int = 16
         for k, logits in quantized_logits(ref, feats, batch_size=batch_size, saturation=sat, lut_clipped=clip,
                                           progress=progress, label=f"fixed point {fset.name}"):
             labels = np.asarray(fset.utterances[k].labels, dtype=np.int64)
-            z = dequantize(logits, logit_frac)  # host-side float only for the loss
-            logp = z - z.max(axis=1, keepdims=True)
-            logp -= np.log(np.exp(logp).sum(axis=1, keepdims=True))
+            logp = log_softmax(dequantize(logits, logit_frac))  # host-side float: decoder and loss
             if kind == "ctc":
-                yield k, logits.argmax(axis=1), sequence_nll(logp, fset.utterances[k].phones)
+                yield k, logp, sequence_nll(logp, fset.utterances[k].phones)
                 continue
             keep = labels >= 0
-            # the prediction is the integer argmax (first index of the maximum), not the float one
-            yield k, logits.argmax(axis=1), -float(logp[np.nonzero(keep)[0], labels[keep]].sum())
+            # log-softmax is monotonic, so its argmax is the integer argmax (first index of the maximum)
+            yield k, logp, -float(logp[np.nonzero(keep)[0], labels[keep]].sum())
 
-    result = score_utterances(fset.utterances, outputs(), return_hyps=return_hyps, kind=kind)
+    result = score_utterances(fset.utterances, outputs(), return_hyps=return_hyps, kind=kind,
+                              switch_penalty=switch_penalty)
     result["saturation"] = _by_signal(sat)
     result["saturation_detail"] = dict(sorted(sat.items()))
     result["lut_clipped"] = _by_signal(clip)

@@ -1,4 +1,4 @@
-"""Decoding: frame posteriors aligned to the input, greedy phone transcripts, PER evaluation.
+"""Decoding: frame posteriors aligned to the input, phone transcripts (phone-loop Viterbi), PER evaluation.
 
 The model is trained with an output delay d: its output at frame t + d predicts the label of
 frame t. Decoding therefore appends d frames (copies of the last frame) to the input and drops the
@@ -20,7 +20,8 @@ from ese.errors import FeatureError
 from ese.model.ctc import sequence_nll
 from ese.model.delay import pad_for_delay  # noqa: F401  (re-exported: older imports use it from here)
 from ese.model.lstmp import AcousticModel
-from ese.model.scoring import decode_phones, score_utterances
+from ese.model.phone_loop import SWITCH_PENALTY
+from ese.model.scoring import decode_log_probs, score_utterances
 
 
 
@@ -77,13 +78,16 @@ def posteriors(model: AcousticModel, feats: np.ndarray, output_delay: int) -> np
     return logp.numpy()
 
 
-def transcribe(model: AcousticModel, feats: np.ndarray, output_delay: int) -> list[str]:
-    """Greedy 39-class phone transcript of one utterance (CTC greedy for a CTC model)."""
-    return decode_phones(posteriors(model, feats, output_delay).argmax(axis=1), output_kind(model.cfg.num_classes))
+def transcribe(model: AcousticModel, feats: np.ndarray, output_delay: int,
+               switch_penalty: float = SWITCH_PENALTY) -> list[str]:
+    """39-class phone transcript of one utterance: the phone-loop path under ``switch_penalty``
+    (0 = greedy; CTC greedy for a CTC model)."""
+    return decode_log_probs(posteriors(model, feats, output_delay), output_kind(model.cfg.num_classes),
+                            switch_penalty)
 
 
 def evaluate(model: AcousticModel, fset: FeatureSet, output_delay: int, *, batch_size: int = 16,
-             return_hyps: bool = False) -> dict[str, Any]:
+             return_hyps: bool = False, switch_penalty: float = SWITCH_PENALTY) -> dict[str, Any]:
     """PER and frame accuracy of ``model`` on ``fset`` (see :func:`ese.model.scoring.score`).
 
     Also returns ``loss``: mean cross-entropy (nats) over labelled frames; for a CTC model the
@@ -98,10 +102,11 @@ def evaluate(model: AcousticModel, fset: FeatureSet, output_delay: int, *, batch
     def outputs() -> Iterator[tuple[int, np.ndarray, float]]:
         for k, logp in batched_log_probs(model, [u.feats for u in fset.utterances], output_delay, batch_size):
             if kind == "ctc":
-                yield k, logp.argmax(dim=1).numpy(), sequence_nll(logp, fset.utterances[k].phones)
+                yield k, logp.numpy(), sequence_nll(logp, fset.utterances[k].phones)
                 continue
             labels = torch.from_numpy(np.asarray(fset.utterances[k].labels, dtype=np.int64))
             nll = float(F.nll_loss(logp, labels, ignore_index=-1, reduction="sum")) if (labels >= 0).any() else 0.0
-            yield k, logp.argmax(dim=1).numpy(), nll
+            yield k, logp.numpy(), nll
 
-    return score_utterances(fset.utterances, outputs(), return_hyps=return_hyps, kind=kind)
+    return score_utterances(fset.utterances, outputs(), return_hyps=return_hyps, kind=kind,
+                            switch_penalty=switch_penalty)

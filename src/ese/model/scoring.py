@@ -1,7 +1,8 @@
 """Phone error rate (PER) on the 39-class TIMIT scoring set.
 
-Hypotheses come from frame-wise 48-class predictions (fold to 39, collapse repeats, drop
-silence), or for a CTC model (49 outputs, blank last) by CTC greedy decoding (collapse repeats,
+Hypotheses come from frame-wise 48-class log-probabilities: the phone-loop Viterbi path under a
+switch penalty (:mod:`ese.model.phone_loop`; penalty 0 is the frame-wise argmax), folded to 39,
+repeats collapsed, silence dropped; or for a CTC model (49 outputs, blank last) by CTC greedy decoding (collapse repeats,
 drop blanks, then the same folding); references from the 61-set ``.PHN`` sequence (fold to 39, drop ``q``, collapse repeats,
 drop silence). The alignment is a Levenshtein DP with a backtrace, so substitutions, deletions
 and insertions are counted separately.
@@ -15,6 +16,7 @@ from typing import Iterable, Sequence
 import numpy as np
 
 from ese.data.phones import BLANK_INDEX, MAP_48_TO_39, PHONES_39, SILENCE_39, fold_61_to_39
+from ese.model.phone_loop import SWITCH_PENALTY, best_path
 
 
 @dataclass(frozen=True)
@@ -99,6 +101,15 @@ def decode_phones(pred: np.ndarray, kind: str = "ce") -> list[str]:
     return ctc_to_phones(pred) if kind == "ctc" else frames_to_phones(pred)
 
 
+def decode_log_probs(logp: np.ndarray, kind: str = "ce", switch_penalty: float = SWITCH_PENALTY) -> list[str]:
+    """The 39-class phone string of (T, C) log-probabilities: ``ce`` the phone-loop Viterbi path
+    under ``switch_penalty`` (0 = greedy), ``ctc`` CTC greedy (no penalty: CTC's blank already
+    separates its spiky outputs)."""
+    if kind == "ctc":
+        return ctc_to_phones(np.asarray(logp).argmax(axis=1))
+    return frames_to_phones(best_path(logp, switch_penalty))
+
+
 def ref_phones(phones61: Sequence[str]) -> list[str]:
     """A ``.PHN`` 61-set sequence -> 39-class reference: q removed, repeats collapsed, no silence."""
     folded = (fold_61_to_39(p) for p in phones61)
@@ -145,12 +156,13 @@ def score(refs: Sequence[Sequence[str]], hyps: Sequence[Sequence[str]], *,
 
 
 def score_utterances(utterances: Sequence, outputs: Iterable[tuple[int, np.ndarray, float]], *,
-                     return_hyps: bool = False, kind: str = "ce") -> dict:
-    """PER, frame accuracy and mean loss of frame predictions, however they were computed.
+                     return_hyps: bool = False, kind: str = "ce", switch_penalty: float = SWITCH_PENALTY) -> dict:
+    """PER, frame accuracy and mean loss of frame log-probabilities, however they were computed.
 
     ``utterances`` have ``labels`` (48-class, -1 unlabelled), ``phones`` (61-set) and ``utt_id``;
-    ``outputs`` yields ``(k, pred48 (T,), nll_k)`` once per utterance k, in any order, with
-    ``nll_k`` the summed negative log-likelihood of its labelled frames. One scorer for every
+    ``outputs`` yields ``(k, logp (T, C), nll_k)`` once per utterance k, in any order, with
+    ``nll_k`` the summed negative log-likelihood of its labelled frames. Frame accuracy is the
+    frame-wise argmax's; the transcript is :func:`decode_log_probs`'s. One scorer for every
     engine (PyTorch, the integer reference model, the CPU engine), so their figures compare.
     ``loss`` is the summed nll over labelled frames; with ``return_hyps``, ``utterances`` lists
     per utterance its id, reference, hypothesis and edit counts.
@@ -162,10 +174,11 @@ def score_utterances(utterances: Sequence, outputs: Iterable[tuple[int, np.ndarr
     hyps: list[list[str]] = [[] for _ in utterances]
     nll = 0.0
     correct = total = 0
-    for k, pred, nll_k in outputs:
+    for k, logp, nll_k in outputs:
+        pred = np.asarray(logp).argmax(axis=1)
         c, n = (0, len(pred)) if kind == "ctc" else frame_counts(pred, utterances[k].labels)
         correct, total, nll = correct + c, total + n, nll + nll_k
-        hyps[k] = decode_phones(pred, kind)
+        hyps[k] = decode_log_probs(logp, kind, switch_penalty)
     refs = [ref_phones(u.phones) for u in utterances]
     result: dict = score(refs, hyps, frames_correct=correct, frames_total=total)
     if kind == "ctc":

@@ -15,7 +15,8 @@ import numpy as np
 from ese.data.dataset import FeatureSet
 from ese.data.phones import output_kind
 from ese.model.ctc import sequence_nll
-from ese.model.scoring import decode_phones, score_utterances
+from ese.model.phone_loop import SWITCH_PENALTY, OnlineBestPath
+from ese.model.scoring import decode_log_probs, score_utterances
 from ese.runtime.engine import Engine
 
 ENGINES = ("torch", "ese-cpu")
@@ -29,7 +30,8 @@ def check_engine(name: str) -> str:
     return name
 
 
-def evaluate_engine(engine: Engine, fset: FeatureSet, *, batch_size: int = 16) -> dict[str, Any]:
+def evaluate_engine(engine: Engine, fset: FeatureSet, *, batch_size: int = 16,
+                    switch_penalty: float = SWITCH_PENALTY) -> dict[str, Any]:
     """PER, frame accuracy and mean cross-entropy of ``engine`` on ``fset`` (CTC models: greedy
     CTC decoding and the CTC loss, as :func:`ese.model.decode.evaluate`)."""
     utts = fset.utterances
@@ -41,21 +43,22 @@ def evaluate_engine(engine: Engine, fset: FeatureSet, *, batch_size: int = 16) -
             idx = order[start:start + batch_size]
             for k, logp in zip(idx, engine.posteriors_batch([np.asarray(utts[k].feats) for k in idx])):
                 if kind == "ctc":
-                    yield k, logp.argmax(axis=1), sequence_nll(logp, utts[k].phones)
+                    yield k, logp, sequence_nll(logp, utts[k].phones)
                     continue
                 labels = np.asarray(utts[k].labels, dtype=np.int64)
                 ok = labels >= 0
-                yield k, logp.argmax(axis=1), -float(logp[np.flatnonzero(ok), labels[ok]].sum())
+                yield k, logp, -float(logp[np.flatnonzero(ok), labels[ok]].sum())
 
-    return score_utterances(utts, outputs(), kind=kind)
-
-
-def transcribe_engine(engine: Engine, feats: np.ndarray) -> list[str]:
-    """Greedy 39-class phone transcript of one utterance (CTC greedy for a CTC model)."""
-    return decode_phones(engine.posteriors(feats).argmax(axis=1), output_kind(engine.num_classes))
+    return score_utterances(utts, outputs(), kind=kind, switch_penalty=switch_penalty)
 
 
-def engine_runner(engine: str, qmodel: Path | None, model, output_delay: int
+def transcribe_engine(engine: Engine, feats: np.ndarray, switch_penalty: float = SWITCH_PENALTY) -> list[str]:
+    """39-class phone transcript of one utterance (phone-loop path; CTC greedy for a CTC model)."""
+    return decode_log_probs(engine.posteriors(feats), output_kind(engine.num_classes), switch_penalty)
+
+
+def engine_runner(engine: str, qmodel: Path | None, model, output_delay: int,
+                  switch_penalty: float = SWITCH_PENALTY
                   ) -> tuple[Callable[[FeatureSet], dict[str, Any]], Callable[[np.ndarray], list[str]]] | None:
     """The CLI's ``--engine``/``--qmodel``: None for torch; for ese-cpu (evaluate(fset),
     transcribe(feats)) on the packed float model, or on ``qmodel`` in fixed point."""
@@ -69,48 +72,62 @@ def engine_runner(engine: str, qmodel: Path | None, model, output_delay: int
         eng = Engine.from_qmodel(load_qmodel(qmodel), "fixed")
     else:
         eng = Engine.from_model(model, output_delay)
-    return (lambda fset: evaluate_engine(eng, fset)), (lambda feats: transcribe_engine(eng, feats))
+    return ((lambda fset: evaluate_engine(eng, fset, switch_penalty=switch_penalty)),
+            (lambda feats: transcribe_engine(eng, feats, switch_penalty)))
 
 
 class StreamDecoder:
-    """Greedy decoding of :class:`ese.runtime.recognizer.Recognizer` output, step by step.
+    """Decoding of :class:`ese.runtime.recognizer.Recognizer` output, step by step.
 
     ``push(logp)`` takes one step's (B, C) log-probabilities (what ``Recognizer.push`` returns)
-    and returns, per stream, the 39-class phones that step completes: frame classes folded with
-    repeats collapsed and silence dropped, or for a CTC model (49 outputs) CTC greedy (repeats
-    collapsed, blanks dropped, then the same folding). The concatenated output of a stream is
-    exactly :func:`transcribe_engine`'s when the caller feeds the same posteriors (skips the
-    first ``output_delay`` steps and pads the input as ``Engine.posteriors`` does).
+    and returns, per stream, the 39-class phones that became final: frames whose phone-loop class
+    every surviving path agrees on (:class:`ese.model.phone_loop.OnlineBestPath`), folded, repeats
+    collapsed and silence dropped; for a CTC model (49 outputs) CTC greedy (repeats collapsed,
+    blanks dropped, then the same folding), final at once. ``finish(b)`` returns stream b's
+    remaining phones at its end. The concatenated output of a stream is exactly
+    :func:`transcribe_engine`'s when the caller feeds the same posteriors (skips the first
+    ``output_delay`` steps and pads the input as ``Engine.posteriors`` does).
     """
 
-    def __init__(self, num_classes: int, streams: int = 1) -> None:
+    def __init__(self, num_classes: int, streams: int = 1, switch_penalty: float = SWITCH_PENALTY) -> None:
         from ese.data.phones import BLANK_INDEX, MAP_48_TO_39, PHONES_39, SILENCE_39
         self.kind = output_kind(num_classes)
         self._blank, self._map, self._names = BLANK_INDEX, MAP_48_TO_39, PHONES_39
         self._sil = PHONES_39.index(SILENCE_39)
-        self.B = streams
+        self.num_classes, self.B = num_classes, streams
+        self.switch_penalty = 0.0 if self.kind == "ctc" else switch_penalty
         self.reset()
 
     def reset(self, stream: int | None = None) -> None:
         """Forget the history of ``stream`` (all streams when None)."""
-        if stream is None:
-            self._raw, self._prev = [-1] * self.B, [-1] * self.B  # last argmax, last 39-class
-        else:
-            self._raw[stream] = self._prev[stream] = -1
+        for b in range(self.B) if stream is None else (stream,):
+            if stream is None and b == 0:
+                self._raw, self._prev = [-1] * self.B, [-1] * self.B  # last class, last 39-class
+                self._paths = [OnlineBestPath(self.num_classes, self.switch_penalty) for _ in range(self.B)]
+                break
+            self._raw[b] = self._prev[b] = -1
+            self._paths[b] = OnlineBestPath(self.num_classes, self.switch_penalty)
 
     def push(self, logp: np.ndarray) -> list[list[str]]:
-        out: list[list[str]] = []
-        for b, k in enumerate(np.asarray(logp).reshape(self.B, -1).argmax(axis=1)):
+        rows = np.asarray(logp).reshape(self.B, -1)
+        return [self._phones(b, self._paths[b].push(rows[b])) for b in range(self.B)]
+
+    def finish(self, stream: int = 0) -> list[str]:
+        """Stream ``stream``'s remaining phones; its history is then forgotten."""
+        out = self._phones(stream, self._paths[stream].finish())
+        self.reset(stream)
+        return out
+
+    def _phones(self, b: int, classes: np.ndarray) -> list[str]:
+        emitted: list[str] = []
+        for k in classes:
             k = int(k)
-            emitted: list[str] = []
             if self.kind == "ctc":
                 repeat, self._raw[b] = k == self._raw[b], k
                 if repeat or k == self._blank:
-                    out.append(emitted)
                     continue
             p39 = int(self._map[k])
             if p39 != self._prev[b] and p39 != self._sil:
                 emitted.append(self._names[p39])
             self._prev[b] = p39
-            out.append(emitted)
-        return out
+        return emitted

@@ -18,7 +18,7 @@ import numba
 import numpy as np
 
 from ese.cell import CellSpec, cell_spec
-from ese.compress.fixedpoint import dequantize, quantize
+from ese.compress.fixedpoint import dequantize, log_softmax, quantize
 from ese.compress.qmodel import QModel
 from ese.runtime import cells
 from ese.runtime import kernels_fixed as KF
@@ -188,8 +188,7 @@ class Engine:
         else:
             logits = y[..., :P].astype(np.int64) @ self.w_out.T + self.b_out  # exact
             z = dequantize(logits, self.qmodel.output_formats["logits"].frac)
-        z = z - z.max(axis=-1, keepdims=True)
-        return (z - np.log(np.exp(z).sum(axis=-1, keepdims=True))).astype(np.float32)
+        return log_softmax(z)  # float32, in z's precision
 
     def logits_fixed(self, y: np.ndarray) -> np.ndarray:
         """Exact integer logits of last-layer ``y`` (fixed mode)."""
