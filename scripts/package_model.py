@@ -4,6 +4,12 @@
         --qmodel model.qnpz --out models/paper [--seed P1.json:Q1.json --seed P2.json:Q2.json ...] \
         [--checkpoint PRUNED.pt --corpus CORPUS]
 
+``--decoded dense=S.json --decoded pruned=S.json --decoded quantized=S.json`` (each a
+``scripts/switch_penalty_sweep.py --json`` of that model) puts the PER of today's decoder
+(``ese.model.phone_loop.SWITCH_PENALTY``) on every split it scored (dev, test, proxy) in
+``per_dense`` / ``per_pruned`` / ``per_quantized``, and moves the stage reports' own figures
+(decoded as they were when the stages ran) to ``per_at_stage``; ``decoder`` says which is which.
+
 B.json / U.json are `ese prune --json` reports (balanced and unbalanced pruning of the same dense
 checkpoint), Q.json the `ese quantize --json` report of the balanced one. Each ``--seed`` names
 the prune and quantize reports of one more seed of the same recipe (the shipped run counts as a
@@ -94,6 +100,21 @@ def summarize(rows: list[dict]) -> dict:
     return out
 
 
+def decoded(report: dict, sweeps: dict[str, dict], penalty: float) -> dict:
+    """``report`` with its PER figures from the sweeps at ``penalty`` (see the module docstring)."""
+    key = f"{penalty:g}"
+    report["per_at_stage"] = {k: report[k] for k in ("per_dense", "per_pruned", "per_quantized")}
+    for kind, sweep in sweeps.items():
+        if any(key not in per for per in sweep["per"].values()):
+            raise SystemExit(f"the {kind} sweep has no penalty {key}")
+        report[f"per_{kind}"] = {split: per[key]["per"] for split, per in sweep["per"].items()}
+        report.setdefault("edits", {})[kind] = {split: {e: per[key][e] for e in ("sub", "del", "ins", "n_ref")}
+                                                for split, per in sweep["per"].items()}
+    report["decoder"] = {"per_dense/per_pruned/per_quantized": f"phone-loop Viterbi, switch penalty {key} nats",
+                         "per_at_stage": "as the stage reports decoded when they ran"}
+    return report
+
+
 def ship_model(qmodel: Path, dest: Path, checkpoint: Path | None, corpus: Path | None,
                cache_dir: Path | None) -> dict:
     """Copy ``qmodel`` to ``dest`` complete (see the module docstring); returns what was filled."""
@@ -120,6 +141,8 @@ def main() -> None:
     ap.add_argument("--checkpoint", type=Path, help="the checkpoint --qmodel was quantized from (completes it)")
     ap.add_argument("--corpus", type=Path, help="the corpus it was trained on (normalisation statistics)")
     ap.add_argument("--cache-dir", type=Path, help="feature cache for --corpus")
+    ap.add_argument("--decoded", action="append", default=[],
+                    help="dense|pruned|quantized=SWEEP.json (scripts/switch_penalty_sweep.py) of that model")
     args = ap.parse_args()
     load = lambda p: json.loads(Path(p).read_text()) if p else None  # noqa: E731
     balanced, quant = load(args.balanced), load(args.quantize)
@@ -130,6 +153,15 @@ def main() -> None:
         rows.append(seed_row(load(prune_json), load(quant_json)))
     report["seeds"] = rows
     report["seed_summary"] = summarize(rows)
+    if args.decoded:
+        from ese.model.phone_loop import SWITCH_PENALTY
+        sweeps = {}
+        for item in args.decoded:
+            kind, _, path = item.partition("=")
+            if kind not in ("dense", "pruned", "quantized"):
+                raise SystemExit(f"--decoded {item!r}: the kind must be dense, pruned or quantized")
+            sweeps[kind] = load(path)
+        report = decoded(report, sweeps, SWITCH_PENALTY)
     args.out.mkdir(parents=True, exist_ok=True)
     ship_model(args.qmodel, args.out / args.qmodel.name, args.checkpoint, args.corpus, args.cache_dir)
     write_json(args.out / "report.json", report)

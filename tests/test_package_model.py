@@ -51,3 +51,24 @@ def test_seed_rows_summary_and_recipe(pm) -> None:
     assert summary["loss"]["test"]["mean"] == pytest.approx((0.4 + 1.1 + 0.1) / 3)
     assert summary["per_dense"]["test"]["std"] == 0.0
     assert summary["per_quantized"]["test"]["std"] == pytest.approx(0.5131601439, rel=1e-6)
+
+
+def _sweep(per_at: dict[str, float]) -> dict:
+    return {"per": {split: {"0": {"per": 99.0, "sub": 1, "del": 0, "ins": 9, "n_ref": 10},
+                            "6": {"per": v, "sub": 1, "del": 1, "ins": 0, "n_ref": 10}}
+                    for split, v in per_at.items()}}
+
+
+def test_decoded_figures_replace_the_stage_ones_which_are_kept(pm) -> None:
+    report = pm.package(_prune(0, 26.0, 26.5), None, _quant(16.4, 26.4))
+    sweeps = {"dense": _sweep({"dev": 10.0, "test": 14.0, "proxy": 60.0}),
+              "quantized": _sweep({"dev": 11.0, "test": 15.0, "proxy": 61.0})}
+    out = pm.decoded(report, sweeps, 6.0)
+    assert out["per_dense"] == {"dev": 10.0, "test": 14.0, "proxy": 60.0}
+    assert out["per_quantized"]["proxy"] == 61.0
+    assert out["per_pruned"] == {"dev": 16.5, "test": 26.5}  # no sweep given: the stage's figures stay
+    assert out["per_at_stage"]["per_dense"] == {"dev": 16.0, "test": 26.0}
+    assert out["edits"]["dense"]["test"] == {"sub": 1, "del": 1, "ins": 0, "n_ref": 10}
+    assert "6" in out["decoder"]["per_dense/per_pruned/per_quantized"]
+    with pytest.raises(SystemExit, match="penalty 5"):
+        pm.decoded(pm.package(_prune(0, 26.0, 26.5), None, _quant(16.4, 26.4)), sweeps, 5.0)
