@@ -45,7 +45,8 @@ def main() -> None:
     ap.add_argument("--json", type=Path)
     args = ap.parse_args()
     art = open_artefact(args.model)
-    art.require()  # features and normalisation: one clear line when the file lacks them
+    if art.features is None:  # scoring needs the feature configuration (not the normalisation: CMVN per speaker)
+        raise SystemExit(f"{art.path} ({art.what}) lacks the feature configuration; complete it with ese complete")
     penalties = [float(p) for p in args.penalties.split(",")]
     table: dict[str, dict[str, dict]] = {}
     for split in args.splits.split(","):
