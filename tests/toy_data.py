@@ -31,3 +31,9 @@ def toy_featureset(name: str, n_utts: int, seed: int, *, noise: float = 0.6) -> 
                               np.concatenate(feats).astype(np.float32),
                               np.asarray(labels, dtype=np.int64), tuple(phones)))
     return FeatureSet(name, utts)
+
+
+def params_differ(a, b) -> list[str]:
+    """Names of the parameters of two torch modules that are not bit-identical."""
+    import torch
+    return [n for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters()) if not torch.equal(p, q)]

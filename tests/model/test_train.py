@@ -20,7 +20,7 @@ from ese.model.checkpoint import load_checkpoint
 from ese.model.decode import evaluate
 from ese.model.train import PlateauSchedule, train_model
 
-from toy_data import TOY_DIM, TOY_PHONES, toy_featureset  # noqa: E402
+from toy_data import TOY_DIM, TOY_PHONES, params_differ, toy_featureset  # noqa: E402
 
 
 def toy_config(**train: object) -> Config:
@@ -31,14 +31,6 @@ def toy_config(**train: object) -> Config:
                   train=TrainConfig(**tcfg))
 
 
-@pytest.fixture(scope="module")
-def toy_data() -> tuple[FeatureSet, FeatureSet]:
-    return toy_featureset("train", 40, seed=1), toy_featureset("dev", 12, seed=2)
-
-
-def _params_equal(a: torch.nn.Module, b: torch.nn.Module) -> list[str]:
-    return [n for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters())
-            if not torch.equal(p, q)]
 
 
 def test_tiny_model_learns_the_toy_task(toy_data, tmp_path: Path) -> None:
@@ -59,7 +51,7 @@ def test_tiny_model_learns_the_toy_task(toy_data, tmp_path: Path) -> None:
     assert scored["per"] < 30.0
 
     loaded, meta = load_checkpoint(tmp_path / "m.pt", expect=cfg.model)
-    assert _params_equal(loaded, res.model) == []
+    assert params_differ(loaded, res.model) == []
     assert meta["config"] == cfg.to_dict()
     assert from_dict(Config, meta["config"]) == cfg  # the CLI rebuilds the config this way
     assert meta["extra"] == {"note": "toy"}
@@ -74,13 +66,13 @@ def test_resume_gives_exactly_the_uninterrupted_weights(toy_data, tmp_path: Path
     assert len(first.history) == 2
     resumed = train_model(toy_config(epochs=4), train, dev, tmp_path / "b.pt", progress=False,
                           resume=True)
-    assert _params_equal(straight.model, resumed.model) == []
+    assert params_differ(straight.model, resumed.model) == []
     drop = lambda h: {k: v for k, v in h.items() if k != "seconds"}  # noqa: E731
     assert [drop(h) for h in resumed.history] == [drop(h) for h in straight.history]
     assert resumed.best_epoch == straight.best_epoch
     a, _ = load_checkpoint(tmp_path / "a.pt")
     b, _ = load_checkpoint(tmp_path / "b.pt")
-    assert _params_equal(a, b) == []
+    assert params_differ(a, b) == []
     a_state = torch.load(tmp_path / "a.pt", weights_only=True)["train_state"]
     b_state = torch.load(tmp_path / "b.pt", weights_only=True)["train_state"]
     assert all(torch.equal(a_state["last_model"][k], b_state["last_model"][k])
@@ -138,4 +130,4 @@ def test_early_stopping_keeps_the_best_epoch(toy_data, tmp_path: Path) -> None:
     assert scored["loss"] == pytest.approx(res.best_dev_loss, rel=1e-5)
     # resuming a run that already stopped changes nothing
     again = train_model(cfg, train, bad_dev, tmp_path / "e.pt", progress=False, resume=True)
-    assert again.history == res.history and _params_equal(again.model, res.model) == []
+    assert again.history == res.history and params_differ(again.model, res.model) == []

@@ -10,11 +10,10 @@ import torch
 
 import ese.threads as T
 from ese.config import Config, ModelConfig, TrainConfig
-from ese.data.dataset import FeatureSet
 from ese.model.train import train_model
 from ese.threads import torch_threads
 
-from toy_data import TOY_DIM, toy_featureset
+from toy_data import TOY_DIM, params_differ
 
 
 def toy_config(epochs: int, threads: int) -> Config:
@@ -23,14 +22,6 @@ def toy_config(epochs: int, threads: int) -> Config:
                                     output_delay=2, patience=3, threads=threads, seed=7))
 
 
-@pytest.fixture(scope="module")
-def toy_data() -> tuple[FeatureSet, FeatureSet]:
-    return toy_featureset("train", 40, seed=1), toy_featureset("dev", 12, seed=2)
-
-
-def _params_equal(a: torch.nn.Module, b: torch.nn.Module) -> list[str]:
-    return [n for (n, p), (_, q) in zip(a.named_parameters(), b.named_parameters())
-            if not torch.equal(p, q)]
 
 
 def _load(monkeypatch, busy: float, cores: int = 2) -> None:
@@ -74,7 +65,7 @@ def test_resume_keeps_the_chosen_count_and_the_bits(toy_data, tmp_path, monkeypa
     seen: list[int] = []
     resumed = _train(toy_data, tmp_path / "b.pt", seen, epochs=3, progress=False, resume=True)
     assert seen == [2, 2] and resumed.threads == 2
-    assert _params_equal(straight.model, resumed.model) == []
+    assert params_differ(straight.model, resumed.model) == []
 
 
 def test_the_choice_is_said_in_one_line(toy_data, tmp_path, monkeypatch, capsys):
