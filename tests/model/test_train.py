@@ -20,7 +20,7 @@ from ese.model.checkpoint import load_checkpoint
 from ese.model.decode import evaluate
 from ese.model.train import PlateauSchedule, train_model
 
-from toy_data import TOY_DIM, TOY_PHONES, params_differ, toy_featureset  # noqa: E402
+from toy_data import TOY_DIM, TOY_PHONES, params_differ  # noqa: E402
 
 
 def toy_config(**train: object) -> Config:
