@@ -94,7 +94,8 @@ class ForeignLayer:
     refuses non-zero values unless told to drop them). ``projection``: it holds the cell's output
     matrix (otherwise import sets it to the identity). ONNX ops also give their ``inputs`` in
     order, their default ``activations`` (the only ones ese runs) and ``attributes`` whose value
-    ese needs: name -> (that value, what another value does)."""
+    ese needs: name -> (that value, what another value does); ``attribute_defaults``: the op's
+    value of such an attribute when a node leaves it out, where that is not the needed one."""
 
     kind: str  # the framework's class or op (nn.LSTM, the ONNX LSTM op: "LSTM")
     input_blocks: tuple[str, ...]
@@ -104,6 +105,7 @@ class ForeignLayer:
     inputs: tuple[str, ...] = ()
     activations: tuple[str, ...] = ()
     attributes: Mapping[str, tuple[Any, str]] = field(default_factory=dict)
+    attribute_defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def gate_blocks(self) -> tuple[int, int]:
@@ -429,6 +431,17 @@ GRU = register_cell(CellSpec(
     float_step=_gru_float,
     lut_inputs={"sigmoid": ("z_r", "z_z"), "tanh": ("z_n",)},
     fixed_formats=("gate", "y"),  # h = y in [-1, 1]: Q1.(A-2)
-    # nn.GRU: r, z, n; its bias_hh_n stays apart (b_hn, inside the reset product)
-    foreign={"torch": ForeignLayer("GRU", ("r", "z", "n_x"), ("r", "z", "n_h"))},
+    foreign={
+        # nn.GRU: r, z, n; its bias_hh_n stays apart (b_hn, inside the reset product)
+        "torch": ForeignLayer("GRU", ("r", "z", "n_x"), ("r", "z", "n_h")),
+        # the ONNX GRU op: W, R, B in order z r h (h: our n); Rbh is b_hn only with
+        # linear_before_reset=1 (r scales R_h h + Rb_h, as ours); the op's default 0 does not
+        "onnx": ForeignLayer("GRU", ("z", "r", "n_x"), ("z", "r", "n_h"),
+                             inputs=("X", "W", "R", "B", "sequence_lens", "initial_h"),
+                             activations=("Sigmoid", "Tanh"),
+                             attributes={"linear_before_reset": (
+                                 1, "applies the reset gate before the recurrent product (ese's GRU, as "
+                                    "torch.nn.GRU, needs linear_before_reset=1)")},
+                             attribute_defaults={"linear_before_reset": 0}),
+    },
 ))

@@ -129,12 +129,19 @@ def test_cli_export_bad_input_is_one_line(tmp_path, capsys):
     assert proc.returncode == 0 and "check: max |export - ese|" in proc.stdout, proc.stderr
 
 
-def test_gru_model_exports_to_nn_gru_and_refuses_onnx(tmp_path):
+def _gru_checkpoint(tmp: Path) -> tuple[Path, AcousticModel]:
     torch.manual_seed(6)
-    cfg = ModelConfig(input_dim=153, hidden=16, layers=2, cell="gru")
-    model = AcousticModel(cfg).eval()
-    save_checkpoint(tmp_path / "gru.pt", model, config=Config.load().to_dict())
-    report = export_model(tmp_path / "gru.pt", "torch", tmp_path / "x.pt")
+    model = AcousticModel(ModelConfig(input_dim=153, hidden=16, layers=2, cell="gru")).eval()
+    with torch.no_grad():
+        for layer in model.layers:
+            layer.params()["bias"].uniform_(-0.5, 0.5)  # b_hn (inside the reset product) non-zero too
+    save_checkpoint(tmp / "gru.pt", model, config=Config.load().to_dict())
+    return tmp / "gru.pt", model
+
+
+def test_gru_model_exports_to_nn_gru(tmp_path):
+    ck, model = _gru_checkpoint(tmp_path)
+    report = export_model(ck, "torch", tmp_path / "x.pt")
     assert report["nn_lstm"]["module"] == "GRU" and report["check"]["max_abs_diff"] < 1e-5
     state = torch.load(tmp_path / "x.pt", weights_only=True)
     gru = nn.GRU(153, 16, num_layers=2, batch_first=True)
@@ -144,5 +151,22 @@ def test_gru_model_exports_to_nn_gru_and_refuses_onnx(tmp_path):
     x = np.random.default_rng(3).standard_normal((2, 19, 153)).astype(np.float32)
     with torch.no_grad():
         np.testing.assert_allclose(fc(gru(torch.from_numpy(x))[0]).numpy(), _ours(model, x), atol=1e-5)
-    with pytest.raises(InteropError, match=r"builds the LSTMP step; this model's cell is 'gru'"):
-        export_model(tmp_path / "gru.pt", "onnx", tmp_path / "x.onnx")
+
+
+def test_gru_onnx_export_matches_onnxruntime_at_two_lengths(tmp_path, capsys):
+    ort = pytest.importorskip("onnxruntime")
+    onnx = pytest.importorskip("onnx")
+    ck, model = _gru_checkpoint(tmp_path)
+    proc = ese(capsys, "export", str(ck), "--to", "onnx", "--out", str(tmp_path / "m.onnx"))
+    assert proc.returncode == 0 and "check: max |export - ese|" in proc.stdout, proc.stderr
+    graph = onnx.load(str(tmp_path / "m.onnx")).graph
+    dims = graph.input[0].type.tensor_type.shape.dim
+    assert [d.dim_param for d in dims[:2]] == ["batch", "time"] and dims[2].dim_value == 153
+    assert [n.op_type for n in graph.node].count("Scan") == 2
+    sess = ort.InferenceSession(str(tmp_path / "m.onnx"), providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(5)
+    for batch, length in ((2, 5), (3, 64)):  # batch and time both dynamic
+        x = rng.standard_normal((batch, length, 153)).astype(np.float32)
+        got = sess.run(["logits"], {"features": x})[0]
+        np.testing.assert_allclose(got, _ours(model, x), atol=1e-5, rtol=1e-5,
+                                   err_msg=f"onnxruntime vs ese float GRU model, T={length}")

@@ -1,6 +1,7 @@
 """``ese import`` from ONNX: LSTM ops (gate order i o f c, two biases, peepholes i o f,
-sequence_lens) + MatMul/Add, built here with the onnx helper API; the imported checkpoint must
-give onnxruntime's outputs. Unsupported attributes and ops are refused naming the node."""
+sequence_lens) and GRU ops (gate order z r h, linear_before_reset=1) + MatMul/Add, built here
+with the onnx helper API; the imported checkpoint must give onnxruntime's outputs. Unsupported
+attributes and ops are refused naming the node."""
 
 from __future__ import annotations
 
@@ -75,12 +76,33 @@ def test_onnx_lstm_import_equals_onnxruntime(tmp_path, layers, peephole):
     np.testing.assert_allclose(got, want.transpose(1, 0, 2), atol=2e-5, err_msg="ese vs onnxruntime")
 
 
+@pytest.mark.parametrize("layers", [1, 2])
+def test_onnx_gru_import_equals_onnxruntime(tmp_path, layers):
+    src = _lstm_model(tmp_path / "theirs.onnx", layers=layers, op="GRU", lstm_attrs={"linear_before_reset": 1},
+                      seed=10 + layers)
+    report = import_model(src, tmp_path / "m.pt", Config.load())
+    assert report["check"]["passed"] and report["source"]["format"] == "onnx"
+    model, _ = load_checkpoint(tmp_path / "m.pt")
+    assert model.cfg.cell == "gru" and model.cfg.layers == layers and model.cfg.hidden == H
+    x = np.random.default_rng(9).standard_normal((3, 41, D)).astype(np.float32)  # (B, T, D)
+    sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    want = sess.run(["logits"], {"x": x.transpose(1, 0, 2).copy(), "seq": np.full(3, 41, np.int32)})[0]
+    with torch.no_grad():
+        got = model(torch.from_numpy(x))[0].numpy()
+    np.testing.assert_allclose(got, want.transpose(1, 0, 2), atol=2e-5, err_msg="ese vs onnxruntime")
+
+
 @pytest.mark.parametrize("attrs,op,message", [
     ({"clip": 3.0}, "LSTM", r"ONNX node 'lstm0' \(LSTM\) clips its cell input"),
     ({"input_forget": 1}, "LSTM", r"'lstm0' \(LSTM\) couples the input and forget gates"),
     ({"activations": ["Sigmoid", "Tanh", "Relu"]}, "LSTM", r"'lstm0' \(LSTM\) uses activations"),
     ({"direction": "reverse"}, "LSTM", r"'lstm0' \(LSTM\) runs reverse"),
-    ({}, "GRU", r"ONNX node 'lstm0' \(GRU\) is not supported; supported: forward LSTM"),
+    ({}, "GRU", r"ONNX node 'lstm0' \(GRU\) applies the reset gate before the recurrent product .*"
+                r"\(linear_before_reset=0, the op's default\)"),
+    ({"linear_before_reset": 0}, "GRU", r"'lstm0' \(GRU\) applies the reset gate .*\(linear_before_reset=0\)"),
+    ({"linear_before_reset": 1, "clip": 2.0}, "GRU", r"'lstm0' \(GRU\) clips its cell input"),
+    ({"linear_before_reset": 1, "activations": ["Sigmoid", "Relu"]}, "GRU", r"'lstm0' \(GRU\) uses activations"),
+    ({"linear_before_reset": 1, "direction": "reverse"}, "GRU", r"'lstm0' \(GRU\) runs reverse"),
 ])
 def test_refused_onnx_layers_are_named(tmp_path, attrs, op, message):
     src = _lstm_model(tmp_path / "theirs.onnx", layers=1, peephole=False, lstm_attrs=attrs, op=op)
@@ -89,17 +111,18 @@ def test_refused_onnx_layers_are_named(tmp_path, attrs, op, message):
     assert not (tmp_path / "m.pt").exists()
 
 
-def test_bidirectional_is_refused(tmp_path):
+@pytest.mark.parametrize("op,gates", [("LSTM", 4), ("GRU", 3)])
+def test_bidirectional_is_refused(tmp_path, op, gates):
     src = tmp_path / "bi.onnx"
     rng = np.random.default_rng(0)
-    inits = [numpy_helper.from_array(rng.standard_normal((2, 4 * H, D)).astype(np.float32), "W"),
-             numpy_helper.from_array(rng.standard_normal((2, 4 * H, H)).astype(np.float32), "R")]
+    inits = [numpy_helper.from_array(rng.standard_normal((2, gates * H, D)).astype(np.float32), "W"),
+             numpy_helper.from_array(rng.standard_normal((2, gates * H, H)).astype(np.float32), "R")]
     graph = helper.make_graph(
-        [helper.make_node("LSTM", ["x", "W", "R"], ["Y"], name="blstm", hidden_size=H, direction="bidirectional")],
+        [helper.make_node(op, ["x", "W", "R"], ["Y"], name="blstm", hidden_size=H, direction="bidirectional")],
         "bi", [helper.make_tensor_value_info("x", TensorProto.FLOAT, ["time", "batch", D])],
         [helper.make_tensor_value_info("Y", TensorProto.FLOAT, ["time", 2, "batch", H])], initializer=inits)
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(src))
-    with pytest.raises(InteropError, match=r"'blstm' \(LSTM\) runs bidirectional"):
+    with pytest.raises(InteropError, match=rf"'blstm' \({op}\) runs bidirectional"):
         import_model(src, tmp_path / "m.pt", Config.load())
 
 

@@ -1,10 +1,10 @@
-"""Read an ONNX model whose recurrent layers are ``LSTM`` ops, then one linear output layer.
+"""Read an ONNX model whose recurrent layers are ``LSTM`` or ``GRU`` ops, then one linear output layer.
 
 Accepted (docs/interop.md): forward recurrent nodes of an op some cell's description holds
-(``CellSpec.foreign["onnx"]``: today the LSTMP's ``LSTM``, its gate order and its optional
-vector inputs) with constant ``W``, ``R``, optional ``B`` and vectors; ``sequence_lens`` and the
-initial states may be graph inputs (the
-reference run feeds the full length and zeros: ese starts every utterance from zero state);
+(``CellSpec.foreign["onnx"]``: the LSTMP's ``LSTM``, its gate order and its optional vector
+inputs; the GRU's ``GRU``, with ``linear_before_reset=1``) with constant ``W``, ``R``, optional
+``B`` and vectors; ``sequence_lens`` and the initial states may be graph inputs (the reference
+run feeds the full length and zeros: ese starts every utterance from zero state);
 then ``MatMul`` (+ ``Add``) or ``Gemm`` with constant weights. Shape plumbing between them
 (``Squeeze``, ``Reshape``, ``Transpose``, ...) is allowed and not interpreted: the equality check
 of ``ese import`` on onnxruntime's own output decides. Refused, naming the node: another
@@ -35,8 +35,8 @@ def _onnx_cells() -> dict[str, tuple[CellSpec, ForeignLayer]]:
 
 def _supported() -> str:
     cells = _onnx_cells()
-    refused = "".join(f", no {a}" for _, layout in cells.values() for a in layout.attributes)
-    return (f"supported: forward {'/'.join(cells)} nodes (default activations, no clip{refused}), "
+    fixed = "".join(f", {a}={want}" for _, layout in cells.values() for a, (want, _) in layout.attributes.items())
+    return (f"supported: forward {'/'.join(cells)} nodes (default activations, no clip{fixed}), "
             "then one MatMul (+ Add) or Gemm output layer")
 
 
@@ -97,8 +97,10 @@ def _recurrent_layer(node: onnx.NodeProto, where: str, consts: dict[str, np.ndar
     if "clip" in a:
         raise InteropError(f"{where} clips its cell input at {a['clip']:g}; ese does not clip: {SUPPORTED}")
     for attr, (want, meaning) in layout.attributes.items():
-        if a.get(attr, want) != want:
-            raise InteropError(f"{where} {meaning} ({attr}={a[attr]}): {SUPPORTED}")
+        value = a.get(attr, layout.attribute_defaults.get(attr, want))  # left out: the op's default
+        if value != want:
+            said = "" if attr in a else ", the op's default"
+            raise InteropError(f"{where} {meaning} ({attr}={value}{said}): {SUPPORTED}")
     ins = dict(zip(layout.inputs, list(node.input)))  # input name -> tensor ("" or absent: not given)
 
     def const(name: str, what: str) -> np.ndarray:
