@@ -92,6 +92,39 @@ def test_onnx_gru_import_equals_onnxruntime(tmp_path, layers):
     np.testing.assert_allclose(got, want.transpose(1, 0, 2), atol=2e-5, err_msg="ese vs onnxruntime")
 
 
+class _TorchGRU(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.gru, self.fc = torch.nn.GRU(D, H, num_layers=2), torch.nn.Linear(H, C)
+
+    def forward(self, x):  # (T, B, D) -> (T, B, C)
+        return self.fc(self.gru(x)[0])
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::UserWarning")  # torch.onnx's own notices
+def test_torch_onnx_gru_export_imports(tmp_path):
+    """nn.GRU exported by torch.onnx (GRU ops with linear_before_reset=1, initial_h computed as
+    zeros of the batch size) -> ese import: the imported model gives nn.GRU's outputs."""
+    torch.manual_seed(2)
+    net = _TorchGRU().eval()
+    kwargs = {"input_names": ["x"], "output_names": ["logits"], "opset_version": 17,
+              "dynamic_axes": {"x": {0: "time", 1: "batch"}}}
+    try:
+        torch.onnx.export(net, (torch.zeros(5, 1, D),), str(tmp_path / "gru.onnx"), dynamo=False, **kwargs)
+    except TypeError:  # a torch without the dynamo switch: the TorchScript exporter is its only one
+        torch.onnx.export(net, (torch.zeros(5, 1, D),), str(tmp_path / "gru.onnx"), **kwargs)
+    nodes = [n for n in onnx.load(str(tmp_path / "gru.onnx")).graph.node if n.op_type == "GRU"]
+    assert len(nodes) == 2 and all(helper.get_attribute_value(a) == 1 for n in nodes for a in n.attribute
+                                   if a.name == "linear_before_reset")
+    report = import_model(tmp_path / "gru.onnx", tmp_path / "m.pt", Config.load())
+    assert report["check"]["passed"]
+    model, _ = load_checkpoint(tmp_path / "m.pt")
+    x = torch.from_numpy(np.random.default_rng(4).standard_normal((2, 29, D)).astype(np.float32))
+    with torch.no_grad():
+        want = net(x.transpose(0, 1)).transpose(0, 1)
+        np.testing.assert_allclose(model(x)[0].numpy(), want.numpy(), atol=2e-5, err_msg="ese vs nn.GRU")
+
+
 @pytest.mark.parametrize("attrs,op,message", [
     ({"clip": 3.0}, "LSTM", r"ONNX node 'lstm0' \(LSTM\) clips its cell input"),
     ({"input_forget": 1}, "LSTM", r"'lstm0' \(LSTM\) couples the input and forget gates"),

@@ -4,7 +4,9 @@ Accepted (docs/interop.md): forward recurrent nodes of an op some cell's descrip
 (``CellSpec.foreign["onnx"]``: the LSTMP's ``LSTM``, its gate order and its optional vector
 inputs; the GRU's ``GRU``, with ``linear_before_reset=1``) with constant ``W``, ``R``, optional
 ``B`` and vectors; ``sequence_lens`` and the initial states may be graph inputs (the reference
-run feeds the full length and zeros: ese starts every utterance from zero state);
+run feeds the full length and zeros: ese starts every utterance from zero state), the initial
+states also zero constants or computed (``torch.onnx`` builds zeros of the input's batch size;
+the equality check decides);
 then ``MatMul`` (+ ``Add``) or ``Gemm`` with constant weights. Shape plumbing between them
 (``Squeeze``, ``Reshape``, ``Transpose``, ...) is allowed and not interpreted: the equality check
 of ``ese import`` on onnxruntime's own output decides. Refused, naming the node: another
@@ -123,7 +125,8 @@ def _recurrent_layer(node: onnx.NodeProto, where: str, consts: dict[str, np.ndar
                            "utterances: leave it out or make it a graph input")
     for what in layout.inputs:
         name = ins.get(what)
-        if what.startswith("initial_") and name and name not in graph_inputs and np.any(const(name, what) != 0):
+        # computed (torch.onnx's zeros from ConstantOfShape): the equality check on onnxruntime decides
+        if what.startswith("initial_") and name in consts and np.any(consts[name] != 0):
             raise InteropError(f"{where}: its {what} is a non-zero constant; ese starts every utterance "
                                "from zero state")
     vectors = {}
