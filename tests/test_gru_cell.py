@@ -130,14 +130,18 @@ def test_a_units_three_gate_rows_and_its_n_h_row_sit_on_one_pe():
     assert matrix_partition("layers.0.w_r", 21, 3, "gru").rows_per_pe.tolist() == [9, 6, 6]
 
 
-def test_what_does_not_run_a_gru_yet_says_so_in_one_line(tmp_path):
+def test_a_cell_without_an_onnx_entry_is_refused_by_onnx_export_in_one_line(tmp_path, monkeypatch):
+    import dataclasses
+
+    from ese.cell import CELLS, GRU
     from ese.errors import InteropError
     from ese.interop.export import export_model
     from ese.model.checkpoint import save_checkpoint
-    # the CPU engine runs a GRU (tests/runtime/test_engine_gru.py), the RTL too (tests/rtl/test_channel.py,
-    # test_ew_gru.py)
+    # the GRU itself exports to ONNX (tests/interop/test_export.py); the CPU engine and the RTL run it
+    # too (tests/runtime/test_engine_gru.py, tests/rtl/test_channel.py, test_ew_gru.py)
     model = AcousticModel(ModelConfig(input_dim=4, hidden=5, layers=1, num_classes=3, cell="gru"))
     save_checkpoint(tmp_path / "gru.pt", model)
-    # --to torch writes an nn.GRU state dict (tests/interop/test_export.py); ONNX is the LSTMP's only
+    monkeypatch.setitem(CELLS, "gru", dataclasses.replace(GRU, foreign={"torch": GRU.foreign["torch"]}))
     with pytest.raises(InteropError, match="builds the LSTMP step; this model's cell is 'gru'"):
         export_model(tmp_path / "gru.pt", "onnx", tmp_path / "out.onnx")
+    assert not (tmp_path / "out.onnx").exists()
