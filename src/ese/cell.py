@@ -440,8 +440,8 @@ GRU = register_cell(CellSpec(
                              inputs=("X", "W", "R", "B", "sequence_lens", "initial_h"),
                              activations=("Sigmoid", "Tanh"),
                              attributes={"linear_before_reset": (
-                                 1, "applies the reset gate before the recurrent product (ese's GRU, as "
-                                    "torch.nn.GRU, needs linear_before_reset=1)")},
+                                 1, "applies the reset gate to h before the recurrent product, where ese's "
+                                    "GRU (as torch.nn.GRU) applies it after")},
                              attribute_defaults={"linear_before_reset": 0}),
     },
 ))

@@ -130,8 +130,9 @@ def test_torch_onnx_gru_export_imports(tmp_path):
     ({"input_forget": 1}, "LSTM", r"'lstm0' \(LSTM\) couples the input and forget gates"),
     ({"activations": ["Sigmoid", "Tanh", "Relu"]}, "LSTM", r"'lstm0' \(LSTM\) uses activations"),
     ({"direction": "reverse"}, "LSTM", r"'lstm0' \(LSTM\) runs reverse"),
-    ({}, "GRU", r"ONNX node 'lstm0' \(GRU\) applies the reset gate before the recurrent product .*"
-                r"\(linear_before_reset=0, the op's default\)"),
+    ({}, "GRU", r"ONNX node 'lstm0' \(GRU\) applies the reset gate to h before the recurrent product, where "
+                r"ese's GRU \(as torch.nn.GRU\) applies it after \(linear_before_reset=0, the op's default\): "
+                r"supported: .*linear_before_reset=1"),
     ({"linear_before_reset": 0}, "GRU", r"'lstm0' \(GRU\) applies the reset gate .*\(linear_before_reset=0\)"),
     ({"linear_before_reset": 1, "clip": 2.0}, "GRU", r"'lstm0' \(GRU\) clips its cell input"),
     ({"linear_before_reset": 1, "activations": ["Sigmoid", "Relu"]}, "GRU", r"'lstm0' \(GRU\) uses activations"),
@@ -141,6 +142,15 @@ def test_refused_onnx_layers_are_named(tmp_path, attrs, op, message):
     src = _lstm_model(tmp_path / "theirs.onnx", layers=1, peephole=False, lstm_attrs=attrs, op=op)
     with pytest.raises(InteropError, match=message):
         import_model(src, tmp_path / "m.pt", Config.load())
+    assert not (tmp_path / "m.pt").exists()
+
+
+def test_cli_refuses_a_gru_without_linear_before_reset_in_one_line(tmp_path, capsys):
+    src = _lstm_model(tmp_path / "theirs.onnx", layers=1, peephole=False, op="GRU")  # the op's default: 0
+    proc = ese(capsys, "import", str(src), "--out", str(tmp_path / "m.pt"))
+    lines = proc.stderr.strip().splitlines()
+    assert proc.returncode == 1 and len(lines) == 1, proc.stderr
+    assert "ONNX node 'lstm0' (GRU)" in lines[0] and "linear_before_reset=0" in lines[0], proc.stderr
     assert not (tmp_path / "m.pt").exists()
 
 
