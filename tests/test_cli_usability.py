@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
@@ -49,3 +50,19 @@ def test_every_cache_option_states_its_default(command, default):
     res = runner.invoke(app, [*command, "--help"], env={"COLUMNS": "400"}, terminal_width=400)
     assert res.exit_code == 0
     assert default in " ".join(res.output.split())
+
+
+@pytest.mark.parametrize("bad", ["-1", "nan", "inf"])
+def test_a_bad_switch_penalty_is_one_line(bad, tmp_path):
+    shipped = Path(__file__).resolve().parents[1] / "models" / "paper" / "paper-b32-d11-w12a16.qnpz"
+    proc = _ese("transcribe", str(shipped), str(tmp_path / "none.wav"), "--switch-penalty", bad)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: the switch penalty must be a finite number >= 0 (nats), "
+                                                f"not {float(bad)!r}"]
+
+
+@pytest.mark.parametrize("command", ["eval", "transcribe"])
+def test_the_switch_penalty_help_states_the_decoders_default(command):
+    from ese.model.phone_loop import SWITCH_PENALTY
+    res = runner.invoke(app, [command, "--help"], env={"COLUMNS": "400"}, terminal_width=400)
+    assert res.exit_code == 0 and f"Default: {SWITCH_PENALTY:g}, chosen on dev" in " ".join(res.output.split())
