@@ -19,6 +19,7 @@ from ese import __version__
 from ese.atomic import atomic_open, write_json
 from ese.config import Config
 from ese.data.store import load_split
+from ese.model.phone_loop import SWITCH_PENALTY
 from ese.report.plots import learning_curve
 from ese.report.tables import markdown_table
 from ese.run_report import write_html_report
@@ -316,6 +317,8 @@ def render_markdown(report: dict[str, Any], paths: RunPaths) -> str:
         f"# ese run — preset `{report['preset']}`",
         f"ese {report['ese_version']}, {report['machine']['platform']}",
         "## Phone error rate (39 classes, silence dropped)",
+        f"Decoded by the phone-loop Viterbi, {SWITCH_PENALTY:g} nats per change of frame class "
+        "(docs/decoding.md; `ese eval --switch-penalty 0` gives the frame-wise argmax).",
         *(["proxy: a synthesiser and voices never trained on, reverberated, noisy and band-limited "
            "(docs/synth-corpus.md): the transfer estimate beside the clean test split."] if proxy else []),
         markdown_table(["split", "PER %", "sub", "del", "ins", "ref phones", "frame acc %"], rows),
