@@ -80,3 +80,19 @@ def test_a_bad_penalty_is_refused(bad: float) -> None:
         check_penalty(bad)
     with pytest.raises(ConfigError):
         best_path(np.zeros((3, 2)), bad)
+
+
+def test_stream_decoder_streams_are_independent_and_finish_resets_one() -> None:
+    from ese.runtime.decode import StreamDecoder
+    from ese.model.scoring import decode_log_probs
+    rng = np.random.default_rng(11)
+    lps = [np.log(rng.dirichlet(np.ones(48) * 0.3, size=80)) for _ in range(2)]
+    dec = StreamDecoder(48, streams=2)
+    got: list[list[str]] = [[], []]
+    for t in range(80):
+        for b, phones in enumerate(dec.push(np.stack([lps[0][t], lps[1][t]]))):
+            got[b] += phones
+    got = [got[b] + dec.finish(b) for b in range(2)]
+    assert got == [decode_log_probs(lp) for lp in lps]
+    again = [p for t in range(80) for p in dec.push(np.stack([lps[0][t], lps[1][t]]))[0]] + dec.finish(0)
+    assert again == got[0]  # finish forgot stream 0's history

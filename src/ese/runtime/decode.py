@@ -100,13 +100,12 @@ class StreamDecoder:
 
     def reset(self, stream: int | None = None) -> None:
         """Forget the history of ``stream`` (all streams when None)."""
-        for b in range(self.B) if stream is None else (stream,):
-            if stream is None and b == 0:
-                self._raw, self._prev = [-1] * self.B, [-1] * self.B  # last class, last 39-class
-                self._paths = [OnlineBestPath(self.num_classes, self.switch_penalty) for _ in range(self.B)]
-                break
-            self._raw[b] = self._prev[b] = -1
-            self._paths[b] = OnlineBestPath(self.num_classes, self.switch_penalty)
+        if stream is None:
+            self._raw, self._prev = [-1] * self.B, [-1] * self.B  # last class, last 39-class
+            self._paths = [OnlineBestPath(self.num_classes, self.switch_penalty) for _ in range(self.B)]
+        else:
+            self._raw[stream] = self._prev[stream] = -1
+            self._paths[stream] = OnlineBestPath(self.num_classes, self.switch_penalty)
 
     def push(self, logp: np.ndarray) -> list[list[str]]:
         rows = np.asarray(logp).reshape(self.B, -1)
