@@ -61,6 +61,16 @@ def _lstm_model(path, *, layers: int = 2, peephole: bool = True, lstm_attrs: dic
     return path
 
 
+def _assert_equals_onnxruntime(model, src) -> None:
+    """The imported model's logits equal onnxruntime's on the source graph (3 x 41 random frames)."""
+    x = np.random.default_rng(9).standard_normal((3, 41, D)).astype(np.float32)  # (B, T, D)
+    sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
+    want = sess.run(["logits"], {"x": x.transpose(1, 0, 2).copy(), "seq": np.full(3, 41, np.int32)})[0]
+    with torch.no_grad():
+        got = model(torch.from_numpy(x))[0].numpy()
+    np.testing.assert_allclose(got, want.transpose(1, 0, 2), atol=2e-5, err_msg="ese vs onnxruntime")
+
+
 @pytest.mark.parametrize("layers,peephole", [(1, False), (2, True)])
 def test_onnx_lstm_import_equals_onnxruntime(tmp_path, layers, peephole):
     src = _lstm_model(tmp_path / "theirs.onnx", layers=layers, peephole=peephole, seed=layers)
@@ -68,12 +78,7 @@ def test_onnx_lstm_import_equals_onnxruntime(tmp_path, layers, peephole):
     assert report["check"]["passed"] and report["source"]["format"] == "onnx"
     model, _ = load_checkpoint(tmp_path / "m.pt")
     assert model.cfg.peepholes == peephole and model.cfg.proj == H  # no projection: identity w_ym
-    x = np.random.default_rng(9).standard_normal((3, 41, D)).astype(np.float32)  # (B, T, D)
-    sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
-    want = sess.run(["logits"], {"x": x.transpose(1, 0, 2).copy(), "seq": np.full(3, 41, np.int32)})[0]
-    with torch.no_grad():
-        got = model(torch.from_numpy(x))[0].numpy()
-    np.testing.assert_allclose(got, want.transpose(1, 0, 2), atol=2e-5, err_msg="ese vs onnxruntime")
+    _assert_equals_onnxruntime(model, src)
 
 
 @pytest.mark.parametrize("layers", [1, 2])
@@ -84,12 +89,7 @@ def test_onnx_gru_import_equals_onnxruntime(tmp_path, layers):
     assert report["check"]["passed"] and report["source"]["format"] == "onnx"
     model, _ = load_checkpoint(tmp_path / "m.pt")
     assert model.cfg.cell == "gru" and model.cfg.layers == layers and model.cfg.hidden == H
-    x = np.random.default_rng(9).standard_normal((3, 41, D)).astype(np.float32)  # (B, T, D)
-    sess = ort.InferenceSession(str(src), providers=["CPUExecutionProvider"])
-    want = sess.run(["logits"], {"x": x.transpose(1, 0, 2).copy(), "seq": np.full(3, 41, np.int32)})[0]
-    with torch.no_grad():
-        got = model(torch.from_numpy(x))[0].numpy()
-    np.testing.assert_allclose(got, want.transpose(1, 0, 2), atol=2e-5, err_msg="ese vs onnxruntime")
+    _assert_equals_onnxruntime(model, src)
 
 
 class _TorchGRU(torch.nn.Module):
