@@ -32,7 +32,7 @@ import torch.nn.functional as F
 from ese.data.dataset import FeatureSet
 from ese.data.phones import BLANK_INDEX, INDEX_48, SILENCE_39, fold_48_to_39, fold_61_to_48
 from ese.errors import FeatureError
-from ese.model.delay import pad_for_delay
+from ese.model.delay import check_utterance_features, pad_for_delay
 from ese.model.teacher import whole_utterance_logits
 
 
@@ -78,11 +78,7 @@ class CTCBatches:
         self.t: list[np.ndarray] = []
         self.too_short: list[str] = []
         for u in fset.utterances:
-            if u.feats.ndim != 2 or u.feats.shape[1] != input_dim:
-                raise FeatureError(f"utterance {u.utt_id!r} has feature shape {u.feats.shape}; "
-                                   f"the model expects (frames, {input_dim})")
-            if not np.isfinite(u.feats).all():
-                raise FeatureError(f"utterance {u.utt_id!r} contains NaN or inf features")
+            check_utterance_features(u, input_dim)
             tgt = ctc_targets(u.phones)
             if len(tgt) == 0 or u.num_frames < len(tgt):
                 self.too_short.append(u.utt_id)  # no path: fewer frames than phones (or no phone)

@@ -1,8 +1,20 @@
-"""The output delay's input padding, shared by training (cross-entropy and CTC) and decoding."""
+"""Training input shared by cross-entropy and CTC batches (and decoding): the feature check and
+the output delay's padding."""
 
 from __future__ import annotations
 
 import numpy as np
+
+from ese.errors import FeatureError
+
+
+def check_utterance_features(u, input_dim: int) -> None:
+    """FeatureError unless utterance ``u``'s features are (frames, ``input_dim``) and finite."""
+    if u.feats.ndim != 2 or u.feats.shape[1] != input_dim:
+        raise FeatureError(f"utterance {u.utt_id!r} has feature shape {u.feats.shape}; "
+                           f"the model expects (frames, {input_dim})")
+    if not np.isfinite(u.feats).all():
+        raise FeatureError(f"utterance {u.utt_id!r} contains NaN or inf features")
 
 
 def pad_for_delay(feats: np.ndarray, delay: int) -> np.ndarray:

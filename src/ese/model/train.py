@@ -33,7 +33,8 @@ from ese.data.dataset import FeatureSet
 from ese.errors import CheckpointError, ConfigError, EseError, FeatureError
 from ese.model.checkpoint import check_model_config, read_checkpoint, save_checkpoint
 from ese.model.ctc import CTCBatches
-from ese.model.decode import evaluate, pad_for_delay
+from ese.model.decode import evaluate
+from ese.model.delay import check_utterance_features, pad_for_delay
 from ese.model.lstmp import AcousticModel
 from ese.model.teacher import whole_utterance_logits
 from ese.threads import resolve_threads
@@ -100,11 +101,7 @@ class _Chunks:
         self.spans: list[tuple[int, int, int]] = []  # (utterance, start, end)
         labelled: list[int] = []  # labelled frames of each chunk
         for u in fset.utterances:
-            if u.feats.ndim != 2 or u.feats.shape[1] != input_dim:
-                raise FeatureError(f"utterance {u.utt_id!r} has feature shape {u.feats.shape}; "
-                                   f"the model expects (frames, {input_dim})")
-            if not np.isfinite(u.feats).all():
-                raise FeatureError(f"utterance {u.utt_id!r} contains NaN or inf features")
+            check_utterance_features(u, input_dim)
             if u.num_frames == 0:
                 continue
             x = pad_for_delay(np.asarray(u.feats, dtype=np.float32), delay)  # (T + d, D)
