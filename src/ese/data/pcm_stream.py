@@ -97,10 +97,7 @@ def _wav_header(fh: BinaryIO, rate: int, name: str) -> int:
     if tag not in (1, 0xFFFE) or bits != 16:
         raise AudioError(f"{name}: WAV holds {bits}-bit {'PCM' if tag in (1, 0xFFFE) else f'format {tag}'}; "
                          "streaming reads 16-bit PCM")
-    if channels != 1:
-        raise AudioError(f"{name}: {channels} channels, expected mono")
-    if srate != rate:
-        raise AudioError(f"{name}: sample rate {srate} Hz, expected {rate} Hz")
+    _check_mono_rate(channels, srate, rate, name)
     return size
 
 
@@ -127,11 +124,16 @@ def _sphere_header(fh: BinaryIO, rate: int, name: str) -> tuple[int, bool]:
     if width != 2 or "pcm" not in fields.get("sample_coding", "pcm"):
         raise AudioError(f"{name}: SPHERE holds {width}-byte {fields.get('sample_coding')} samples; "
                          "streaming reads 16-bit PCM")
+    _check_mono_rate(channels, srate, rate, name)
+    return 2 * count, fields.get("sample_byte_format", "01") == "10"
+
+
+def _check_mono_rate(channels: int, srate: int, rate: int, name: str) -> None:
+    """AudioError unless a header declares one channel at ``rate`` Hz."""
     if channels != 1:
         raise AudioError(f"{name}: {channels} channels, expected mono")
     if srate != rate:
         raise AudioError(f"{name}: sample rate {srate} Hz, expected {rate} Hz")
-    return 2 * count, fields.get("sample_byte_format", "01") == "10"
 
 
 def _read_exact(fh: BinaryIO, n: int) -> bytes:
