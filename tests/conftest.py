@@ -22,3 +22,14 @@ def ray_cluster():
 
     with ray_session(num_cpus=2) as ray:
         yield ray
+
+
+@pytest.fixture(scope="session")
+def pm():
+    """scripts/package_model.py as a module (it is a script, not part of the package)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("package_model", Path(__file__).parents[1] / "scripts" / "package_model.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module

@@ -3,20 +3,7 @@ mean and spread, and the recipe that made the model."""
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
-
 import pytest
-
-SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "package_model.py"
-
-
-@pytest.fixture(scope="module")
-def pm():
-    spec = importlib.util.spec_from_file_location("package_model", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def _prune(seed: int, dense: float, pruned: float) -> dict:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,16 +9,6 @@ from deploy_models import strip_qmodel
 
 from ese.artefact import ArtefactError, open_artefact
 from ese.compress.qmodel import load_qmodel
-
-SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "package_model.py"
-
-
-@pytest.fixture(scope="module")
-def pm():
-    spec = importlib.util.spec_from_file_location("package_model", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
 
 
 def test_an_old_model_is_shipped_complete_with_the_same_weights(pm, tiny_models, tmp_path):
