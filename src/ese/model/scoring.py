@@ -96,11 +96,6 @@ def ctc_to_phones(pred49: np.ndarray) -> list[str]:
     return frames_to_phones(pred[pred != BLANK_INDEX])
 
 
-def decode_phones(pred: np.ndarray, kind: str = "ce") -> list[str]:
-    """The 39-class phone string of frame-wise argmaxes: ``ce`` frame classes, ``ctc`` greedy."""
-    return ctc_to_phones(pred) if kind == "ctc" else frames_to_phones(pred)
-
-
 def decode_log_probs(logp: np.ndarray, kind: str = "ce", switch_penalty: float = SWITCH_PENALTY) -> list[str]:
     """The 39-class phone string of (T, C) log-probabilities: ``ce`` the phone-loop Viterbi path
     under ``switch_penalty`` (0 = greedy), ``ctc`` CTC greedy (no penalty: CTC's blank already

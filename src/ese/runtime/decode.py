@@ -6,8 +6,7 @@ Mirrors :func:`ese.model.decode.evaluate` / ``transcribe``, with posteriors from
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -55,25 +54,6 @@ def evaluate_engine(engine: Engine, fset: FeatureSet, *, batch_size: int = 16,
 def transcribe_engine(engine: Engine, feats: np.ndarray, switch_penalty: float = SWITCH_PENALTY) -> list[str]:
     """39-class phone transcript of one utterance (phone-loop path; CTC greedy for a CTC model)."""
     return decode_log_probs(engine.posteriors(feats), output_kind(engine.num_classes), switch_penalty)
-
-
-def engine_runner(engine: str, qmodel: Path | None, model, output_delay: int,
-                  switch_penalty: float = SWITCH_PENALTY
-                  ) -> tuple[Callable[[FeatureSet], dict[str, Any]], Callable[[np.ndarray], list[str]]] | None:
-    """The CLI's ``--engine``/``--qmodel``: None for torch; for ese-cpu (evaluate(fset),
-    transcribe(feats)) on the packed float model, or on ``qmodel`` in fixed point."""
-    from ese.runtime.errors import EngineError
-    if check_engine(engine) == "torch":
-        if qmodel is not None:
-            raise EngineError("--qmodel runs on the ese-cpu engine only; add --engine ese-cpu")
-        return None
-    if qmodel is not None:
-        from ese.compress.qmodel import load_qmodel
-        eng = Engine.from_qmodel(load_qmodel(qmodel), "fixed")
-    else:
-        eng = Engine.from_model(model, output_delay)
-    return ((lambda fset: evaluate_engine(eng, fset, switch_penalty=switch_penalty)),
-            (lambda feats: transcribe_engine(eng, feats, switch_penalty)))
 
 
 class StreamDecoder:
