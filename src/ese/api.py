@@ -28,6 +28,7 @@ from typing import Any
 import numpy as np
 
 from ese.artefact import Artefact, ArtefactError, open_artefact
+from ese.compress.fixedpoint import log_softmax
 from ese.data.frontend import FrontEnd
 from ese.data.phones import BLANK, SILENCE_39, fold_48_to_39
 from ese.errors import EseError, FeatureError
@@ -162,9 +163,8 @@ class Stream:
         logits, self._state = self.rec._runner.step(feats, self._state)
         skip = max(0, self.rec.output_delay - self._steps)  # outputs before the delay belong to no frame
         self._steps += len(feats)
-        z = np.asarray(logits[skip:], dtype=np.float64)
-        z = z - z.max(axis=1, keepdims=True)
-        return self._emit(self._path.push(z - np.log(np.exp(z).sum(axis=1, keepdims=True))))
+        # the log-probabilities every engine's scoring decodes (the same exact ones for fixed point)
+        return self._emit(self._path.push(log_softmax(np.asarray(logits[skip:]))))
 
     def _emit(self, classes: np.ndarray) -> list[str]:
         """Fold final frame classes to phones: repeats collapsed, silence dropped (CTC: blanks)."""
