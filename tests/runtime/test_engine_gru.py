@@ -20,6 +20,7 @@ from ese.model.gru import from_torch_gru
 from ese.model.lstmp import AcousticModel
 from ese.runtime import Engine
 from ese.runtime.baselines import ScipySparse, TorchSparse
+import ese.runtime.engine as engine_mod
 from ese.runtime.engine import float32_layers
 
 
@@ -65,7 +66,10 @@ def test_many_streams_are_exact_in_every_stream(shift):
         np.testing.assert_array_equal(ys[:, b], ref.run(x).y)
 
 
-def test_int64_and_int32_gathers_and_the_program_image_are_exact():
+def test_int64_and_int32_gathers_and_the_program_image_are_exact(monkeypatch):
+    """The gathered kernels (a CPU without AVX-512BW; tests/runtime/test_perm_kernels.py runs
+    the same models on perm64)."""
+    monkeypatch.setattr(engine_mod, "PERM_KERNELS", False)
     qm = gru_qmodel(D=300, H=16, density=0.9, seed=6)  # rows whose int32 sum could overflow
     eng = Engine.from_qmodel(qm, threads=2)
     rec = eng.recognizer(1)

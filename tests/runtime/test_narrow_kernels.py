@@ -83,8 +83,10 @@ def test_float_cluster_kernel_matches_the_sliced_kernel():
     np.testing.assert_allclose(fast.recognizer(1).run_frames(X), plain.recognizer(1).run_frames(X), rtol=1e-5, atol=1e-5)
 
 
-def test_int32_gather_kernel_is_exact_with_wide_slices():
-    """Unstructured model: int32 lanes, int64 only in the slices whose bound passes 2**31."""
+def test_int32_gather_kernel_is_exact_with_wide_slices(monkeypatch):
+    """Unstructured model on a CPU without AVX-512BW (else perm64 runs it): int32 lanes, int64
+    only in the slices whose bound passes 2**31."""
+    monkeypatch.setattr(engine_mod, "PERM_KERNELS", False)
     qm = tiny_qmodel(D=300, H=16, P=16, density=0.9, seed=6)
     eng = Engine.from_qmodel(qm, threads=2)
     rec = eng.recognizer(1)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numba
@@ -27,6 +27,8 @@ from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, thread_groups
 from ese.runtime.cluster_layout import fixed_clusters, float_clusters
 from ese.runtime.kernels_int16 import out_bound
+from ese.runtime.kernels_perm import PermLayer, perm_layer
+from ese.runtime.perm_layout import perm_supported
 from ese.runtime.patterns import cluster_size
 from ese.runtime.patterns import detect as detect_pattern
 from ese.runtime.recognizer import Recognizer
@@ -52,6 +54,7 @@ class Engine:
     pattern: str = "unstructured"  # sparsity pattern of the matrices (ese.runtime.patterns)
     clusters: list | None = None  # cluster:G pattern: per layer {gx, gr, gp} ClusterMatrix
     cell: str = "lstmp"  # the recurrent cell (ese.cell)
+    _perm: dict = field(default_factory=dict, repr=False)  # thread count -> perm64 plans (or None)
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
@@ -157,6 +160,18 @@ class Engine:
         log.debug("CPU engine threads: %d (%s)", choice.count, choice.reason)
         return choice.count
 
+    def perm_layers(self, threads: int) -> list[PermLayer] | None:
+        """The ``perm64`` plan of every layer at ``threads`` (built once), or None where that
+        kernel does not run: float mode, a cluster pattern (its own kernels), a CPU without
+        AVX-512BW, ``PERM_KERNELS`` off, or a layer whose formats do not fit it."""
+        if self.mode != "fixed" or self.clusters or not PERM_KERNELS or not perm_supported():
+            return None
+        if threads not in self._perm:
+            plans = [perm_layer(L, ql, self.qmodel, k == 0, threads)
+                     for k, (L, ql) in enumerate(zip(self.layers, self.qmodel.layers))]
+            self._perm[threads] = None if any(p is None for p in plans) else plans
+        return self._perm[threads]
+
     # ---- running --------------------------------------------------------------------------
     def recognizer(self, streams: int = 1) -> Recognizer:
         return Recognizer(self, streams)
@@ -224,6 +239,7 @@ class Engine:
 
 
 CLUSTER_KERNELS = True  # run cluster:G models on the gather-free kernels (False: SELL-16 as any model)
+PERM_KERNELS = True  # fixed point, one stream: in-register tables where the CPU has AVX-512BW (kernels_perm)
 
 
 def _fits(G: int, layers: list[LayerWeights]) -> bool:

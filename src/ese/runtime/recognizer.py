@@ -11,6 +11,7 @@ from ese.runtime import kernels_fixed as KF
 from ese.runtime import kernels_float as KL
 from ese.runtime import kernels_cluster as KC
 from ese.runtime import kernels_int16 as KI
+from ese.runtime import kernels_perm as KP
 from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, gate_row_order, thread_groups
 from ese.runtime.weights import LayerWeights
@@ -32,13 +33,18 @@ class _State:
     """
 
     def __init__(self, L: LayerWeights, B: int, threads: int, fixed: bool, narrow=None, clusters=None,
-                 scratch: int = 6) -> None:
+                 scratch: int = 6, perm=None) -> None:
         act = np.int32 if fixed else np.float32
         wide = np.int64 if fixed else np.float32
         self.no_xw = np.zeros((1, 1), dtype=wide)
         self.one = B == 1
         self.narrow = narrow  # fixed point, one stream: kernels_int16.NarrowPlan (int32 z and m)
         self.cl = clusters  # one stream, cluster:G model: {gx, gr, gp} ClusterMatrix (raw int16 z, m)
+        self.perm = perm  # fixed point, one stream: kernels_perm.PermLayer (raw int16 z, m; y at y_off)
+        self.y_off = L.input_dim  # where y_{t-1} starts in z
+        if self.one and perm is not None:
+            self._perm_buffers(L, perm)
+            return
         if self.one:
             D, H, P = L.input_dim, L.hidden, L.proj
             zt = np.int16 if (clusters is not None and fixed) else np.int32 if narrow is not None else wide
@@ -75,6 +81,24 @@ class _State:
         # per thread 2 B (the x and y gate sums); fixed point also the element-wise step's scratch
         rows = max(len(self.groups), len(self.pgroups))
         self.scratch = np.zeros((rows, (max(2, scratch) if fixed else 2) * B), dtype=wide)
+
+    def _perm_buffers(self, L: LayerWeights, perm) -> None:
+        """One stream on ``perm64``: inputs laid out by whole 64-column blocks (x, zeros, y, zeros)."""
+        H, P = L.hidden, L.proj
+        self.y_off = perm.y_off
+        self.z = np.zeros(perm.gx.n_cols, dtype=np.int16)
+        self.zr = np.zeros(perm.gr.n_cols, dtype=np.int16)
+        self.m = np.zeros(perm.gp.n_cols, dtype=np.int16)
+        self.acc = np.zeros(L.blocks * H + 1, dtype=np.int64)
+        self.c = np.zeros(H, dtype=np.int64)
+        self.y_out = np.zeros(P + 1, dtype=np.int32)
+        self.acc_y = np.zeros(P + 1, dtype=np.int64)
+        n = perm.gx.slices.shape[0]
+        self.a32 = np.zeros((n, 2 * LANES), dtype=np.int32)
+        self.a64 = np.zeros((n, 2 * LANES), dtype=np.int64)
+        self.no_xw = np.zeros((1, 1), dtype=np.int64)
+        self.groups = thread_groups(L.hp // LANES, n)  # utterance-mode W_x X
+        self.order = gate_row_order(H, L.blocks)
 
     def buffer(self, name: str, shape: tuple[int, ...], dtype) -> np.ndarray:
         """A scratch array reused across calls (utterance mode), reallocated only on a new shape."""
@@ -118,12 +142,14 @@ class Recognizer:
         self.threads = engine.n_threads()
         plans = [None] * len(engine.layers)
         cls = engine.clusters if (self.B == 1 and engine.clusters) else [None] * len(engine.layers)
+        perms = engine.perm_layers(self.threads) if (self.fixed and self.B == 1 and not engine.clusters) else None
+        perms = perms or [None] * len(engine.layers)
         if self.fixed and self.B == 1 and NARROW and not engine.clusters:
-            plans = [KI.narrow_plan(L, ql, engine.qmodel, k == 0)
-                     for k, (L, ql) in enumerate(zip(engine.layers, engine.qmodel.layers))]
+            plans = [None if pl is not None else KI.narrow_plan(L, ql, engine.qmodel, k == 0)
+                     for k, (L, ql, pl) in enumerate(zip(engine.layers, engine.qmodel.layers, perms))]
         scratch = cells.engine_cell(engine.spec).scratch
-        self.states = [_State(L, self.B, self.threads, self.fixed, p, c, scratch)
-                       for L, p, c in zip(engine.layers, plans, cls)]
+        self.states = [_State(L, self.B, self.threads, self.fixed, p, c, scratch, pl)
+                       for L, p, c, pl in zip(engine.layers, plans, cls, perms)]
         self.in_dtype = np.int32 if self.fixed else np.float32
         self.x = np.zeros((engine.input_dim, self.B), self.in_dtype)
         if self.fixed:
@@ -142,6 +168,8 @@ class Recognizer:
             return f"cluster{G}-pairs-i16" if self.fixed else f"cluster{G}-bcast-f32"
         if not self.fixed:
             return f"{kind}-f32"
+        if self.B == 1 and all(st.perm is not None for st in self.states):
+            return "perm64-vpermw-i32"  # in-register tables, int64 only in slices that could overflow
         if self.B == 1 and all(st.narrow is not None for st in self.states):
             return f"{kind}-i32"  # int32 lanes, int64 only in the slices that could overflow
         return f"{kind}-i64"
@@ -230,10 +258,11 @@ class Recognizer:
                 xw_o = st.buffer("xw_o", (Tc, L.blocks * L.hidden), xw.dtype)  # frame-major
                 KL.frame_major(xw, st.order, xw_o)
                 ys = st.buffer("ys", (Tc, Pl), self.in_dtype)
-                st.zr[:Pl] = st.z[D:D + Pl]
+                yo = st.y_off
+                st.zr[:Pl] = st.z[yo:yo + Pl]
                 for t in range(Tc):
-                    ys[t] = self._run_one(L, st, L.gr, st.rsl, st.zr, 0, xw_o, t)
-                st.z[D:D + Pl] = st.zr[:Pl]
+                    ys[t] = self._run_one(L, st, L.gr, None if st.perm is not None else st.rsl, st.zr, 0, xw_o, t)
+                st.z[yo:yo + Pl] = st.zr[:Pl]
                 h = ys
             out[0, t0:t0 + Tc] = h[:, :P]
         return out
@@ -253,7 +282,7 @@ class Recognizer:
         def record(k: int, st: _State) -> None:
             L, r = self.engine.layers[k], recs[k]
             H, P = L.hidden, L.proj
-            vals = {"acc": st.acc[:L.blocks * H], "y": st.y_out[:P], spec.state[0]: st.c, spec.output: st.m}
+            vals = {"acc": st.acc[:L.blocks * H], "y": st.y_out[:P], spec.state[0]: st.c[:H], spec.output: st.m[:H]}
             if proj:
                 vals["acc_y"] = st.acc_y[:P]
             for name, arr in vals.items():  # the GRU's state is its output: h once
@@ -275,19 +304,21 @@ class Recognizer:
     def _step_one(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
         """Streaming step of one stream: z = [x_t; y_{t-1}] through [W_x | W_r]."""
         D = L.input_dim
-        if self.fixed and st.cl is not None:
-            st.z[:D] = x  # raw 16-bit inputs: the cluster kernel aligns W_x x itself
+        if self.fixed and (st.cl is not None or st.perm is not None):
+            st.z[:D] = x  # raw 16-bit inputs: the cluster and perm64 kernels align W_x x themselves
         elif self.fixed:
             st.z[:D] = x.astype(np.int64) << -int(L.shifts[cells.SX])  # fits int32 when narrow
         else:
             st.z[:D] = x
-        return self._run_one(L, st, L.gx, st.gsl, st.z, D, st.no_xw, -1)
+        return self._run_one(L, st, L.gx, None if st.perm is not None else st.gsl, st.z, st.y_off, st.no_xw, -1)
 
     def _run_one(self, L: LayerWeights, st: _State, g, slices, z, yo: int, xw, col: int) -> np.ndarray:
         p = L.gp
         cell = (L.kind, L.blocks)
         if st.cl is not None:
             self._run_cluster(L, st, "gx" if g is L.gx else "gr", z, yo, xw, col)
+        elif st.perm is not None:
+            self._run_perm(L, st, st.perm.gx if g is L.gx else st.perm.gr, z, yo, xw, col)
         elif st.narrow is not None:
             KI.step_one(*cell, g.ptr, g.cols, g.vals, g.rows, slices, st.narrow.of(g, L), z, st.acc, L.bias_o,
                         L.vec_o, L.has_vec, xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr,
@@ -315,6 +346,13 @@ class Recognizer:
             KC.step_cluster(L.kind, L.blocks, g.G, g.ptr, g.cols, g.vals, gcl, z, st.acc, L.bias_o, L.vec_o,
                             L.has_vec, xw, max(col, 0), col >= 0, st.c, st.m, st.cells, p.ptr, p.cols, p.vals,
                             st.pcl, st.y_out, yo, st.scratch)
+
+    def _run_perm(self, L: LayerWeights, st: _State, g, z, yo: int, xw, col: int) -> None:
+        p = st.perm.gp
+        KP.step_perm(L.kind, L.blocks, g.ptr, g.mid, g.counts, g.idx, g.vals, g.rows, g.wide, g.slices,
+                     g.split_blocks, z, st.acc, L.bias_o, L.vec_o, L.has_vec, xw, max(col, 0), col >= 0, st.c,
+                     st.m, st.perm.cell_bounds, p.ptr, p.mid, p.counts, p.idx, p.vals, p.rows, p.wide, p.slices,
+                     st.y_out, yo, st.a32, st.a64, st.acc_y, L.shifts, *self._luts)
 
     def _step(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
         mats = [getattr(m, f"csr_{a}") for m in (L.w_x, L.w_r) for a in ("ptr", "cols", "vals")]

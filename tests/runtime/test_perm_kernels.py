@@ -1,0 +1,103 @@
+"""The permuted-table kernel (``perm64``, issue 16) is bit-exact with the reference model on every
+vector of every step, LSTMP and GRU, one and two threads, streaming and utterance mode, in int32
+lanes and where it must widen to int64; the engine picks it only where the CPU has AVX-512BW."""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pytest
+from runtime_models import int_input, tiny_qmodel
+from test_engine_gru import assert_exact as assert_exact_gru
+from test_engine_gru import gru_qmodel
+from test_narrow_kernels import assert_exact
+
+import ese.runtime.engine as engine_mod
+from ese.runtime import Engine
+from ese.runtime import perm_layout
+from ese.runtime.perm_layout import BLOCK, ROWS, pack_perm, perm_supported
+
+needs_avx512 = pytest.mark.skipif(not perm_supported(), reason="perm64 needs a CPU with AVX-512BW")
+
+
+def extreme_input(qm, frames: int, seed: int) -> np.ndarray:
+    fmt = qm.input_format
+    return np.where(np.random.default_rng(seed).random((frames, qm.model.input_dim)) < 0.5, fmt.lo, fmt.hi)
+
+
+@needs_avx512
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("shape", [dict(D=9, H=16, P=16, layers=2, shift=-1), dict(D=5, H=20, P=6),
+                                   dict(D=70, H=40, P=20, layers=2, density=0.3, shift=1)])
+def test_lstmp_models_run_on_perm64_exactly(shape, threads):
+    qm = tiny_qmodel(seed=len(shape) + threads, **shape)
+    eng = Engine.from_qmodel(qm, threads=threads)
+    assert eng.recognizer(1).kernel == "perm64-vpermw-i32"
+    assert_exact(eng, qm, int_input(qm, 8, threads))
+
+
+@needs_avx512
+@pytest.mark.parametrize("threads", [1, 2])
+def test_gru_models_run_on_perm64_exactly(threads):
+    qm = gru_qmodel(D=70, H=40, layers=2, seed=5, density=0.3)
+    eng = Engine.from_qmodel(qm, threads=threads)
+    assert eng.recognizer(1).kernel == "perm64-vpermw-i32"
+    assert_exact_gru(eng, qm, int_input(qm, 7, 3))
+    wide = gru_qmodel(H=20, seed=2, fracs={"x": -5})  # x 19 bits coarser than Fsum: the sum is aligned after
+    assert Engine.from_qmodel(wide).recognizer(1).kernel == "perm64-vpermw-i32"
+    assert_exact_gru(Engine.from_qmodel(wide), wide, int_input(wide, 6))
+
+
+@needs_avx512
+def test_rows_that_could_overflow_int32_sum_in_int64_lanes():
+    """Full-range 12-bit weights over 300 inputs in half the cells: their slices' bound passes
+    2**31 (int64 lanes), the other slices stay int32; inputs at the format's limits."""
+    qm = tiny_qmodel(D=300, H=32, P=16, density=0.2, seed=6)
+    L = qm.layers[0]
+    rng = np.random.default_rng(0)
+    big = rng.integers(1500, 2048, size=L.w_x.shape) * rng.choice([-1, 1], size=L.w_x.shape)
+    rows = (np.arange(L.w_x.shape[0]) % 32) < 16  # cells 0-15 of every gate
+    L.w_x = np.where(rows[:, None], big, L.w_x).astype(np.int64)
+    eng = Engine.from_qmodel(qm, threads=2)
+    st = eng.recognizer(1).states[0]
+    assert st.perm.gx.wide.any() and not st.perm.gx.wide.all()
+    assert_exact(eng, qm, extreme_input(qm, 5, 3))
+
+
+def test_layout_holds_every_weight_once_at_its_column():
+    """Unpacking the pairs gives back the matrix (both parts, every thread's rows, padding zero)."""
+    rng = np.random.default_rng(1)
+    w = np.where(rng.random((72, 150)) < 0.2, rng.integers(-2047, 2048, size=(72, 150)), 0)
+    sets = [np.arange(0, 72, 2), np.arange(1, 72, 2)]
+    m = pack_perm(w, 37, sets, np.full(150, 1 << 15))
+    got = np.zeros((73, m.n_cols), np.int64)
+    cmap = perm_layout.column_map(150, 37)
+    for s in range(m.ptr.size - 1):
+        k = m.ptr[s]
+        for b in range(m.n_blocks):
+            for p in range(m.counts[s, b]):
+                for word in range(2 * ROWS):
+                    row = m.rows[s * ROWS + word // 2]
+                    got[row, b * BLOCK + m.idx[k + p, word]] += m.vals[k + p, word]
+            k += m.counts[s, b]
+        assert k == m.ptr[s + 1] and m.mid[s] == m.ptr[s] + m.counts[s, :m.split_blocks].sum()
+    np.testing.assert_array_equal(got[:72][:, cmap], w)
+    assert sorted(np.concatenate([m.rows[m.slices[t][m.slices[t] >= 0, None] * ROWS + np.arange(ROWS)].ravel()
+                                  for t in range(2)]).tolist())[:72] == list(range(72))
+    assert m.nnz == np.count_nonzero(w) and not m.wide.any()
+
+
+def test_engine_falls_back_to_gathers_without_avx512(monkeypatch):
+    monkeypatch.setattr(engine_mod, "perm_supported", lambda: False)
+    qm = tiny_qmodel(D=9, H=16, P=16, seed=3)
+    eng = Engine.from_qmodel(qm, threads=2)
+    assert eng.recognizer(1).kernel == "sell16-gather-i32"
+    assert_exact(eng, qm, int_input(qm, 5))
+
+
+def test_a_named_cpu_target_without_features_is_not_assumed_to_have_avx512(monkeypatch):
+    monkeypatch.setattr(numba.config, "CPU_NAME", "generic", raising=False)
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "", raising=False)
+    assert not perm_supported()
+    monkeypatch.setattr(numba.config, "CPU_FEATURES", "+avx2,+avx512f,+avx512bw", raising=False)
+    assert perm_supported()
