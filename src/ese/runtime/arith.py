@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import numba as nb
 import numpy as np
+from numba import types
+from numba.extending import overload
 
 _FLOAT = {"cache": True, "fastmath": True, "nogil": True}
 _INT = {"cache": True, "nogil": True}
@@ -71,3 +73,17 @@ def lookup(table, idx, out):
     a loop that also stores keeps LLVM from vectorizing any of its arithmetic."""
     for b in range(idx.shape[0]):
         out[b] = table[idx[b]]
+
+
+def at(p, b):
+    """``p[b]`` for an array, ``p`` itself for a scalar: one element-wise loop serves a value per
+    index (the cells of one stream) and one value for all (one cell of many streams); numba
+    compiles each form apart, so the scalar form stays loop-invariant."""
+    return p[b] if isinstance(p, np.ndarray) else p
+
+
+@overload(at, inline="always")
+def _at(p, b):
+    if isinstance(p, types.Array):
+        return lambda p, b: p[b]
+    return lambda p, b: p

@@ -12,9 +12,11 @@ the cell's ``kind``:
   ``has_vec`` is False); returns the new state and the output signal (``CellSpec.output``).
 * ``ew_float_rows(kind, acc, r0, s, st, out, k, vec, has_vec)``: the same for B streams at once:
   ``acc`` (rows, B), ``st`` and ``out`` the cell's (B,) rows, updated in place.
-* ``ew_fixed`` / ``ew_fixed_rows``: the same in fixed point, with the shift vector ``sh``
-  (layout below), the sigmoid and tanh tables and, for the rows form, an int64 scratch ``w`` of
-  :attr:`EngineCell.scratch` B entries.
+* ``ew_fixed_rows``: the rows form in fixed point, with the shift vector ``sh`` (layout below),
+  the sigmoid and tanh tables and an int64 scratch ``w`` of :attr:`EngineCell.scratch` B entries;
+  ``ew_fixed_cells(kind, acc, H, lo, hi, st, out, vec, has_vec, sh, lsig, ltanh, w)`` the same
+  for the cells [lo, hi) of one stream (block j of cell k at ``acc[j H + k]``; ``w`` of
+  :attr:`EngineCell.scratch` (hi - lo) entries): both vectorize over their index.
 
 A cell the engine runs has one state vector (both real cells do) and one entry in
 :data:`ENGINE_CELLS`: its kind, its shifts (from the layer's binary points) and the bound of its
@@ -34,7 +36,7 @@ from dataclasses import dataclass
 import numba as nb
 import numpy as np
 
-from ese.runtime.arith import align, lookup, lut, lut_index, sat, sigmoid, tanh
+from ese.runtime.arith import align, at, lookup, lut_index, sat, sigmoid, tanh
 from ese.runtime.errors import EngineError
 
 _FLOAT = {"cache": True, "fastmath": True, "nogil": True}
@@ -103,63 +105,57 @@ def _lstmp_float_rows(acc, r0, s, c, m, k, vec, has_vec):
 
 
 @nb.njit(inline="always", **_INT)
-def _lstmp_fixed(acc, r0, s, cp, k, vec, has_vec, sh, lsig, ltanh):
-    """(c_t, m_t) of cell k from its four saturated accumulators (ese.cell._lstmp_fixed)."""
-    A = sh[ABITS]
-    zi = align(acc[r0], sh[ZI])
-    zf = align(acc[r0 + s], sh[ZF])
-    if has_vec:
-        zi += align(vec[0, k] * cp, sh[PI])
-        zf += align(vec[1, k] * cp, sh[PF])
-    zi = sat(zi, A)
-    zf = sat(zf, A)
-    zg = sat(align(acc[r0 + 2 * s], sh[ZG]), A)
-    i = lut(lsig, zi, sh[LI], sh[NSIG])
-    f = lut(lsig, zf, sh[LF], sh[NSIG])
-    g = lut(ltanh, zg, sh[LG], sh[NTANH])
-    cn = sat(align(align(f * cp, sh[CF]) + align(i * g, sh[CIG]), sh[CC]), A)
-    zo = align(acc[r0 + 3 * s], sh[ZO])
-    if has_vec:
-        zo += align(vec[2, k] * cn, sh[PO])
-    zo = sat(zo, A)
-    o = lut(lsig, zo, sh[LO], sh[NSIG])
-    tc = lut(ltanh, cn, sh[LC], sh[NTANH])
-    return cn, sat(align(o * tc, sh[SM]), A)
-
-
-@nb.njit(inline="always", **_INT)
-def _lstmp_fixed_rows(acc, r0, s, c, m, k, vec, has_vec, sh, lsig, ltanh, w):
-    """:func:`_lstmp_fixed` for all B streams: the arithmetic in branch-free loops over b with
-    loop-invariant scalars (vectorized; the shifts are read into locals first, since LLVM cannot
-    prove the stores to ``c``/``m`` leave ``sh`` alone), the LUT lookups in loops of their own
-    (:func:`ese.runtime.arith.lookup`). Without the cell's vectors their weights are 0
-    (``align(0, s) == 0``: the sums are unchanged). ``w``: 6 B int64 of scratch."""
+def _lstmp_fixed_vec(ai, af, ag, ao, c, m, pi, pf, po, sh, lsig, ltanh, w):
+    """The LSTMP step (ese.cell._lstmp_fixed) over index b of the accumulators ``ai`` .. ``ao``
+    (B,), the state ``c`` and output ``m`` (updated in place): B streams of one cell, or the B
+    cells of one stream. The arithmetic runs in branch-free loops over b with loop-invariant
+    shifts (vectorized; the shifts are read into locals first, since LLVM cannot prove the stores
+    to ``c``/``m`` leave ``sh`` alone), the LUT lookups in loops of their own
+    (:func:`ese.runtime.arith.lookup`). The peephole weights ``pi``, ``pf``, ``po`` are scalars
+    (one cell) or (B,) arrays (:func:`at`); without peepholes they are 0 (``align(0, s) == 0``:
+    the sums are unchanged). ``w``: 6 B int64 of scratch."""
     A, szi, szf, szg, szo, spi, spf, spo = sh[ABITS], sh[ZI], sh[ZF], sh[ZG], sh[ZO], sh[PI], sh[PF], sh[PO]
     sli, slf, slg, slo, slc, scf, scig, scc, ssm = sh[LI], sh[LF], sh[LG], sh[LO], sh[LC], sh[CF], sh[CIG], sh[CC], sh[SM]
     ns, nt = sh[NSIG], sh[NTANH]
-    pi = vec[0, k] if has_vec else 0
-    pf = vec[1, k] if has_vec else 0
-    po = vec[2, k] if has_vec else 0
-    ai, af, ag, ao = acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s]
     B = c.shape[0]
     x1, x2, x3, v1, v2, v3 = w[:B], w[B:2 * B], w[2 * B:3 * B], w[3 * B:4 * B], w[4 * B:5 * B], w[5 * B:6 * B]
     for b in range(B):
-        cp = c[b]
-        x1[b] = lut_index(sat(align(ai[b], szi) + align(pi * cp, spi), A), sli, ns)
-        x2[b] = lut_index(sat(align(af[b], szf) + align(pf * cp, spf), A), slf, ns)
+        cp = np.int64(c[b])
+        x1[b] = lut_index(sat(align(ai[b], szi) + align(at(pi, b) * cp, spi), A), sli, ns)
+        x2[b] = lut_index(sat(align(af[b], szf) + align(at(pf, b) * cp, spf), A), slf, ns)
         x3[b] = lut_index(sat(align(ag[b], szg), A), slg, nt)
     lookup(lsig, x1, v1)  # i
     lookup(lsig, x2, v2)  # f
     lookup(ltanh, x3, v3)  # g
     for b in range(B):
-        cn = sat(align(align(v2[b] * c[b], scf) + align(v1[b] * v3[b], scig), scc), A)
+        cn = sat(align(align(v2[b] * np.int64(c[b]), scf) + align(v1[b] * v3[b], scig), scc), A)
         c[b] = cn
-        x1[b] = lut_index(sat(align(ao[b], szo) + align(po * cn, spo), A), slo, ns)
+        x1[b] = lut_index(sat(align(ao[b], szo) + align(at(po, b) * cn, spo), A), slo, ns)
         x2[b] = lut_index(cn, slc, nt)
     lookup(lsig, x1, v1)  # o
     lookup(ltanh, x2, v2)  # tanh(c)
     for b in range(B):
         m[b] = sat(align(v1[b] * v2[b], ssm), A)
+
+
+@nb.njit(inline="always", **_INT)
+def _lstmp_fixed_rows(acc, r0, s, c, m, k, vec, has_vec, sh, lsig, ltanh, w):
+    """Cell k for all B streams (``acc`` (rows, B), block j at row ``r0 + j s``)."""
+    pi = vec[0, k] if has_vec else 0
+    pf = vec[1, k] if has_vec else 0
+    po = vec[2, k] if has_vec else 0
+    _lstmp_fixed_vec(acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s], c, m, pi, pf, po, sh, lsig, ltanh, w)
+
+
+@nb.njit(inline="always", **_INT)
+def _lstmp_fixed_cells(acc, H, lo, hi, c, m, vec, has_vec, sh, lsig, ltanh, w):
+    """Cells [lo, hi) of one stream (``acc`` block-major: block j of cell k at ``j H + k``)."""
+    if has_vec:
+        _lstmp_fixed_vec(acc[lo:hi], acc[H + lo:H + hi], acc[2 * H + lo:2 * H + hi], acc[3 * H + lo:3 * H + hi],
+                         c[lo:hi], m[lo:hi], vec[0, lo:hi], vec[1, lo:hi], vec[2, lo:hi], sh, lsig, ltanh, w)
+    else:
+        _lstmp_fixed_vec(acc[lo:hi], acc[H + lo:H + hi], acc[2 * H + lo:2 * H + hi], acc[3 * H + lo:3 * H + hi],
+                         c[lo:hi], m[lo:hi], 0, 0, 0, sh, lsig, ltanh, w)
 
 
 # ---- the GRU (ese.cell._gru_fixed / _gru_float; docs/fixed-point.md section 10) ----------------
@@ -205,28 +201,13 @@ def _gru_float_rows(acc, r0, s, h, out, k, vec, has_vec):
 
 
 @nb.njit(inline="always", **_INT)
-def _gru_fixed(acc, r0, s, hp, k, vec, has_vec, sh, lsig, ltanh):
-    """(h_t, h_t) of unit k from its four saturated accumulators (ese.cell._gru_fixed)."""
-    A = sh[ABITS]
-    r = lut(lsig, sat(align(acc[r0], sh[GZR]), A), sh[GLR], sh[NSIG])
-    z = lut(lsig, sat(align(acc[r0 + s], sh[GZZ]), A), sh[GLZ], sh[NSIG])
-    zhn = sat(align(acc[r0 + 3 * s], sh[GZH]), A)
-    zn = sat(align(acc[r0 + 2 * s], sh[GZN]) + align(r * zhn, sh[GRN]), A)
-    n = lut(ltanh, zn, sh[GLN], sh[NTANH])
-    one = np.int64(1) << sh[GONE]
-    h = sat(align(align(z * hp, sh[GHP]) + align((one - z) * n, sh[GHN]), sh[GHS]), A)
-    return h, h
-
-
-@nb.njit(inline="always", **_INT)
-def _gru_fixed_rows(acc, r0, s, h, out, k, vec, has_vec, sh, lsig, ltanh, w):
-    """:func:`_gru_fixed` for all B streams, laid out as :func:`_lstmp_fixed_rows` (arithmetic
-    in loops over b with the shifts in locals, LUT lookups in loops of their own)."""
+def _gru_fixed_vec(ar, az, anx, anh, h, out, sh, lsig, ltanh, w):
+    """The GRU step (ese.cell._gru_fixed) over index b, laid out as :func:`_lstmp_fixed_vec`
+    (arithmetic in loops over b with the shifts in locals, LUT lookups in loops of their own)."""
     A, szr, szz, szh, szn, srn = sh[ABITS], sh[GZR], sh[GZZ], sh[GZH], sh[GZN], sh[GRN]
     slr, slz, sln, shp, shn, shs = sh[GLR], sh[GLZ], sh[GLN], sh[GHP], sh[GHN], sh[GHS]
     ns, nt = sh[NSIG], sh[NTANH]
     one = np.int64(1) << sh[GONE]
-    ar, az, anx, anh = acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s]
     B = h.shape[0]
     x1, x2, x3, v1, v2, v3 = w[:B], w[B:2 * B], w[2 * B:3 * B], w[3 * B:4 * B], w[4 * B:5 * B], w[5 * B:6 * B]
     for b in range(B):
@@ -239,9 +220,20 @@ def _gru_fixed_rows(acc, r0, s, h, out, k, vec, has_vec, sh, lsig, ltanh, w):
         x3[b] = lut_index(sat(align(anx[b], szn) + align(v1[b] * v3[b], srn), A), sln, nt)
     lookup(ltanh, x3, v1)  # n
     for b in range(B):
-        hb = sat(align(align(v2[b] * h[b], shp) + align((one - v2[b]) * v1[b], shn), shs), A)
+        hb = sat(align(align(v2[b] * np.int64(h[b]), shp) + align((one - v2[b]) * v1[b], shn), shs), A)
         h[b] = hb
         out[b] = hb
+
+
+@nb.njit(inline="always", **_INT)
+def _gru_fixed_rows(acc, r0, s, h, out, k, vec, has_vec, sh, lsig, ltanh, w):
+    _gru_fixed_vec(acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s], h, out, sh, lsig, ltanh, w)
+
+
+@nb.njit(inline="always", **_INT)
+def _gru_fixed_cells(acc, H, lo, hi, h, out, vec, has_vec, sh, lsig, ltanh, w):
+    _gru_fixed_vec(acc[lo:hi], acc[H + lo:H + hi], acc[2 * H + lo:2 * H + hi], acc[3 * H + lo:3 * H + hi],
+                   h[lo:hi], out[lo:hi], sh, lsig, ltanh, w)
 
 
 # ---- the dispatchers (one branch per cell) ---------------------------------------------------
@@ -261,10 +253,11 @@ def ew_float_rows(kind, acc, r0, s, st, out, k, vec, has_vec):
 
 
 @nb.njit(inline="always", **_INT)
-def ew_fixed(kind, acc, r0, s, st, k, vec, has_vec, sh, lsig, ltanh):
+def ew_fixed_cells(kind, acc, H, lo, hi, st, out, vec, has_vec, sh, lsig, ltanh, w):
     if kind == GRU_KIND:
-        return _gru_fixed(acc, r0, s, st, k, vec, has_vec, sh, lsig, ltanh)
-    return _lstmp_fixed(acc, r0, s, st, k, vec, has_vec, sh, lsig, ltanh)
+        _gru_fixed_cells(acc, H, lo, hi, st, out, vec, has_vec, sh, lsig, ltanh, w)
+    else:
+        _lstmp_fixed_cells(acc, H, lo, hi, st, out, vec, has_vec, sh, lsig, ltanh, w)
 
 
 @nb.njit(inline="always", **_INT)

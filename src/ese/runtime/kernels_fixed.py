@@ -13,15 +13,17 @@ int16 in :mod:`ese.runtime.kernels_int16`.
 from __future__ import annotations
 
 import numba as nb
+import numpy as np
 from numba import prange
 
 from ese.runtime.arith import align, sat
-from ese.runtime.cells import ABITS, ACCBITS, SACC, SAY, SR, SX, SY, ew_fixed, ew_fixed_rows
+from ese.runtime.cells import ABITS, ACCBITS, SACC, SAY, SR, SX, SY, ENGINE_CELLS, ew_fixed_cells, ew_fixed_rows
 from ese.runtime.kernels_float import input_products  # noqa: F401  (exact on integers: shared)
 from ese.runtime.layout import LANES
 from ese.runtime.simd import row_times_batch, sell_rows
 
 _JIT = {"cache": True, "nogil": True}
+EW_SCRATCH = max(c.scratch for c in ENGINE_CELLS.values())  # int64 per cell of the element-wise step
 
 
 @nb.njit(inline="always", **_JIT)
@@ -29,17 +31,19 @@ def cell_rows(kind, blocks, acc, bias, xw, col, use_xw, st, out, lo, hi, vec, ha
     """Cells [lo, hi) of one stream: each of their accumulators (block-major rows ``g H + k``,
     holding the exact gate sum at Fsum without its bias) becomes ``sat(align(sum + bias
     [+ align(xw[col], SX)], SACC))``, then the cell's element-wise step
-    (:func:`ese.runtime.cells.ew_fixed`) updates the state ``st`` and writes ``out``."""
+    (:func:`ese.runtime.cells.ew_fixed_cells`, vectorized over the cells) updates the state
+    ``st`` and writes ``out``."""
     H = st.shape[0]
     ACC, sx, sacc = sh[ACCBITS], sh[SX], sh[SACC]
-    for k in range(lo, hi):
-        for g in range(blocks):
-            r = g * H + k
-            total = acc[r] + bias[r]
-            if use_xw:
-                total += align(xw[col, r], sx)
-            acc[r] = sat(align(total, sacc), ACC)
-        st[k], out[k] = ew_fixed(kind, acc, k, H, st[k], k, vec, has_vec, sh, lsig, ltanh)
+    for g in range(blocks):
+        if use_xw:
+            for r in range(g * H + lo, g * H + hi):
+                acc[r] = sat(align(acc[r] + bias[r] + align(xw[col, r], sx), sacc), ACC)
+        else:
+            for r in range(g * H + lo, g * H + hi):
+                acc[r] = sat(align(acc[r] + bias[r], sacc), ACC)
+    w = np.empty(EW_SCRATCH * max(hi - lo, 0), dtype=np.int64)
+    ew_fixed_cells(kind, acc, H, lo, hi, st, out, vec, has_vec, sh, lsig, ltanh, w)
 
 
 @nb.njit(inline="always", **_JIT)
@@ -122,3 +126,12 @@ def step_many(kind, blocks, groups, pgroups, x, y_in,
                     ay = sat(align(a[b], say), ACC)
                     ar[b] = ay
                     yr[b] = sat(align(ay, sy), A)
+
+
+@nb.njit(**_JIT)
+def out_of_range(x, lo, hi):
+    """Whether some entry of ``x`` lies outside [lo, hi] (one pass; a step's input check)."""
+    for v in x:
+        if v < lo or v > hi:
+            return True
+    return False

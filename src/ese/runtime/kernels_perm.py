@@ -51,7 +51,6 @@ def step_perm(kind, blocks, gptr, gmid, gcounts, gidx, gvals, grows, gwide, gsl,
     Writes ``acc`` (the saturated accumulators, as every kernel does), the state ``c``, ``m``,
     ``acc_y``, ``y_out`` and the raw y into ``z[yo:]``."""
     sx, sr = sh[SX], sh[SR]
-    R = acc.shape[0] - 1  # acc[R] is the padding rows' slot
     for t in prange(gsl.shape[0]):
         a, a6 = a32[t], a64[t]
         for j in range(gsl.shape[1]):
@@ -59,10 +58,10 @@ def step_perm(kind, blocks, gptr, gmid, gcounts, gidx, gvals, grows, gwide, gsl,
             if s < 0:
                 break
             slice_sums(gptr, gmid, gcounts, gidx, gvals, gwide, z, s, a, a6, gnb1)
-            for lane in range(ROWS):
-                r = grows[s * ROWS + lane]
-                if r < R:
-                    acc[r] = align(a6[lane], sx) + align(a6[ROWS + lane], sr)
+            for lane in range(ROWS):  # vectorized
+                a6[lane] = align(a6[lane], sx) + align(a6[ROWS + lane], sr)
+            for lane in range(ROWS):  # padding rows land in the spare slot acc[R]
+                acc[grows[s * ROWS + lane]] = a6[lane]
         cell_rows(kind, blocks, acc, bias, xw, col, use_xw, c, m, cell_bounds[t], cell_bounds[t + 1], vec, has_vec,
                   sh, lsig, ltanh)
     ACC, A, say, sy = sh[ACCBITS], sh[ABITS], sh[SAY], sh[SY]

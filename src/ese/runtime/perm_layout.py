@@ -38,7 +38,7 @@ class PermMatrix:
     ptr: np.ndarray  # (S + 1,) int64: first pair of each slice
     mid: np.ndarray  # (S,) int64: first pair of the slice's second part
     counts: np.ndarray  # (S, n_blocks) int32: pairs per block
-    idx: np.ndarray  # (pairs, 32) int16: block-local column of each word
+    idx: np.ndarray  # (pairs, 32) uint8: block-local column of each word
     vals: np.ndarray  # (pairs, 32) int16
     rows: np.ndarray  # (S * 16,) int32: matrix row of each slice lane
     wide: np.ndarray  # (S,) bool: sums in int64 lanes
@@ -110,7 +110,7 @@ def pack_perm(w: np.ndarray, split: int, row_sets: list[np.ndarray], zmax: np.nd
     start = np.concatenate([[0], np.cumsum(counts.ravel())]).astype(np.int64)
     pair = start[:-1].reshape(S, NB)[nz_r // ROWS, nz_c // BLOCK] + rank // 2
     word = (nz_r % ROWS) * 2 + rank % 2
-    idx = np.zeros((int(start[-1]), WORDS), np.int16)
+    idx = np.zeros((int(start[-1]), WORDS), np.uint8)
     vals = np.zeros((int(start[-1]), WORDS), np.int16)
     idx[pair, word] = nz_c % BLOCK
     vals[pair, word] = packed[nz_r, nz_c]

@@ -97,6 +97,7 @@ class _State:
         self.a32 = np.zeros((n, 2 * LANES), dtype=np.int32)
         self.a64 = np.zeros((n, 2 * LANES), dtype=np.int64)
         self.no_xw = np.zeros((1, 1), dtype=np.int64)
+        self.stream_args = None  # the streaming kernel's arguments (Recognizer._run_perm)
         self.groups = thread_groups(L.hp // LANES, n)  # utterance-mode W_x X
         self.order = gate_row_order(H, L.blocks)
 
@@ -297,7 +298,7 @@ class Recognizer:
         if x.dtype.kind not in "iu":
             raise EngineError(f"fixed-point input must be integers (quantize first), not {x.dtype}")
         lo, hi = self._in_range
-        if x.size and (x.min() < lo or x.max() > hi):
+        if x.size and KF.out_of_range(x.reshape(-1), lo, hi):
             raise EngineError(f"fixed-point input holds values outside [{lo}, {hi}]")
         return x
 
@@ -348,11 +349,19 @@ class Recognizer:
                             st.pcl, st.y_out, yo, st.scratch)
 
     def _run_perm(self, L: LayerWeights, st: _State, g, z, yo: int, xw, col: int) -> None:
+        if col < 0 and g is st.perm.gx:  # streaming: every argument is fixed; built once (Python's share of a step)
+            if st.stream_args is None:
+                st.stream_args = self._perm_args(L, st, g, z, yo, xw, col)
+            KP.step_perm(*st.stream_args)
+        else:
+            KP.step_perm(*self._perm_args(L, st, g, z, yo, xw, col))
+
+    def _perm_args(self, L: LayerWeights, st: _State, g, z, yo: int, xw, col: int) -> tuple:
         p = st.perm.gp
-        KP.step_perm(L.kind, L.blocks, g.ptr, g.mid, g.counts, g.idx, g.vals, g.rows, g.wide, g.slices,
-                     g.split_blocks, z, st.acc, L.bias_o, L.vec_o, L.has_vec, xw, max(col, 0), col >= 0, st.c,
-                     st.m, st.perm.cell_bounds, p.ptr, p.mid, p.counts, p.idx, p.vals, p.rows, p.wide, p.slices,
-                     st.y_out, yo, st.a32, st.a64, st.acc_y, L.shifts, *self._luts)
+        return (L.kind, L.blocks, g.ptr, g.mid, g.counts, g.idx, g.vals, g.rows, g.wide, g.slices,
+                g.split_blocks, z, st.acc, L.bias_o, L.vec_o, L.has_vec, xw, max(col, 0), col >= 0, st.c,
+                st.m, st.perm.cell_bounds, p.ptr, p.mid, p.counts, p.idx, p.vals, p.rows, p.wide, p.slices,
+                st.y_out, yo, st.a32, st.a64, st.acc_y, L.shifts, *self._luts)
 
     def _step(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
         mats = [getattr(m, f"csr_{a}") for m in (L.w_x, L.w_r) for a in ("ptr", "cols", "vals")]

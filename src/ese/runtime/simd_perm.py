@@ -9,8 +9,10 @@ serves 16 rows (a *slice*, see :mod:`ese.runtime.perm_layout`).
 
 ``perm_blocks(idx, vals, z, counts, e0, b0, b1, out, o)`` sets ``out[o:o + 16]`` to the sums of
 the slice's pairs over blocks ``b0 <= b < b1``: block ``b`` reads ``z[64 b:64 b + 64]``, has
-``counts[b]`` pairs, and the pairs are stored one after the other from pair ``e0`` (``idx`` and
-``vals`` are (pairs, 32) int16: the block-local column and the weight of every word). ``out``'s
+``counts[b]`` pairs, and the pairs are stored one after the other from pair ``e0`` (``idx``
+(pairs, 32) uint8 or int16: the block-local column of every word, bytes widened on load since
+they cost a quarter less memory traffic, the kernel's limit at this size; ``vals`` (pairs, 32)
+int16: the weights). ``out``'s
 type sets the accumulator: int32 lanes (exact while no row's partial sum leaves int32, the
 caller's bound) or int64 lanes (every pair's int32 sum widened at once: exact whenever one pair
 fits int32, which the planner checks).
@@ -54,9 +56,15 @@ def _codegen(context, builder, sig, args):
     def load(name, offset):
         return builder.load(builder.bitcast(builder.gep(arr[name], [offset]), vw.as_pointer()), align=2)
 
+    def idxv(offset):
+        if ti.dtype.bitwidth == 8:
+            vb = ir.VectorType(ir.IntType(8), WORDS)
+            return builder.zext(builder.load(builder.bitcast(builder.gep(arr["I"], [offset]), vb.as_pointer()), align=1), vw)
+        return load("I", offset)
+
     def pair(lo, hi, k, acc):
         off = builder.mul(k, ir.Constant(i64, WORDS))
-        s = builder.call(madd, [builder.call(permute, [lo, load("I", off), hi]), load("V", off)])
+        s = builder.call(madd, [builder.call(permute, [lo, idxv(off), hi]), load("V", off)])
         builder.store(builder.add(builder.load(acc), builder.sext(s, vacc) if wide else s), acc)
 
     e = cgutils.alloca_once_value(builder, _i64(builder, e0))
