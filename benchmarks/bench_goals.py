@@ -14,9 +14,13 @@ import sys
 
 GOALS = [  # (label, engine, model prefix or None for the shipped model, mode, batch, goal)
     ("batch 1 streaming, fixed point, PE-balanced model", "ese-fixed", None, "streaming", 1, 6.0),
-    ("batch 1 streaming, cluster:16 (speed only; PER cost see Patterns)", "ese-fixed", "cluster16", "streaming", 1, 8.0),
-    ("batch 1 streaming, cluster:8 (speed only; PER cost see Patterns)", "ese-fixed", "cluster8", "streaming", 1, 8.0),
-    ("batch 1 streaming, cluster:4 (speed only)", "ese-fixed", "cluster4", "streaming", 1, 8.0),
+    # The best pattern whose PER cost is at most 0.3 pp against PE-balanced: PE-balanced itself
+    # (cost 0; perm64 needs no pattern). The cluster:G patterns cost +3.9 to +5.7 pp
+    # (docs/performance.md, Patterns), so their rows are speed only and no goal.
+    ("batch 1 streaming, best pattern with PER cost ≤ 0.3 pp (PE-balanced itself)", "ese-fixed", None, "streaming", 1, 8.0),
+    ("batch 1 streaming, cluster:16 (speed only: PER cost too high)", "ese-fixed", "cluster16", "streaming", 1, float("nan")),
+    ("batch 1 streaming, cluster:8 (speed only: PER cost too high)", "ese-fixed", "cluster8", "streaming", 1, float("nan")),
+    ("batch 1 streaming, cluster:4 (speed only)", "ese-fixed", "cluster4", "streaming", 1, float("nan")),
     ("batch 1 utterance, fixed point", "ese-fixed", None, "utterance", 1, 4.0),
     ("batch 32 streaming, fixed point", "ese-fixed", None, "streaming", 32, 10.0),
     ("batch 32 utterance, fixed point", "ese-fixed", None, "utterance", 32, 8.0),

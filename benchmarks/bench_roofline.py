@@ -21,6 +21,7 @@ import numpy as np
 
 from ese.compress.qmodel import load_qmodel
 from ese.runtime import Engine
+from ese.runtime import kernels_perm as KP
 from ese.runtime.bench import DEFAULT_MODEL, cluster_qmodel, model_density, synthetic_qmodel
 
 
@@ -38,6 +39,9 @@ def _best(fn, n: int = 400, rounds: int = 7) -> float:
 def _weight_bytes(eng: Engine, rec) -> tuple[int, int]:
     """(stored entries, bytes of the matrices the batch-1 kernels read per step)."""
     st = rec.states[0]
+    if st.perm is not None:
+        mats = [st.perm.gx, st.perm.gp]
+        return sum(m.stored for m in mats), sum(m.nbytes for m in mats)
     if st.cl is not None:
         mats = [st.cl["gx"], st.cl["gp"]]
         entries = sum(m.vals.size for m in mats)
@@ -45,6 +49,25 @@ def _weight_bytes(eng: Engine, rec) -> tuple[int, int]:
     L = eng.layers[0]
     mats = [L.gx, L.gp]
     return sum(m.vals.size for m in mats), sum(m.vals.nbytes + m.cols.nbytes + m.ptr.nbytes + m.rows.nbytes for m in mats)
+
+
+def _perm_parts(rec, x) -> tuple[float, float]:
+    """perm64: (the step without the products, the products without the element-wise stage):
+    the kernel's arguments with no slices, and with no cells."""
+    captured = []
+    kernel = KP.step_perm
+    KP.step_perm = lambda *a: captured.append(a)
+    try:
+        rec.step_layers(x)
+    finally:
+        KP.step_perm = kernel
+    a = list(captured[0])
+    no_products = list(a)
+    no_products[9] = np.full_like(a[9], -1)  # gate slices
+    no_products[29] = np.full_like(a[29], -1)  # output-matrix slices
+    no_cells = list(a)
+    no_cells[21] = np.zeros_like(a[21])  # cell bounds
+    return _best(lambda: kernel(*no_products)), _best(lambda: kernel(*no_cells))
 
 
 def main() -> None:
@@ -68,6 +91,12 @@ def main() -> None:
             x = eng.quantize_input(feats)[0]
             step = _best(lambda: rec.step_layers(x))
             st = rec.states[0]
+            if st.perm is not None:
+                ew, mats = _perm_parts(rec, x)
+                entries, nbytes = _weight_bytes(eng, rec)
+                print(f"| {name} | {mode} | {rec.kernel} | {macs} | {entries} | {nbytes} | {step:.1f} | {ew:.1f} "
+                      f"| {mats:.1f} | {macs / (mats * 1e3):.1f} | {nbytes / (mats * 1e3):.1f} |")
+                continue
             run = rec._run_cluster if st.cl is not None else rec._run_one
             captured = []
             orig = run
@@ -90,7 +119,10 @@ def main() -> None:
             cells = st.cells
             for k in lists:
                 setattr(st, k, np.full_like(saved[k], -1))
-            ew = _best(lambda: orig(*a))
+            a_ew = list(a)
+            if st.cl is None:  # _run_one takes the gate slices as an argument
+                a_ew[3] = np.full_like(a[3], -1)
+            ew = _best(lambda: orig(*a_ew))
             for k in lists:
                 setattr(st, k, saved[k])
             st.cells = np.array([0, 0], np.int64)

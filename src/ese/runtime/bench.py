@@ -25,6 +25,7 @@ from ese.compress.qmodel import QModel, load_qmodel
 from ese.runtime.baselines import ScipySparse, TorchDense, TorchSparse
 from ese.runtime.engine import Engine, float32_layers
 from ese.runtime.patterns import detect as detect_pattern
+from ese.runtime.perm_layout import perm_supported
 from ese.threads import numba_threads, torch_threads
 
 DEFAULT_MODEL = Path("models/paper/paper-b32-d11-w12a16.qnpz")
@@ -359,10 +360,21 @@ def machine() -> dict:
     except OSError:
         pass
     return {"cpu": cpu, "cores": os.cpu_count(), "numba_threads": all_threads(),
+            "cpu_features": simd_features(), "perm64": perm_supported(),
             "torch": torch.__version__, "numba": numba.__version__,
             "threading_layer": _threading_layer(),
             "omp_env": {k: os.environ[k] for k in ("OMP_WAIT_POLICY", "GOMP_SPINCOUNT", "KMP_BLOCKTIME")
                         if k in os.environ}}
+
+
+SIMD_FEATURES = ("avx2", "fma", "avx512f", "avx512bw", "avx512vbmi", "avx512vnni", "avxvnni")
+
+
+def simd_features() -> list[str]:
+    """The SIMD extensions of the CPU numba compiles for that the kernels' choice depends on."""
+    from llvmlite import binding
+    feats = set((numba.config.CPU_FEATURES or binding.get_host_cpu_features().flatten()).split(","))
+    return [f for f in SIMD_FEATURES if f"+{f}" in feats]
 
 
 def _threading_layer() -> str:
@@ -377,8 +389,9 @@ def markdown(result: dict) -> str:
     rows, m = result["rows"], result["machine"]
     main_t = rows[0]["threads"] if rows else 0
     main_model = next((r["model"] for r in rows if r["engine"] != "torch-dense" and r["model"] != "dense"), "")
-    out = [(f"Machine: **{m['cpu']}**, {m['cores']} cores; numba {m['numba']} ({m.get('threading_layer', '')}), "
-            f"torch {m['torch']}; peak RSS of the run {result['peak_rss_bytes'] / 2**20:.0f} MiB."), ""]
+    out = [(f"Machine: **{m['cpu']}**, {m['cores']} cores ({', '.join(m.get('cpu_features', []))}); numba "
+            f"{m['numba']} ({m.get('threading_layer', '')}), torch {m['torch']}; peak RSS of the run "
+            f"{result['peak_rss_bytes'] / 2**20:.0f} MiB."), ""]
     header = ("| cell | engine | kernel | model | pattern | mode | batch | density % | threads | µs/step "
               "| × torch dense | weights MiB | load |")
     main_cell = rows[0].get("cell", "lstmp") if rows else "lstmp"
