@@ -7,11 +7,12 @@ The kernels (:mod:`ese.runtime.kernels_float`, ``kernels_fixed``, ``kernels_int1
 sums, block after block, as the cell description orders them) and call the dispatchers below with
 the cell's ``kind``:
 
-* ``ew_float(kind, acc, r0, s, st, k, vec, has_vec) -> (state, out)``: block j of cell k is
-  ``acc[r0 + j s]``, ``st`` its state, ``vec`` (rows, H) its element-wise vectors (a dummy when
-  ``has_vec`` is False); returns the new state and the output signal (``CellSpec.output``).
-* ``ew_float_rows(kind, acc, r0, s, st, out, k, vec, has_vec)``: the same for B streams at once:
-  ``acc`` (rows, B), ``st`` and ``out`` the cell's (B,) rows, updated in place.
+* ``ew_float_cells(kind, acc, H, lo, hi, st, out, vec, has_vec)``: the cells [lo, hi) of one
+  stream; block j of cell k is ``acc[j H + k]``, ``st`` the state, ``vec`` (rows, H) the
+  element-wise vectors (a dummy when ``has_vec`` is False); updates ``st`` and writes the output
+  signal (``CellSpec.output``) into ``out``, both in place.
+* ``ew_float_rows(kind, acc, r0, s, st, out, k, vec, has_vec)``: cell k for B streams at once:
+  ``acc`` (rows, B), block j at row ``r0 + j s``, ``st`` and ``out`` the cell's (B,) rows.
 * ``ew_fixed_rows``: the rows form in fixed point, with the shift vector ``sh`` (layout below),
   the sigmoid and tanh tables and an int64 scratch ``w`` of :attr:`EngineCell.scratch` B entries;
   ``ew_fixed_cells(kind, acc, H, lo, hi, st, out, vec, has_vec, sh, lsig, ltanh, w)`` the same
@@ -81,27 +82,35 @@ def _lstmp_out_bound(luts: dict[str, np.ndarray], sh: np.ndarray) -> int:
 
 
 @nb.njit(inline="always", **_FLOAT)
-def _lstmp_float_core(zi, zf, zg, zo, cp, vec, k, has_vec):
-    """c_t and m_t of cell k from its four gate pre-activations (vec: w_ic, w_fc, w_oc rows)."""
-    if has_vec:
-        zi += vec[0, k] * cp
-        zf += vec[1, k] * cp
-    cn = sigmoid(zf) * cp + sigmoid(zi) * tanh(zg)
-    if has_vec:
-        zo += vec[2, k] * cn
-    return cn, sigmoid(zo) * tanh(cn)
+def _lstmp_float_vec(ai, af, ag, ao, c, m, pi, pf, po):
+    """c_t and m_t over index b from the four gate pre-activations (B streams of one cell, or the
+    cells of one stream), in place; the peephole weights ``pi``, ``pf``, ``po`` (w_ic, w_fc,
+    w_oc) are scalars or (B,) arrays (:func:`ese.runtime.arith.at`), 0 without peepholes. One
+    branch-free loop: LLVM vectorizes it."""
+    for b in range(c.shape[0]):
+        cp = c[b]
+        cn = sigmoid(af[b] + at(pf, b) * cp) * cp + sigmoid(ai[b] + at(pi, b) * cp) * tanh(ag[b])
+        c[b] = cn
+        m[b] = sigmoid(ao[b] + at(po, b) * cn) * tanh(cn)
 
 
 @nb.njit(inline="always", **_FLOAT)
-def _lstmp_float(acc, r0, s, cp, k, vec, has_vec):
-    return _lstmp_float_core(acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s], cp, vec, k, has_vec)
+def _lstmp_float_cells(acc, H, lo, hi, c, m, vec, has_vec):
+    ai, af, ag, ao = acc[lo:hi], acc[H + lo:H + hi], acc[2 * H + lo:2 * H + hi], acc[3 * H + lo:3 * H + hi]
+    if has_vec:
+        _lstmp_float_vec(ai, af, ag, ao, c[lo:hi], m[lo:hi], vec[0, lo:hi], vec[1, lo:hi], vec[2, lo:hi])
+    else:
+        zero = np.float32(0.0)
+        _lstmp_float_vec(ai, af, ag, ao, c[lo:hi], m[lo:hi], zero, zero, zero)
 
 
 @nb.njit(inline="always", **_FLOAT)
 def _lstmp_float_rows(acc, r0, s, c, m, k, vec, has_vec):
-    a0, a1, a2, a3 = acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s]
-    for b in range(c.shape[0]):
-        c[b], m[b] = _lstmp_float_core(a0[b], a1[b], a2[b], a3[b], c[b], vec, k, has_vec)
+    zero = np.float32(0.0)
+    pi = vec[0, k] if has_vec else zero
+    pf = vec[1, k] if has_vec else zero
+    po = vec[2, k] if has_vec else zero
+    _lstmp_float_vec(acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s], c, m, pi, pf, po)
 
 
 @nb.njit(inline="always", **_INT)
@@ -179,25 +188,24 @@ def _gru_out_bound(luts: dict[str, np.ndarray], sh: np.ndarray) -> int:
 
 
 @nb.njit(inline="always", **_FLOAT)
-def _gru_float_core(a_r, a_z, a_nx, a_nh, hp):
-    """h_t from the four accumulators r, z, n_x, n_h (torch.nn.GRU's equations)."""
-    r = sigmoid(a_r)
-    z = sigmoid(a_z)
-    n = tanh(a_nx + r * a_nh)
-    h = n + z * (hp - n)  # (1 - z) n + z h_prev
-    return h, h
+def _gru_float_vec(ar, az, anx, anh, h, out):
+    """h_t over index b from the four accumulators r, z, n_x, n_h (torch.nn.GRU's equations)."""
+    for b in range(h.shape[0]):
+        n = tanh(anx[b] + sigmoid(ar[b]) * anh[b])
+        hb = n + sigmoid(az[b]) * (h[b] - n)  # (1 - z) n + z h_prev
+        h[b] = hb
+        out[b] = hb
 
 
 @nb.njit(inline="always", **_FLOAT)
-def _gru_float(acc, r0, s, hp, k, vec, has_vec):
-    return _gru_float_core(acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s], hp)
+def _gru_float_cells(acc, H, lo, hi, h, out, vec, has_vec):
+    _gru_float_vec(acc[lo:hi], acc[H + lo:H + hi], acc[2 * H + lo:2 * H + hi], acc[3 * H + lo:3 * H + hi],
+                   h[lo:hi], out[lo:hi])
 
 
 @nb.njit(inline="always", **_FLOAT)
 def _gru_float_rows(acc, r0, s, h, out, k, vec, has_vec):
-    a0, a1, a2, a3 = acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s]
-    for b in range(h.shape[0]):
-        h[b], out[b] = _gru_float_core(a0[b], a1[b], a2[b], a3[b], h[b])
+    _gru_float_vec(acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s], h, out)
 
 
 @nb.njit(inline="always", **_INT)
@@ -238,10 +246,11 @@ def _gru_fixed_cells(acc, H, lo, hi, h, out, vec, has_vec, sh, lsig, ltanh, w):
 
 # ---- the dispatchers (one branch per cell) ---------------------------------------------------
 @nb.njit(inline="always", **_FLOAT)
-def ew_float(kind, acc, r0, s, st, k, vec, has_vec):
+def ew_float_cells(kind, acc, H, lo, hi, st, out, vec, has_vec):
     if kind == GRU_KIND:
-        return _gru_float(acc, r0, s, st, k, vec, has_vec)
-    return _lstmp_float(acc, r0, s, st, k, vec, has_vec)
+        _gru_float_cells(acc, H, lo, hi, st, out, vec, has_vec)
+    else:
+        _lstmp_float_cells(acc, H, lo, hi, st, out, vec, has_vec)
 
 
 @nb.njit(inline="always", **_FLOAT)

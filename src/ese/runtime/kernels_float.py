@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 from numba import prange
 
-from ese.runtime.cells import ew_float, ew_float_rows
+from ese.runtime.cells import ew_float_cells, ew_float_rows
 from ese.runtime.layout import LANES
 from ese.runtime.simd import row_times_batch, sell_rows
 
@@ -23,17 +23,18 @@ _JIT = {"cache": True, "fastmath": True, "nogil": True}
 def cell_rows(kind, blocks, acc, bias, xw, col, use_xw, st, out, lo, hi, vec, has_vec):
     """Cells [lo, hi) of one stream: each of their ``blocks`` accumulators (block-major rows
     ``g H + k``) gets its bias (and, when ``use_xw``, its precomputed input product ``xw[col]``),
-    then the cell's element-wise step (:func:`ese.runtime.cells.ew_float`) updates the state
-    ``st`` and writes the output signal ``out``. Every one-stream kernel runs this loop."""
+    then the cell's element-wise step (:func:`ese.runtime.cells.ew_float_cells`, a loop over the
+    cells) updates the state ``st`` and writes the output signal ``out``. Every one-stream kernel
+    runs this."""
     H = st.shape[0]
-    for k in range(lo, hi):
-        for g in range(blocks):
-            r = g * H + k
-            v = acc[r] + bias[r]
-            if use_xw:
-                v += xw[col, r]
-            acc[r] = v
-        st[k], out[k] = ew_float(kind, acc, k, H, st[k], k, vec, has_vec)
+    for g in range(blocks):
+        if use_xw:
+            for r in range(g * H + lo, g * H + hi):
+                acc[r] += bias[r] + xw[col, r]
+        else:
+            for r in range(g * H + lo, g * H + hi):
+                acc[r] += bias[r]
+    ew_float_cells(kind, acc, H, lo, hi, st, out, vec, has_vec)
 
 
 @nb.njit(parallel=True, **_JIT)
