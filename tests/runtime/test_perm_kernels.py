@@ -101,3 +101,37 @@ def test_a_named_cpu_target_without_features_is_not_assumed_to_have_avx512(monke
     assert not perm_supported()
     monkeypatch.setattr(numba.config, "CPU_FEATURES", "+avx2,+avx512f,+avx512bw", raising=False)
     assert perm_supported()
+
+
+@needs_avx512
+@pytest.mark.parametrize("cell", ["lstmp", "gru"])
+def test_float_perm32_matches_the_gathered_float_kernel(cell, monkeypatch):
+    """fp32: the same sums in another order (within fp32 rounding), streaming and utterance mode."""
+    qm = tiny_qmodel(D=70, H=40, P=20, layers=2, density=0.3, seed=8) if cell == "lstmp" else \
+        gru_qmodel(D=70, H=40, layers=2, seed=8, density=0.3)
+    X = np.random.default_rng(2).standard_normal((7, 1, 70)).astype(np.float32)
+    runs = {}
+    for perm in (True, False):
+        monkeypatch.setattr(engine_mod, "PERM_KERNELS", perm)
+        eng = Engine.from_qmodel(qm, "float", threads=2)
+        rec = eng.recognizer(1)
+        runs[rec.kernel] = (np.array([rec.step_layers(f).copy() for f in X]), eng.recognizer(1).run_frames(X))
+    (a, ua), (b, ub) = runs["perm32-vpermps-f32"], runs["sell16-gather-f32"]
+    np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ua, ub, rtol=1e-5, atol=1e-6)
+
+
+def test_float_layout_holds_every_weight():
+    rng = np.random.default_rng(3)
+    w = np.where(rng.random((40, 75)) < 0.3, rng.standard_normal((40, 75)), 0).astype(np.float32)
+    m = pack_perm(w, 10, [np.arange(40)], None, fixed=False)
+    assert m.block == 32 and m.vals.shape[1] == ROWS and m.vals.dtype == np.float32
+    got = np.zeros((41, m.n_cols), np.float32)
+    for s in range(m.ptr.size - 1):
+        k = m.ptr[s]
+        for b in range(m.n_blocks):
+            for p in range(m.counts[s, b]):
+                for lane in range(ROWS):
+                    got[m.rows[s * ROWS + lane], b * m.block + m.idx[k + p, lane]] += m.vals[k + p, lane]
+            k += m.counts[s, b]
+    np.testing.assert_array_equal(got[:40][:, perm_layout.column_map(75, 10, 32)], w)

@@ -27,7 +27,7 @@ from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, thread_groups
 from ese.runtime.cluster_layout import fixed_clusters, float_clusters
 from ese.runtime.kernels_int16 import out_bound
-from ese.runtime.kernels_perm import PermLayer, perm_layer
+from ese.runtime.kernels_perm import PermLayer, perm_layer, perm_layer_float
 from ese.runtime.perm_layout import perm_supported
 from ese.runtime.patterns import cluster_size
 from ese.runtime.patterns import detect as detect_pattern
@@ -161,14 +161,18 @@ class Engine:
         return choice.count
 
     def perm_layers(self, threads: int) -> list[PermLayer] | None:
-        """The ``perm64`` plan of every layer at ``threads`` (built once), or None where that
-        kernel does not run: float mode, a cluster pattern (its own kernels), a CPU without
-        AVX-512BW, ``PERM_KERNELS`` off, or a layer whose formats do not fit it."""
-        if self.mode != "fixed" or self.clusters or not PERM_KERNELS or not perm_supported():
+        """The permuted-table plan of every layer at ``threads`` (built once; fixed point
+        ``perm64``, float ``perm32``), or None where those kernels do not run: a cluster pattern
+        (its own kernels), a CPU without AVX-512BW, ``PERM_KERNELS`` off, or a fixed-point layer
+        whose formats do not fit."""
+        if self.clusters or not PERM_KERNELS or not perm_supported():
             return None
         if threads not in self._perm:
-            plans = [perm_layer(L, ql, self.qmodel, k == 0, threads)
-                     for k, (L, ql) in enumerate(zip(self.layers, self.qmodel.layers))]
+            if self.mode == "float":
+                plans = [perm_layer_float(L, threads) for L in self.layers]
+            else:
+                plans = [perm_layer(L, ql, self.qmodel, k == 0, threads)
+                         for k, (L, ql) in enumerate(zip(self.layers, self.qmodel.layers))]
             self._perm[threads] = None if any(p is None for p in plans) else plans
         return self._perm[threads]
 
@@ -239,7 +243,7 @@ class Engine:
 
 
 CLUSTER_KERNELS = True  # run cluster:G models on the gather-free kernels (False: SELL-16 as any model)
-PERM_KERNELS = True  # fixed point, one stream: in-register tables where the CPU has AVX-512BW (kernels_perm)
+PERM_KERNELS = True  # one stream: in-register tables where the CPU has AVX-512BW (kernels_perm)
 
 
 def _fits(G: int, layers: list[LayerWeights]) -> bool:

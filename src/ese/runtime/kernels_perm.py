@@ -18,9 +18,11 @@ from numba import prange
 from ese.runtime.arith import align, sat
 from ese.runtime.cells import ABITS, ACCBITS, SAY, SR, SX, SY
 from ese.runtime.kernels_fixed import cell_rows
+from ese.runtime.kernels_float import cell_rows as float_cell_rows
 from ese.runtime.kernels_int16 import out_bound
 from ese.runtime.perm_layout import pack_perm, pair_fits
-from ese.runtime.simd_perm import BLOCK, perm_blocks
+from ese.runtime.layout import sell_dense
+from ese.runtime.simd_perm import perm_blocks
 from ese.runtime.weights import fixed_arrays
 
 _JIT = {"cache": True, "nogil": True}
@@ -84,6 +86,40 @@ def step_perm(kind, blocks, gptr, gmid, gcounts, gidx, gvals, grows, gwide, gsl,
                     z[yo + r] = y
 
 
+@nb.njit(parallel=True, cache=True, nogil=True, fastmath=True)
+def step_perm_float(kind, blocks, gptr, gmid, gcounts, gidx, gvals, grows, gsl, gnb1, z, acc, bias, vec, has_vec,
+                    xw, col, use_xw, c, m, cell_bounds, pptr, pmid, pcounts, pidx, pvals, prows, psl, y_out, yo, af):
+    """:func:`step_perm` in fp32 (``vpermi2ps`` over blocks of 32 inputs): gate rows and the
+    element-wise step of thread t's cells (:func:`ese.runtime.kernels_float.cell_rows`), then the
+    output rows, written to ``y_out`` and ``z[yo:]``. ``af`` (T, 32) fp32 scratch."""
+    for t in prange(gsl.shape[0]):
+        a = af[t]
+        nbt = gcounts.shape[1]
+        for j in range(gsl.shape[1]):
+            s = gsl[t, j]
+            if s < 0:
+                break
+            perm_blocks(gidx, gvals, z, gcounts[s], gptr[s], 0, gnb1, a, 0)
+            perm_blocks(gidx, gvals, z, gcounts[s], gmid[s], gnb1, nbt, a, ROWS)
+            for lane in range(ROWS):
+                acc[grows[s * ROWS + lane]] = a[lane] + a[ROWS + lane]
+        float_cell_rows(kind, blocks, acc, bias, xw, col, use_xw, c, m, cell_bounds[t], cell_bounds[t + 1], vec,
+                        has_vec)
+    P = y_out.shape[0] - 1
+    for t in prange(psl.shape[0]):
+        a = af[t]
+        for j in range(psl.shape[1]):
+            s = psl[t, j]
+            if s < 0:
+                break
+            perm_blocks(pidx, pvals, m, pcounts[s], pptr[s], 0, pcounts.shape[1], a, 0)
+            for lane in range(ROWS):
+                r = prows[s * ROWS + lane]
+                if r < P:
+                    y_out[r] = a[lane]
+                    z[yo + r] = a[lane]
+
+
 # ---- the plan of a layer (plain Python, once per engine and thread count) ---------------------
 
 class PermLayer:
@@ -116,15 +152,33 @@ def perm_layer(L, ql, qm, first: bool, threads: int) -> PermLayer | None:
     if not pair_fits(wmax, max(zx, zy, zm)):
         return None
     H, D, P, nb = L.hidden, L.input_dim, L.proj, L.blocks
-    n = max(1, min(threads, H // ROWS))
-    bounds = np.linspace(0, H, n + 1).astype(np.int64)
-    gate_sets = [(np.arange(nb)[:, None] * H + np.arange(lo, hi)[None, :]).ravel() for lo, hi in zip(bounds, bounds[1:])]
+    bounds, gate_sets = _cell_split(H, nb, threads)
     zmax = np.concatenate([np.full(D, zx), np.full(P, zy)])
     gx = pack_perm(np.hstack([w_x, w_r]), D, gate_sets, zmax)
     gr = pack_perm(w_r, 0, gate_sets, np.full(P, zy))
-    p_sets = _round_robin(P, n)
+    p_sets = _round_robin(P, len(gate_sets))
     gp = pack_perm(w_y, w_y.shape[1], p_sets, np.full(w_y.shape[1], zm))
-    return PermLayer(gx, gr, gp, bounds, gx.split_blocks * BLOCK)
+    return PermLayer(gx, gr, gp, bounds, gx.split_blocks * gx.block)
+
+
+def perm_layer_float(L, threads: int) -> PermLayer:
+    """The fp32 plan of packed float layer ``L`` (its matrices read back from the sliced layout)."""
+    H, D, P, nb = L.hidden, L.input_dim, L.proj, L.blocks
+    bounds, gate_sets = _cell_split(H, nb, threads)
+    wg = sell_dense(L.gx)
+    gx = pack_perm(wg, D, gate_sets, None, fixed=False)
+    gr = pack_perm(wg[:, D:], 0, gate_sets, None, fixed=False)
+    w_y = sell_dense(L.gp)
+    gp = pack_perm(w_y, w_y.shape[1], _round_robin(P, len(gate_sets)), None, fixed=False)
+    return PermLayer(gx, gr, gp, bounds, gx.split_blocks * gx.block)
+
+
+def _cell_split(H: int, nb: int, threads: int) -> tuple[np.ndarray, list[np.ndarray]]:
+    """The cells of each thread (contiguous, ``bounds``) and their accumulator rows."""
+    n = max(1, min(threads, H // ROWS))
+    bounds = np.linspace(0, H, n + 1).astype(np.int64)
+    return bounds, [(np.arange(nb)[:, None] * H + np.arange(lo, hi)[None, :]).ravel()
+                    for lo, hi in zip(bounds, bounds[1:])]
 
 
 def _round_robin(R: int, n: int) -> list[np.ndarray]:

@@ -143,3 +143,15 @@ def pack_sorted(w: np.ndarray, dtype: np.dtype) -> SortedSell:
     rows[:R] = order
     m = pack(w, np.where(rows < R, rows, -1), dtype)
     return SortedSell(R, K, m.nnz, m.sell_ptr, m.sell_cols, m.sell_vals, rows.astype(np.int32))
+
+
+def sell_dense(m: SortedSell) -> np.ndarray:
+    """The dense (n_rows, n_cols) matrix a :class:`SortedSell` holds (for repacking)."""
+    S = m.ptr.size - 1
+    entry_slice = np.repeat(np.arange(S), np.diff(m.ptr))
+    lane = (np.arange(m.vals.size) - m.ptr[entry_slice]) % LANES
+    rows = m.rows[entry_slice * LANES + lane]
+    keep = (m.vals != 0) & (rows < m.n_rows)
+    out = np.zeros((m.n_rows, m.n_cols), dtype=m.vals.dtype)
+    out[rows[keep], m.cols[keep].astype(np.int64)] = m.vals[keep]
+    return out

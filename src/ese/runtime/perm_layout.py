@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ese.runtime.simd_perm import BLOCK, WORDS
+from ese.runtime.simd_perm import BLOCK, FLOAT_BLOCK, WORDS
 
 ROWS = WORDS // 2  # rows of a slice: int32 lanes of one register
 INT32_LIMIT = 2**31 - 1
@@ -32,14 +32,15 @@ INT32_LIMIT = 2**31 - 1
 @dataclass(frozen=True, eq=False)
 class PermMatrix:
     n_rows: int  # rows of the matrix (``rows`` entries equal to it are padding)
+    block: int  # inputs per block (64 int16, 32 fp32)
     split_blocks: int  # blocks of the first part
     n_blocks: int
     nnz: int
     ptr: np.ndarray  # (S + 1,) int64: first pair of each slice
     mid: np.ndarray  # (S,) int64: first pair of the slice's second part
-    counts: np.ndarray  # (S, n_blocks) int32: pairs per block
-    idx: np.ndarray  # (pairs, 32) uint8: block-local column of each word
-    vals: np.ndarray  # (pairs, 32) int16
+    counts: np.ndarray  # (S, n_blocks) int32: steps (pairs) per block
+    idx: np.ndarray  # (steps, 32 | 16) uint8: block-local column of each word
+    vals: np.ndarray  # (steps, 32 | 16) int16 | float32
     rows: np.ndarray  # (S * 16,) int32: matrix row of each slice lane
     wide: np.ndarray  # (S,) bool: sums in int64 lanes
     slices: np.ndarray  # (T, width) int32: each thread's slices, -1 padded
@@ -56,17 +57,17 @@ class PermMatrix:
     @property
     def n_cols(self) -> int:
         """Entries of the input vector the kernel reads (whole blocks)."""
-        return self.n_blocks * BLOCK
+        return self.n_blocks * self.block
 
 
-def blocks(n: int) -> int:
-    return -(-n // BLOCK)
+def blocks(n: int, block: int = BLOCK) -> int:
+    return -(-n // block)
 
 
-def column_map(K: int, split: int) -> np.ndarray:
+def column_map(K: int, split: int, block: int = BLOCK) -> np.ndarray:
     """(K,) packed column of each original column: part 1 from 0, part 2 from its first block."""
     c = np.arange(K)
-    return np.where(c < split, c, blocks(split) * BLOCK + c - split)
+    return np.where(c < split, c, blocks(split, block) * block + c - split)
 
 
 def _thread_order(nz_count: np.ndarray, row_sets: list[np.ndarray], spare: int) -> tuple[np.ndarray, np.ndarray]:
@@ -88,40 +89,43 @@ def _thread_order(nz_count: np.ndarray, row_sets: list[np.ndarray], spare: int) 
     return np.concatenate(runs), slices
 
 
-def pack_perm(w: np.ndarray, split: int, row_sets: list[np.ndarray], zmax: np.ndarray) -> PermMatrix:
-    """Pack integer ``w`` (R, K): columns ``[0, split)`` are the first part; ``row_sets`` the rows
-    of each thread (together every row once); ``zmax`` (K,) bounds the inputs' magnitudes."""
-    w = np.asarray(w, np.int64)
+def pack_perm(w: np.ndarray, split: int, row_sets: list[np.ndarray], zmax: np.ndarray | None,
+              fixed: bool = True) -> PermMatrix:
+    """Pack ``w`` (R, K): columns ``[0, split)`` are the first part; ``row_sets`` the rows of each
+    thread (together every row once). ``fixed``: integer weights as int16 in pairs over blocks of
+    64, ``zmax`` (K,) bounding the inputs' magnitudes; else fp32, one per step, blocks of 32."""
+    w = np.asarray(w, np.int64 if fixed else np.float32)
     R, K = w.shape
-    nb1 = blocks(split)
-    NB = nb1 + blocks(K - split)
-    cmap = column_map(K, split)
+    block, per_lane = (BLOCK, 2) if fixed else (FLOAT_BLOCK, 1)
+    nb1 = blocks(split, block)
+    NB = nb1 + blocks(K - split, block)
+    cmap = column_map(K, split, block)
     order, slices = _thread_order(np.count_nonzero(w, axis=1), row_sets, R)
     S = order.size // ROWS
     live = order < R
-    packed = np.zeros((order.size, NB * BLOCK), np.int64)
+    packed = np.zeros((order.size, NB * block), w.dtype)
     packed[np.flatnonzero(live)[:, None], cmap[None, :]] = w[order[live]]
     nz_r, nz_c = np.nonzero(packed)  # row-major: columns ascending within a row
-    key = nz_r * NB + nz_c // BLOCK  # (row, block), ascending
+    key = nz_r * NB + nz_c // block  # (row, block), ascending
     per_rb = np.bincount(key, minlength=order.size * NB)
     first = np.concatenate([[0], np.cumsum(per_rb)])[key]
     rank = np.arange(key.size) - first  # rank of the non-zero within its row and block
-    counts = ((per_rb.reshape(S, ROWS, NB).max(axis=1) + 1) // 2).astype(np.int32)
+    counts = ((per_rb.reshape(S, ROWS, NB).max(axis=1) + per_lane - 1) // per_lane).astype(np.int32)
     start = np.concatenate([[0], np.cumsum(counts.ravel())]).astype(np.int64)
-    pair = start[:-1].reshape(S, NB)[nz_r // ROWS, nz_c // BLOCK] + rank // 2
-    word = (nz_r % ROWS) * 2 + rank % 2
-    idx = np.zeros((int(start[-1]), WORDS), np.uint8)
-    vals = np.zeros((int(start[-1]), WORDS), np.int16)
-    idx[pair, word] = nz_c % BLOCK
+    pair = start[:-1].reshape(S, NB)[nz_r // ROWS, nz_c // block] + rank // per_lane
+    word = (nz_r % ROWS) * per_lane + rank % per_lane
+    idx = np.zeros((int(start[-1]), ROWS * per_lane), np.uint8)
+    vals = np.zeros((int(start[-1]), ROWS * per_lane), np.int16 if fixed else np.float32)
+    idx[pair, word] = nz_c % block
     vals[pair, word] = packed[nz_r, nz_c]
     ptr = np.concatenate([start[:-1].reshape(S, NB)[:, 0], start[-1:]])
     mid = start[:-1].reshape(S, NB)[:, nb1] if nb1 < NB else ptr[1:].copy()
-    absw = np.abs(w)
     bound = np.zeros(R + 1, np.int64)
-    zmax = np.asarray(zmax, np.int64)
-    bound[:R] = np.maximum(absw[:, :split] @ zmax[:split], absw[:, split:] @ zmax[split:])
+    if fixed:
+        absw, zmax = np.abs(w), np.asarray(zmax, np.int64)
+        bound[:R] = np.maximum(absw[:, :split] @ zmax[:split], absw[:, split:] @ zmax[split:])
     wide = (bound[order].reshape(S, ROWS) > INT32_LIMIT).any(axis=1)
-    return PermMatrix(R, nb1, NB, int(np.count_nonzero(w)), ptr.astype(np.int64), mid.astype(np.int64), counts,
+    return PermMatrix(R, block, nb1, NB, int(np.count_nonzero(w)), ptr.astype(np.int64), mid.astype(np.int64), counts,
                       idx, vals, order.astype(np.int32), wide, slices)
 
 

@@ -43,7 +43,7 @@ class _State:
         self.perm = perm  # fixed point, one stream: kernels_perm.PermLayer (raw int16 z, m; y at y_off)
         self.y_off = L.input_dim  # where y_{t-1} starts in z
         if self.one and perm is not None:
-            self._perm_buffers(L, perm)
+            self._perm_buffers(L, perm, fixed)
             return
         if self.one:
             D, H, P = L.input_dim, L.hidden, L.proj
@@ -82,21 +82,22 @@ class _State:
         rows = max(len(self.groups), len(self.pgroups))
         self.scratch = np.zeros((rows, (max(2, scratch) if fixed else 2) * B), dtype=wide)
 
-    def _perm_buffers(self, L: LayerWeights, perm) -> None:
-        """One stream on ``perm64``: inputs laid out by whole 64-column blocks (x, zeros, y, zeros)."""
+    def _perm_buffers(self, L: LayerWeights, perm, fixed: bool) -> None:
+        """One stream on ``perm64`` / ``perm32``: inputs laid out by whole blocks (x, zeros, y, zeros)."""
         H, P = L.hidden, L.proj
+        z_t, wide, act = (np.int16, np.int64, np.int32) if fixed else (np.float32, np.float32, np.float32)
         self.y_off = perm.y_off
-        self.z = np.zeros(perm.gx.n_cols, dtype=np.int16)
-        self.zr = np.zeros(perm.gr.n_cols, dtype=np.int16)
-        self.m = np.zeros(perm.gp.n_cols, dtype=np.int16)
-        self.acc = np.zeros(L.blocks * H + 1, dtype=np.int64)
-        self.c = np.zeros(H, dtype=np.int64)
-        self.y_out = np.zeros(P + 1, dtype=np.int32)
-        self.acc_y = np.zeros(P + 1, dtype=np.int64)
+        self.z = np.zeros(perm.gx.n_cols, dtype=z_t)
+        self.zr = np.zeros(perm.gr.n_cols, dtype=z_t)
+        self.m = np.zeros(perm.gp.n_cols, dtype=z_t)
+        self.acc = np.zeros(L.blocks * H + 1, dtype=wide)
+        self.c = np.zeros(H, dtype=wide)
+        self.y_out = np.zeros(P + 1, dtype=act)
+        self.acc_y = np.zeros(P + 1, dtype=wide)
         n = perm.gx.slices.shape[0]
-        self.a32 = np.zeros((n, 2 * LANES), dtype=np.int32)
+        self.a32 = np.zeros((n, 2 * LANES), dtype=np.int32 if fixed else np.float32)
         self.a64 = np.zeros((n, 2 * LANES), dtype=np.int64)
-        self.no_xw = np.zeros((1, 1), dtype=np.int64)
+        self.no_xw = np.zeros((1, 1), dtype=wide)
         self.stream_args = None  # the streaming kernel's arguments (Recognizer._run_perm)
         self.groups = thread_groups(L.hp // LANES, n)  # utterance-mode W_x X
         self.order = gate_row_order(H, L.blocks)
@@ -143,7 +144,7 @@ class Recognizer:
         self.threads = engine.n_threads()
         plans = [None] * len(engine.layers)
         cls = engine.clusters if (self.B == 1 and engine.clusters) else [None] * len(engine.layers)
-        perms = engine.perm_layers(self.threads) if (self.fixed and self.B == 1 and not engine.clusters) else None
+        perms = engine.perm_layers(self.threads) if (self.B == 1 and not engine.clusters) else None
         perms = perms or [None] * len(engine.layers)
         if self.fixed and self.B == 1 and NARROW and not engine.clusters:
             plans = [None if pl is not None else KI.narrow_plan(L, ql, engine.qmodel, k == 0)
@@ -167,10 +168,11 @@ class Recognizer:
         if self.B == 1 and self.states[0].cl is not None:
             G = self.states[0].cl["gx"].G
             return f"cluster{G}-pairs-i16" if self.fixed else f"cluster{G}-bcast-f32"
+        if self.B == 1 and all(st.perm is not None for st in self.states):
+            # in-register tables; fixed point: int64 only in slices that could overflow
+            return "perm64-vpermw-i32" if self.fixed else "perm32-vpermps-f32"
         if not self.fixed:
             return f"{kind}-f32"
-        if self.B == 1 and all(st.perm is not None for st in self.states):
-            return "perm64-vpermw-i32"  # in-register tables, int64 only in slices that could overflow
         if self.B == 1 and all(st.narrow is not None for st in self.states):
             return f"{kind}-i32"  # int32 lanes, int64 only in the slices that could overflow
         return f"{kind}-i64"
@@ -352,12 +354,18 @@ class Recognizer:
         if col < 0 and g is st.perm.gx:  # streaming: every argument is fixed; built once (Python's share of a step)
             if st.stream_args is None:
                 st.stream_args = self._perm_args(L, st, g, z, yo, xw, col)
-            KP.step_perm(*st.stream_args)
+            args = st.stream_args
         else:
-            KP.step_perm(*self._perm_args(L, st, g, z, yo, xw, col))
+            args = self._perm_args(L, st, g, z, yo, xw, col)
+        (KP.step_perm if self.fixed else KP.step_perm_float)(*args)
 
     def _perm_args(self, L: LayerWeights, st: _State, g, z, yo: int, xw, col: int) -> tuple:
         p = st.perm.gp
+        if not self.fixed:
+            return (L.kind, L.blocks, g.ptr, g.mid, g.counts, g.idx, g.vals, g.rows, g.slices, g.split_blocks, z,
+                    st.acc, L.bias_o, L.vec_o, L.has_vec, xw, max(col, 0), col >= 0, st.c, st.m,
+                    st.perm.cell_bounds, p.ptr, p.mid, p.counts, p.idx, p.vals, p.rows, p.slices, st.y_out, yo,
+                    st.a32)
         return (L.kind, L.blocks, g.ptr, g.mid, g.counts, g.idx, g.vals, g.rows, g.wide, g.slices,
                 g.split_blocks, z, st.acc, L.bias_o, L.vec_o, L.has_vec, xw, max(col, 0), col >= 0, st.c,
                 st.m, st.perm.cell_bounds, p.ptr, p.mid, p.counts, p.idx, p.vals, p.rows, p.wide, p.slices,

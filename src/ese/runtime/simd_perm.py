@@ -17,6 +17,9 @@ type sets the accumulator: int32 lanes (exact while no row's partial sum leaves 
 caller's bound) or int64 lanes (every pair's int32 sum widened at once: exact whenever one pair
 fits int32, which the planner checks).
 
+Float (``z`` fp32): the same with ``vpermi2ps`` over blocks of 32 fp32 inputs, one non-zero per
+row and step (``idx`` and ``vals`` (steps, 16)), FMA into 16 fp32 lanes.
+
 Needs AVX-512BW (:func:`ese.runtime.perm_layout.perm_supported`): the intrinsics have no
 fallback in the x86 backend, so callers check the CPU before they compile a kernel with them.
 """
@@ -30,6 +33,7 @@ from numba.extending import intrinsic
 
 BLOCK = 64  # 16-bit entries in the two registers one vpermi2w reads
 WORDS = 32  # 16-bit words of one AVX-512 register: 16 rows x 2 non-zeros
+FLOAT_BLOCK = 32  # fp32 entries in the two registers one vpermi2ps reads (one non-zero per row and step)
 
 
 def _i64(builder, v):
@@ -39,48 +43,64 @@ def _i64(builder, v):
 def _codegen(context, builder, sig, args):
     ia, va, za, ca, e0, b0, b1, oa, o = args
     ti, tv, tz, tc, _, _, _, to, _ = sig.args
-    i16, i32, i64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
-    vw, vd = ir.VectorType(i16, WORDS), ir.VectorType(i32, WORDS // 2)
-    wide = to.dtype.bitwidth == 64
-    vacc = ir.VectorType(i64, WORDS // 2) if wide else vd
-    arr = {name: context.make_array(t)(context, builder, a).data
-           for name, t, a in (("I", ti, ia), ("V", tv, va), ("Z", tz, za), ("C", tc, ca), ("O", to, oa))}
-    permute = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vw, [vw, vw, vw]),
-                                             "llvm.x86.avx512.vpermi2var.hi.512")
-    madd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vd, [vw, vw]),
-                                          "llvm.x86.avx512.pmaddw.d.512")
-    zero = ir.Constant(vacc, [0] * (WORDS // 2))
+    i32, i64 = ir.IntType(32), ir.IntType(64)
+    fp = isinstance(tz.dtype, types.Float)
+    # per step: `step` entries of idx/vals; the table is two registers of `half` entries
+    if fp:
+        step, half = 16, 16
+        vz = ir.VectorType(ir.FloatType(), 16)
+        vi = ir.VectorType(i32, 16)
+        vacc = vz
+        name = "llvm.x86.avx512.vpermi2var.ps.512"
+    else:
+        step, half = WORDS, WORDS
+        vz = vi = ir.VectorType(ir.IntType(16), WORDS)
+        vd = ir.VectorType(i32, WORDS // 2)
+        wide = to.dtype.bitwidth == 64
+        vacc = ir.VectorType(i64, WORDS // 2) if wide else vd
+        name = "llvm.x86.avx512.vpermi2var.hi.512"
+        madd = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vd, [vz, vz]),
+                                              "llvm.x86.avx512.pmaddw.d.512")
+    arr = {key: context.make_array(t)(context, builder, a).data
+           for key, t, a in (("I", ti, ia), ("V", tv, va), ("Z", tz, za), ("C", tc, ca), ("O", to, oa))}
+    permute = cgutils.get_or_insert_function(builder.module, ir.FunctionType(vz, [vz, vi, vz]), name)
+    zero = ir.Constant(vacc, [0.0 if fp else 0] * vacc.count)
     accs = [cgutils.alloca_once_value(builder, zero) for _ in range(2)]  # two chains: hide the latency
     one = ir.Constant(i64, 1)
 
-    def load(name, offset):
-        return builder.load(builder.bitcast(builder.gep(arr[name], [offset]), vw.as_pointer()), align=2)
+    def load(key, offset, vty):
+        return builder.load(builder.bitcast(builder.gep(arr[key], [offset]), vty.as_pointer()), align=2)
 
     def idxv(offset):
-        if ti.dtype.bitwidth == 8:
-            vb = ir.VectorType(ir.IntType(8), WORDS)
-            return builder.zext(builder.load(builder.bitcast(builder.gep(arr["I"], [offset]), vb.as_pointer()), align=1), vw)
-        return load("I", offset)
+        if ti.dtype.bitwidth == 8:  # bytes, widened on load
+            return builder.zext(load("I", offset, ir.VectorType(ir.IntType(8), step)), vi)
+        return load("I", offset, vi)
 
-    def pair(lo, hi, k, acc):
-        off = builder.mul(k, ir.Constant(i64, WORDS))
-        s = builder.call(madd, [builder.call(permute, [lo, idxv(off), hi]), load("V", off)])
-        builder.store(builder.add(builder.load(acc), builder.sext(s, vacc) if wide else s), acc)
+    def entry(lo, hi, k, acc):
+        off = builder.mul(k, ir.Constant(i64, step))
+        x = builder.call(permute, [lo, idxv(off), hi])
+        if fp:
+            new = builder.fadd(builder.load(acc), builder.fmul(x, load("V", off, vz), flags=("fast",)), flags=("fast",))
+        else:
+            s = builder.call(madd, [x, load("V", off, vz)])
+            new = builder.add(builder.load(acc), builder.sext(s, vacc) if wide else s)
+        builder.store(new, acc)
 
     e = cgutils.alloca_once_value(builder, _i64(builder, e0))
     with cgutils.for_range_slice(builder, _i64(builder, b0), _i64(builder, b1), one) as (b, _):
         n = _i64(builder, builder.load(builder.gep(arr["C"], [b])))
-        base = builder.mul(b, ir.Constant(i64, BLOCK))
-        lo, hi = load("Z", base), load("Z", builder.add(base, ir.Constant(i64, WORDS)))
+        base = builder.mul(b, ir.Constant(i64, 2 * half))
+        lo, hi = load("Z", base, vz), load("Z", builder.add(base, ir.Constant(i64, half)), vz)
         start = builder.load(e)
         with cgutils.for_range_slice(builder, ir.Constant(i64, 0), builder.ashr(n, one), one) as (j, _):
             k = builder.add(start, builder.shl(j, one))
-            pair(lo, hi, k, accs[0])
-            pair(lo, hi, builder.add(k, one), accs[1])
+            entry(lo, hi, k, accs[0])
+            entry(lo, hi, builder.add(k, one), accs[1])
         with builder.if_then(builder.icmp_signed("!=", builder.and_(n, one), ir.Constant(i64, 0))):
-            pair(lo, hi, builder.sub(builder.add(start, n), one), accs[0])
+            entry(lo, hi, builder.sub(builder.add(start, n), one), accs[0])
         builder.store(builder.add(start, n), e)
-    total = builder.add(builder.load(accs[0]), builder.load(accs[1]))
+    a0, a1 = builder.load(accs[0]), builder.load(accs[1])
+    total = builder.fadd(a0, a1, flags=("fast",)) if fp else builder.add(a0, a1)
     builder.store(total, builder.bitcast(builder.gep(arr["O"], [_i64(builder, o)]), vacc.as_pointer()), align=4)
     return context.get_dummy_value()
 
