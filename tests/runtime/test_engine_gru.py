@@ -60,7 +60,7 @@ def test_many_streams_are_exact_in_every_stream(shift):
     eng, ref = Engine.from_qmodel(qm, threads=2), ReferenceModel(qm)
     xs = [random_input(qm, 5, s) for s in range(37)]
     rec = eng.recognizer(len(xs))
-    assert rec.kernel == "csr-rows-x-batch-i64"
+    assert rec.kernel == "csr-pairs-x-batch-i16"
     ys = np.array([rec.step_layers(np.stack([x[t] for x in xs])).copy() for t in range(5)])
     for b, x in enumerate(xs):
         np.testing.assert_array_equal(ys[:, b], ref.run(x).y)

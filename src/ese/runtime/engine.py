@@ -27,6 +27,7 @@ from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, thread_groups
 from ese.runtime.cluster_layout import fixed_clusters, float_clusters
 from ese.runtime.kernels_int16 import out_bound
+from ese.runtime.kernels_pairs import PairLayer, pair_layer
 from ese.runtime.kernels_perm import PermLayer, perm_layer, perm_layer_float
 from ese.runtime.perm_layout import perm_supported
 from ese.runtime.patterns import cluster_size
@@ -55,6 +56,7 @@ class Engine:
     clusters: list | None = None  # cluster:G pattern: per layer {gx, gr, gp} ClusterMatrix
     cell: str = "lstmp"  # the recurrent cell (ese.cell)
     _perm: dict = field(default_factory=dict, repr=False)  # thread count -> perm64 plans (or None)
+    _pairs: dict = field(default_factory=dict, repr=False)  # "plans" -> many-stream pair plans (or None)
 
     # ---- construction ---------------------------------------------------------------------
     @classmethod
@@ -176,6 +178,17 @@ class Engine:
             self._perm[threads] = None if any(p is None for p in plans) else plans
         return self._perm[threads]
 
+    def pair_layers(self) -> list[PairLayer] | None:
+        """The many-stream pair plan of every layer (built once), or None where the int64 kernel
+        runs instead: float mode, ``PAIR_KERNELS`` off, or a layer whose inputs or weights do not
+        fit 16 bits (:func:`ese.runtime.kernels_pairs.pair_layer`)."""
+        if self.mode != "fixed" or not PAIR_KERNELS:
+            return None
+        if "plans" not in self._pairs:
+            plans = [pair_layer(L, self.qmodel, k == 0) for k, L in enumerate(self.layers)]
+            self._pairs["plans"] = None if any(p is None for p in plans) else plans
+        return self._pairs["plans"]
+
     # ---- running --------------------------------------------------------------------------
     def recognizer(self, streams: int = 1) -> Recognizer:
         return Recognizer(self, streams)
@@ -244,6 +257,7 @@ class Engine:
 
 CLUSTER_KERNELS = True  # run cluster:G models on the gather-free kernels (False: SELL-16 as any model)
 PERM_KERNELS = True  # one stream: in-register tables where the CPU has AVX-512BW (kernels_perm)
+PAIR_KERNELS = True  # fixed point, many streams: int16 activations, pairs of non-zeros in int32 lanes (kernels_pairs)
 
 
 def _fits(G: int, layers: list[LayerWeights]) -> bool:

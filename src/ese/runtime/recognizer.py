@@ -11,6 +11,7 @@ from ese.runtime import kernels_fixed as KF
 from ese.runtime import kernels_float as KL
 from ese.runtime import kernels_cluster as KC
 from ese.runtime import kernels_int16 as KI
+from ese.runtime import kernels_pairs as KPR
 from ese.runtime import kernels_perm as KP
 from ese.runtime.errors import EngineError
 from ese.runtime.layout import LANES, gate_row_order, thread_groups
@@ -33,7 +34,7 @@ class _State:
     """
 
     def __init__(self, L: LayerWeights, B: int, threads: int, fixed: bool, narrow=None, clusters=None,
-                 scratch: int = 6, perm=None) -> None:
+                 scratch: int = 6, perm=None, pairs=None) -> None:
         act = np.int32 if fixed else np.float32
         wide = np.int64 if fixed else np.float32
         self.no_xw = np.zeros((1, 1), dtype=wide)
@@ -41,6 +42,7 @@ class _State:
         self.narrow = narrow  # fixed point, one stream: kernels_int16.NarrowPlan (int32 z and m)
         self.cl = clusters  # one stream, cluster:G model: {gx, gr, gp} ClusterMatrix (raw int16 z, m)
         self.perm = perm  # fixed point, one stream: kernels_perm.PermLayer (raw int16 z, m; y at y_off)
+        self.pairs = pairs  # fixed point, many streams: kernels_pairs.PairLayer (int16 y, m; Bp columns)
         self.y_off = L.input_dim  # where y_{t-1} starts in z
         if self.one and perm is not None:
             self._perm_buffers(L, perm, fixed)
@@ -70,10 +72,12 @@ class _State:
             self.groups = thread_groups(L.hp // LANES, threads)  # utterance-mode W_x X
             self.order = gate_row_order(H, L.blocks)
             return
-        self.y = np.zeros((2, L.pp, B), dtype=act)  # double buffer: y_{t-1}, y_t
+        # pairs: the activations are int16 with the streams padded to Bp (padding columns stay 0)
+        Bp, act = (KPR.padded_streams(B), np.int16) if pairs is not None else (B, act)
+        self.y = np.zeros((2, L.pp, Bp), dtype=act)  # double buffer: y_{t-1}, y_t
         self.cur = 0
         self.c = np.zeros((L.hp, B), dtype=wide)
-        self.m = np.zeros((L.hp, B), dtype=act)
+        self.m = np.zeros((L.hp, Bp), dtype=act)
         self.acc = np.zeros((L.blocks * L.hp, B), dtype=wide)  # fixed point: per-thread scratch rows
         self.acc_y = np.zeros((L.pp, B), dtype=wide)
         self.groups = thread_groups(L.hp // LANES, threads)
@@ -81,6 +85,9 @@ class _State:
         # per thread 2 B (the x and y gate sums); fixed point also the element-wise step's scratch
         rows = max(len(self.groups), len(self.pgroups))
         self.scratch = np.zeros((rows, (max(2, scratch) if fixed else 2) * B), dtype=wide)
+        if pairs is not None:  # the threads' int32 lanes and the exact x and y sums
+            self.s32 = np.zeros((rows, Bp), dtype=np.int32)
+            self.s64 = np.zeros((rows, 2 * Bp), dtype=np.int64)
 
     def _perm_buffers(self, L: LayerWeights, perm, fixed: bool) -> None:
         """One stream on ``perm64`` / ``perm32``: inputs laid out by whole blocks (x, zeros, y, zeros)."""
@@ -149,11 +156,17 @@ class Recognizer:
         if self.fixed and self.B == 1 and NARROW and not engine.clusters:
             plans = [None if pl is not None else KI.narrow_plan(L, ql, engine.qmodel, k == 0)
                      for k, (L, ql, pl) in enumerate(zip(engine.layers, engine.qmodel.layers, perms))]
+        pairs = engine.pair_layers() if (self.fixed and self.B > 1) else None
+        self.pairs = pairs is not None
+        pairs = pairs or [None] * len(engine.layers)
         scratch = cells.engine_cell(engine.spec).scratch
-        self.states = [_State(L, self.B, self.threads, self.fixed, p, c, scratch, pl)
-                       for L, p, c, pl in zip(engine.layers, plans, cls, perms)]
+        self.states = [_State(L, self.B, self.threads, self.fixed, p, c, scratch, pl, pr)
+                       for L, p, c, pl, pr in zip(engine.layers, plans, cls, perms, pairs)]
         self.in_dtype = np.int32 if self.fixed else np.float32
-        self.x = np.zeros((engine.input_dim, self.B), self.in_dtype)
+        if self.pairs:  # the layer-0 input of many streams, int16 and padded like the layers' arrays
+            self.x = np.zeros((engine.input_dim, KPR.padded_streams(self.B)), np.int16)
+        else:
+            self.x = np.zeros((engine.input_dim, self.B), self.in_dtype)
         if self.fixed:
             q = engine.qmodel
             self._luts = (np.ascontiguousarray(q.luts["sigmoid"], np.int64),
@@ -175,6 +188,8 @@ class Recognizer:
             return f"{kind}-f32"
         if self.B == 1 and all(st.narrow is not None for st in self.states):
             return f"{kind}-i32"  # int32 lanes, int64 only in the slices that could overflow
+        if self.pairs:
+            return "csr-pairs-x-batch-i16"  # int16 pairs into int32 lanes, int64 only between chunks of long rows
         return f"{kind}-i64"
 
     # ---- public API -----------------------------------------------------------------------
@@ -213,13 +228,14 @@ class Recognizer:
                 if record is not None:
                     record(k, st)
             return h[None]
-        self.x[...] = x.T
+        B = self.B
+        self.x[:, :B] = x.T
         h = self.x
         for k, (L, st) in enumerate(zip(self.engine.layers, self.states)):
             h = self._step(L, st, h)
             if record is not None:
                 record(k, st)
-        return h.T[:, :self.engine.layers[-1].proj]
+        return h.T[:B, :self.engine.layers[-1].proj]
 
     def run_frames(self, X: np.ndarray) -> np.ndarray:
         """Utterance mode over (T, B, D) engine-typed frames -> (B, T, P) last-layer outputs.
@@ -372,6 +388,8 @@ class Recognizer:
                 st.y_out, yo, st.a32, st.a64, st.acc_y, L.shifts, *self._luts)
 
     def _step(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
+        if st.pairs is not None:
+            return self._step_pairs(L, st, x)
         mats = [getattr(m, f"csr_{a}") for m in (L.w_x, L.w_r) for a in ("ptr", "cols", "vals")]
         proj = [getattr(L.w_y, f"csr_{a}") for a in ("ptr", "cols", "vals")]
         y_in, y_out = st.y[st.cur], st.y[1 - st.cur]
@@ -381,5 +399,15 @@ class Recognizer:
             self.K.step_many(*args, st.acc_y, L.shifts, *self._luts)
         else:
             self.K.step_many(*args)
+        st.cur = 1 - st.cur
+        return y_out
+
+    def _step_pairs(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
+        """:meth:`_step` on the int16 pair kernel (``x`` and the result: (rows, Bp) int16)."""
+        y_in, y_out = st.y[st.cur], st.y[1 - st.cur]
+        pr = st.pairs
+        KPR.step_pairs(L.kind, L.blocks, st.groups, st.pgroups, x, y_in, *pr.args("gx"), *pr.args("gr"),
+                       L.bias, L.vec, L.has_vec, st.c, st.m, st.acc, st.scratch, st.s32, st.s64, *pr.args("gp"),
+                       y_out, st.acc_y, L.shifts, *self._luts)
         st.cur = 1 - st.cur
         return y_out
