@@ -23,66 +23,28 @@ from ese.runtime.cells import ABITS, ACCBITS, SACC, SAY, SR, SX, SY, ew_fixed_ro
 from ese.runtime.kernels_int16 import out_bound
 from ese.runtime.layout import LANES
 from ese.runtime.pairs_layout import PairMatrix, pack_pairs, pairs_fit
-from ese.runtime.simd_pairs import pairs16, pairs32
+from ese.runtime.simd_pairs import row_pairs
 
 _JIT = {"cache": True, "nogil": True}
-STREAM_BLOCK = 16  # the batch is padded to a multiple of this (the narrowest pairs call)
-
-
-@nb.njit(inline="always", **_JIT)
-def pair_rows(words, cols, X, e0, e1, out, o):
-    """``out[o:o + Bp]`` = pairs [e0, e1) times all Bp = X.shape[1] streams (int32 lanes)."""
-    Bp = X.shape[1]
-    b0 = 0
-    while b0 + 32 <= Bp:
-        pairs32(words, cols, X, e0, e1, b0, out, o + b0)
-        b0 += 32
-    if b0 < Bp:
-        pairs16(words, cols, X, e0, e1, b0, out, o + b0)
-
-
-@nb.njit(inline="always", **_JIT)
-def row_sums(ptr, cols, words, step, X, r, a32, a64, o):
-    """``a64[o:o + Bp]`` = the exact sums of row r over X: one int32 pass when the row's bound
-    allows, else int32 chunks of ``step[r]`` pairs added in int64."""
-    e0, e1 = ptr[r], ptr[r + 1]
-    n = step[r]
-    if e1 - e0 <= n:
-        pair_rows(words, cols, X, e0, e1, a64, o)
-        return
-    Bp = X.shape[1]
-    for b in range(Bp):
-        a64[o + b] = 0
-    for c in range(e0, e1, n):
-        pair_rows(words, cols, X, c, min(c + n, e1), a32, 0)
-        for b in range(Bp):
-            a64[o + b] += a32[b]
-
-
-@nb.njit(inline="always", **_JIT)
-def gate_sums(a, o, bias_r, acc_r, B, sx, sr, sacc, ACC):
-    """``acc_r[b] = sat(align(align(W_x x) + align(W_r y) + bias))``: the x sums in ``a[:B]``, the
-    y sums from ``a[o]`` on."""
-    for b in range(B):
-        total = align(a[b], sx) + align(a[o + b], sr) + bias_r
-        acc_r[b] = sat(align(total, sacc), ACC)
+STREAM_BLOCK = 16  # the batch is padded to a multiple of this (the narrowest block of row_pairs)
 
 
 @nb.njit(parallel=True, **_JIT)
 def step_pairs(kind, blocks, groups, pgroups, x, y_in,
                xp, xc, xw, xs, rp, rc, rw, rs, bias, vec, has_vec,
-               c, m, acc, scratch, s32, s64, pp, pc, pw, ps, y_out, acc_y, sh, lsig, ltanh):
+               c, m, acc, scratch, s64, pp, pc, pw, ps, y_out, acc_y, sh, lsig, ltanh):
     """One step of B streams (``c``, ``acc``, ``acc_y``: (rows, B) int64) on int16 inputs ``x``
     (D, Bp) and ``y_in`` (Pp, Bp), writing ``m`` (Hp, Bp) and ``y_out`` (Pp, Bp) int16. Matrix
     arguments are a :class:`~ese.runtime.pairs_layout.PairMatrix`'s ptr, cols, words, step;
-    ``s32`` (T, Bp) and ``s64`` (T, 2 Bp) the threads' lanes, ``scratch`` the element-wise
-    step's."""
+    ``s64`` (T, 2 Bp) the threads' exact sums, ``scratch`` the element-wise step's. The row
+    loops call the SIMD intrinsic and index 2-D arrays directly: a helper function inlined here
+    with array arguments would cost reference-count updates on every row."""
     B = c.shape[1]
     Bp = x.shape[1]
     ACC = sh[ACCBITS]
     sx, sr, sacc, say, sy, A = sh[SX], sh[SR], sh[SACC], sh[SAY], sh[SY], sh[ABITS]
     for t in prange(groups.shape[0]):
-        a, a32, w = s64[t], s32[t], scratch[t]
+        a, w = s64[t], scratch[t]
         blk = t * blocks * LANES  # the thread's rows of acc: a group's sums stay in L1
         for j in range(groups.shape[1]):
             g = groups[t, j]
@@ -90,25 +52,27 @@ def step_pairs(kind, blocks, groups, pgroups, x, y_in,
                 break
             base = g * blocks * LANES
             for r in range(base, base + blocks * LANES):
-                row_sums(xp, xc, xw, xs, x, r, a32, a, 0)
-                row_sums(rp, rc, rw, rs, y_in, r, a32, a, Bp)
-                gate_sums(a, Bp, bias[r], acc[blk + r - base], B, sx, sr, sacc, ACC)
+                row_pairs(xw, xc, x, xp[r], xp[r + 1], xs[r], a, 0)
+                row_pairs(rw, rc, y_in, rp[r], rp[r + 1], rs[r], a, Bp)
+                bias_r, row = bias[r], blk + r - base
+                for b in range(B):  # the gate sum: sat(align(align(W_x x) + align(W_r y) + bias))
+                    total = align(a[b], sx) + align(a[Bp + b], sr) + bias_r
+                    acc[row, b] = sat(align(total, sacc), ACC)
             for lane in range(LANES):
                 k = g * LANES + lane
                 ew_fixed_rows(kind, acc, blk + lane, LANES, c[k], m[k], k, vec, has_vec, sh, lsig, ltanh, w)
     for t in prange(pgroups.shape[0]):
-        a, a32 = s64[t], s32[t]
+        a = s64[t]
         for j in range(pgroups.shape[1]):
             s = pgroups[t, j]
             if s < 0:
                 break
             for r in range(s * LANES, (s + 1) * LANES):
-                row_sums(pp, pc, pw, ps, m, r, a32, a, 0)
-                ar, yr = acc_y[r], y_out[r]
+                row_pairs(pw, pc, m, pp[r], pp[r + 1], ps[r], a, 0)
                 for b in range(B):
                     ay = sat(align(a[b], say), ACC)
-                    ar[b] = ay
-                    yr[b] = sat(align(ay, sy), A)
+                    acc_y[r, b] = ay
+                    y_out[r, b] = sat(align(ay, sy), A)
 
 
 # ---- the plan of a layer (plain Python, once per engine) ---------------------------------------

@@ -85,8 +85,7 @@ class _State:
         # per thread 2 B (the x and y gate sums); fixed point also the element-wise step's scratch
         rows = max(len(self.groups), len(self.pgroups))
         self.scratch = np.zeros((rows, (max(2, scratch) if fixed else 2) * B), dtype=wide)
-        if pairs is not None:  # the threads' int32 lanes and the exact x and y sums
-            self.s32 = np.zeros((rows, Bp), dtype=np.int32)
+        if pairs is not None:  # the threads' exact x and y sums
             self.s64 = np.zeros((rows, 2 * Bp), dtype=np.int64)
 
     def _perm_buffers(self, L: LayerWeights, perm, fixed: bool) -> None:
@@ -407,7 +406,7 @@ class Recognizer:
         y_in, y_out = st.y[st.cur], st.y[1 - st.cur]
         pr = st.pairs
         KPR.step_pairs(L.kind, L.blocks, st.groups, st.pgroups, x, y_in, *pr.args("gx"), *pr.args("gr"),
-                       L.bias, L.vec, L.has_vec, st.c, st.m, st.acc, st.scratch, st.s32, st.s64, *pr.args("gp"),
+                       L.bias, L.vec, L.has_vec, st.c, st.m, st.acc, st.scratch, st.s64, *pr.args("gp"),
                        y_out, st.acc_y, L.shifts, *self._luts)
         st.cur = 1 - st.cur
         return y_out

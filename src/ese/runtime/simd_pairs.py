@@ -1,23 +1,26 @@
 """SIMD primitive of the many-stream fixed-point kernel (issue 16): two non-zeros of a sparse row
 times a block of streams per multiply-add.
 
-``pairs32(words, cols, X, e0, e1, b0, out, o)`` (``pairs16``: 16 streams) sets
-``out[o:o + 32]`` to ``sum_{e0 <= e < e1} w1[e] * X[cols[2 e], b0 + s] + w2[e] * X[cols[2 e + 1],
-b0 + s]`` for the streams ``s < 32``, where ``words[e]`` (int32) packs the pair's two 16-bit
-weights as ``w1 | w2 << 16`` and ``X`` is a C-contiguous (K, Bp) int16 array of activations (one
-row per input, the streams along it).
+``row_pairs(words, cols, X, e0, e1, n, out, o)`` sets ``out[o + s]``, for every stream
+``s < Bp``, to ``sum_{e0 <= e < e1} w1[e] * X[cols[2 e], s] + w2[e] * X[cols[2 e + 1], s]``,
+where ``words[e]`` (int32) packs the pair's two 16-bit weights as ``w1 | w2 << 16`` and ``X`` is
+a C-contiguous (K, Bp) int16 array of activations (one row per input, the streams along it; Bp a
+multiple of 16). Streams go in blocks of 32 (one AVX-512 register of words), the last in a block
+of 16 when Bp is not a multiple of 32.
 
-How: the two input rows are loaded (32 words each) and interleaved word by word (``X[c1, s],
-X[c2, s]`` side by side, the unpack-low / unpack-high word shuffles, which work inside each 128-bit
-lane and so permute the streams), every 32-bit lane is multiplied by the broadcast pair of weights
-and its two products added: the IR is sign-extended 16-bit products whose even and odd lanes are
-summed, which the x86 backend turns into ``vpmaddwd``, fused with the accumulation into
-``vpdpwssd`` on CPUs with AVX-512 VNNI (plain vector code elsewhere: the IR is generic). The
-accumulators are put back in stream order once, at the end. ``out``'s type sets what is stored:
-int32 lanes, or the same sums sign-extended into int64.
+How: the two input rows are loaded and interleaved word by word (``X[c1, s], X[c2, s]`` side by
+side, the unpack-low / unpack-high word shuffles, which work inside each 128-bit lane and so
+permute the streams), every 32-bit lane is multiplied by the broadcast pair of weights and its
+two products added: the IR is sign-extended 16-bit products whose even and odd lanes are summed,
+which the x86 backend turns into ``vpmaddwd``, fused with the accumulation into ``vpdpwssd`` on
+CPUs with AVX-512 VNNI (plain vector code elsewhere: the IR is generic). The accumulators are put
+back in stream order once per block, at the end.
 
-The sums are in int32 lanes: exact while no partial sum of a lane leaves int32, which the caller
-guarantees (``sum |w| * max|X|`` of the rows it passes; :mod:`ese.runtime.pairs_layout`).
+Exactness: a block's sums are in int32 lanes, over chunks of ``n`` pairs; each chunk is added
+into ``out`` in its type (int64: exact whenever no chunk's partial sums leave int32, the caller's
+bound, :mod:`ese.runtime.pairs_layout`; int32 only for rows of one chunk). The row loop is IR as
+well, so a kernel calls this once per row without the reference counting an inlined numba
+helper with array arguments would add.
 """
 
 from __future__ import annotations
@@ -58,80 +61,102 @@ def stream_order(W: int) -> list[int]:
     return out
 
 
-def _codegen(W: int):
+def _block(context, builder, W, Wd, C, col_signed, X, ldx, b0, start, stop, O, o, add):
+    """IR: the sums of pairs [start, stop) for streams [b0, b0 + W) into ``O[o:o + W]`` (int32 or
+    int64 elements; ``add``: an i1, add to what is there instead of storing)."""
     H = W // 2
+    i16, i32, i64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
+    vw, vw32, vh = ir.VectorType(i16, W), ir.VectorType(i32, W), ir.VectorType(i32, H)
+    base = builder.gep(X, [b0])
+    lo_mask, hi_mask = (ir.Constant(ir.VectorType(i32, W), m) for m in interleave_masks(W))
+    even = ir.Constant(vh, [2 * k for k in range(H)])
+    odd = ir.Constant(vh, [2 * k + 1 for k in range(H)])
+    zero_idx = ir.Constant(vh, [0] * H)
 
-    def codegen(context, builder, sig, args):
-        wa, ca, xa, e0, e1, b0, oa, o = args
-        tw, tc, tx, _, _, _, to, _ = sig.args
-        i16, i32, i64 = ir.IntType(16), ir.IntType(32), ir.IntType(64)
-        vw, vw32, vh = ir.VectorType(i16, W), ir.VectorType(i32, W), ir.VectorType(i32, H)
-        Wd = context.make_array(tw)(context, builder, wa).data
-        C = context.make_array(tc)(context, builder, ca).data
-        xarr = context.make_array(tx)(context, builder, xa)
-        ldx = cgutils.unpack_tuple(builder, xarr.shape)[1]
-        base = builder.gep(xarr.data, [_i64(builder, b0)])
-        O = context.make_array(to)(context, builder, oa).data
-        lo_mask, hi_mask = (ir.Constant(ir.VectorType(i32, W), m) for m in interleave_masks(W))
-        even = ir.Constant(vh, [2 * k for k in range(H)])
-        odd = ir.Constant(vh, [2 * k + 1 for k in range(H)])
-        zero_idx = ir.Constant(vh, [0] * H)
+    def col(e):
+        c = builder.load(builder.gep(C, [e]))
+        return builder.sext(c, i64) if col_signed else builder.zext(c, i64)
 
-        def col(e):
-            c = builder.load(builder.gep(C, [e]))
-            return builder.sext(c, i64) if tc.dtype.signed else builder.zext(c, i64)
+    def row(c):
+        return builder.load(builder.bitcast(builder.gep(base, [builder.mul(c, ldx)]), vw.as_pointer()), align=2)
 
-        def row(c):
-            return builder.load(builder.bitcast(builder.gep(base, [builder.mul(c, ldx)]), vw.as_pointer()), align=2)
+    def body(e, accs):
+        two_e = builder.shl(e, ir.Constant(i64, 1))
+        v1 = row(col(two_e))
+        v2 = row(col(builder.add(two_e, ir.Constant(i64, 1))))
+        word = builder.load(builder.gep(Wd, [e]))
+        splat = builder.shuffle_vector(builder.insert_element(ir.Constant(vh, None), word, ir.Constant(i32, 0)),
+                                       ir.Constant(vh, None), zero_idx)
+        ws = builder.sext(builder.bitcast(splat, vw), vw32)  # (w1, w2) in every pair of word lanes
+        for acc, mask in zip(accs, (lo_mask, hi_mask)):
+            prod = builder.mul(builder.sext(builder.shuffle_vector(v1, v2, mask), vw32), ws)
+            s = builder.add(builder.shuffle_vector(prod, ir.Constant(vw32, None), even),
+                            builder.shuffle_vector(prod, ir.Constant(vw32, None), odd))
+            builder.store(builder.add(builder.load(acc), s), acc)
 
-        def body(e, accs):
-            two_e = builder.shl(e, ir.Constant(i64, 1))
-            v1 = row(col(two_e))
-            v2 = row(col(builder.add(two_e, ir.Constant(i64, 1))))
-            word = builder.load(builder.gep(Wd, [e]))
-            splat = builder.shuffle_vector(builder.insert_element(ir.Constant(vh, None), word, ir.Constant(i32, 0)),
-                                           ir.Constant(vh, None), zero_idx)
-            ws = builder.sext(builder.bitcast(splat, vw), vw32)  # (w1, w2) in every pair of word lanes
-            for acc, mask in zip(accs, (lo_mask, hi_mask)):
-                prod = builder.mul(builder.sext(builder.shuffle_vector(v1, v2, mask), vw32), ws)
-                s = builder.add(builder.shuffle_vector(prod, ir.Constant(vw32, None), even),
-                                builder.shuffle_vector(prod, ir.Constant(vw32, None), odd))
-                builder.store(builder.add(builder.load(acc), s), acc)
-
-        zero = ir.Constant(vh, [0] * H)
-        sets = [[cgutils.alloca_once_value(builder, zero) for _ in range(2)] for _ in range(UNROLL)]
-        start, stop = _i64(builder, e0), _i64(builder, e1)
-        n = builder.sub(stop, start)
-        main_end = builder.add(start, builder.mul(builder.sdiv(n, ir.Constant(i64, UNROLL)), ir.Constant(i64, UNROLL)))
-        with cgutils.for_range_slice(builder, start, main_end, ir.Constant(i64, UNROLL)) as (e, _):
-            for u, accs in enumerate(sets):
-                body(builder.add(e, ir.Constant(i64, u)), accs)
-        with cgutils.for_range_slice(builder, main_end, stop, ir.Constant(i64, 1)) as (e, _):
-            body(e, sets[0])
-        lo, hi = (builder.load(sets[0][h]) for h in range(2))
-        for accs in sets[1:]:
-            lo = builder.add(lo, builder.load(accs[0]))
-            hi = builder.add(hi, builder.load(accs[1]))
-        total = builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(i32, W), stream_order(W)))
-        if to.dtype.bitwidth == 64:
-            total = builder.sext(total, ir.VectorType(i64, W))
-        builder.store(total, builder.bitcast(builder.gep(O, [_i64(builder, o)]), total.type.as_pointer()), align=4)
-        return context.get_dummy_value()
-
-    return codegen
+    zero = ir.Constant(vh, [0] * H)
+    sets = [[cgutils.alloca_once(builder, vh) for _ in range(2)] for _ in range(UNROLL)]
+    for accs in sets:
+        for acc in accs:
+            builder.store(zero, acc)
+    n = builder.sub(stop, start)
+    main_end = builder.add(start, builder.mul(builder.sdiv(n, ir.Constant(i64, UNROLL)), ir.Constant(i64, UNROLL)))
+    with cgutils.for_range_slice(builder, start, main_end, ir.Constant(i64, UNROLL)) as (e, _):
+        for u, accs in enumerate(sets):
+            body(builder.add(e, ir.Constant(i64, u)), accs)
+    with cgutils.for_range_slice(builder, main_end, stop, ir.Constant(i64, 1)) as (e, _):
+        body(e, sets[0])
+    lo, hi = (builder.load(sets[0][h]) for h in range(2))
+    for accs in sets[1:]:
+        lo = builder.add(lo, builder.load(accs[0]))
+        hi = builder.add(hi, builder.load(accs[1]))
+    total = builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(i32, W), stream_order(W)))
+    el = O.type.pointee
+    if el.width > 32:
+        total = builder.sext(total, ir.VectorType(el, W))
+    ptr = builder.bitcast(builder.gep(O, [o]), total.type.as_pointer())
+    old = builder.load(ptr, align=4)
+    builder.store(builder.select(add, builder.add(old, total), total), ptr, align=4)
 
 
-def _make(W: int):
-    @intrinsic
-    def pairs(typingctx, words, cols, X, e0, e1, b0, out, o):
-        if getattr(X, "ndim", 0) != 2 or X.layout != "C" or X.dtype != types.int16:
-            raise TypingError("pairs: X must be a C-contiguous 2-D int16 array")
-        if words.dtype != types.int32 or out.dtype not in (types.int32, types.int64):
-            raise TypingError("pairs: words must be int32, out int32 or int64")
-        return types.void(words, cols, X, e0, e1, b0, out, o), _codegen(W)
+def _row_codegen(context, builder, sig, args):
+    """IR of :func:`row_pairs` (see there)."""
+    wa, ca, xa, e0, e1, n, oa, o = args
+    tw, tc, tx, _, _, _, to, _ = sig.args
+    i1, i64 = ir.IntType(1), ir.IntType(64)
+    Wd = context.make_array(tw)(context, builder, wa).data
+    C = context.make_array(tc)(context, builder, ca).data
+    xarr = context.make_array(tx)(context, builder, xa)
+    Bp = cgutils.unpack_tuple(builder, xarr.shape)[1]
+    O = context.make_array(to)(context, builder, oa).data
+    start, stop, step, o = (_i64(builder, v) for v in (e0, e1, n, o))
+    step = builder.select(builder.icmp_signed("<", step, ir.Constant(i64, 1)), ir.Constant(i64, 1), step)
 
-    return pairs
+    def chunks(W, b0):
+        first = builder.add(start, step)
+        first = builder.select(builder.icmp_signed("<", first, stop), first, stop)
+        args = (context, builder, W, Wd, C, tc.dtype.signed, xarr.data, Bp, b0)
+        _block(*args, start, first, O, builder.add(o, b0), ir.Constant(i1, 0))
+        with cgutils.for_range_slice(builder, first, stop, step) as (c, _):
+            end = builder.add(c, step)
+            end = builder.select(builder.icmp_signed("<", end, stop), end, stop)
+            _block(*args, c, end, O, builder.add(o, b0), ir.Constant(i1, 1))
+
+    full = builder.and_(Bp, ir.Constant(i64, -32))
+    with cgutils.for_range_slice(builder, ir.Constant(i64, 0), full, ir.Constant(i64, 32)) as (b0, _):
+        chunks(32, b0)
+    with builder.if_then(builder.icmp_signed("<", full, Bp)):
+        chunks(16, full)
+    return context.get_dummy_value()
 
 
-pairs16 = _make(16)
-pairs32 = _make(32)
+@intrinsic
+def row_pairs(typingctx, words, cols, X, e0, e1, n, out, o):
+    """``out[o + s]`` for every stream s < Bp = X.shape[1] (a multiple of 16): the sum of pairs
+    [e0, e1), in int32 lanes over chunks of ``n`` pairs, the chunks added in ``out``'s type (with
+    one chunk, an int32 ``out`` is exact as well)."""
+    if getattr(X, "ndim", 0) != 2 or X.layout != "C" or X.dtype != types.int16:
+        raise TypingError("row_pairs: X must be a C-contiguous 2-D int16 array")
+    if words.dtype != types.int32 or out.dtype not in (types.int32, types.int64):
+        raise TypingError("row_pairs: words must be int32, out int32 or int64")
+    return types.void(words, cols, X, e0, e1, n, out, o), _row_codegen
