@@ -74,10 +74,10 @@ class _State:
             return
         # pairs: the activations are int16 with the streams padded to Bp (padding columns stay 0)
         Bp, act = (KPR.padded_streams(B), np.int16) if pairs is not None else (B, act)
-        self.y = np.zeros((2, L.pp, Bp), dtype=act)  # double buffer: y_{t-1}, y_t
+        self.y = KPR.aligned_zeros((2, L.pp, Bp), act)  # double buffer: y_{t-1}, y_t
         self.cur = 0
         self.c = np.zeros((L.hp, B), dtype=wide)
-        self.m = np.zeros((L.hp, Bp), dtype=act)
+        self.m = KPR.aligned_zeros((L.hp, Bp), act)
         self.acc = np.zeros((L.blocks * L.hp, B), dtype=wide)  # fixed point: per-thread scratch rows
         self.acc_y = np.zeros((L.pp, B), dtype=wide)
         self.groups = thread_groups(L.hp // LANES, threads)
@@ -163,7 +163,7 @@ class Recognizer:
                        for L, p, c, pl, pr in zip(engine.layers, plans, cls, perms, pairs)]
         self.in_dtype = np.int32 if self.fixed else np.float32
         if self.pairs:  # the layer-0 input of many streams, int16 and padded like the layers' arrays
-            self.x = np.zeros((engine.input_dim, KPR.padded_streams(self.B)), np.int16)
+            self.x = KPR.aligned_zeros((engine.input_dim, KPR.padded_streams(self.B)), np.int16)
         else:
             self.x = np.zeros((engine.input_dim, self.B), self.in_dtype)
         if self.fixed:
