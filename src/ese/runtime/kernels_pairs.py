@@ -36,9 +36,11 @@ def step_pairs(kind, blocks, groups, pgroups, x, y_in,
     """One step of B streams (``c``, ``acc``, ``acc_y``: (rows, B) int64) on int16 inputs ``x``
     (D, Bp) and ``y_in`` (Pp, Bp), writing ``m`` (Hp, Bp) and ``y_out`` (Pp, Bp) int16. Matrix
     arguments are a :class:`~ese.runtime.pairs_layout.PairMatrix`'s ptr, cols, words, step;
-    ``s64`` (T, 2 Bp) the threads' exact sums, ``scratch`` the element-wise step's. The row
-    loops call the SIMD intrinsic and index 2-D arrays directly: a helper function inlined here
-    with array arguments would cost reference-count updates on every row."""
+    ``s64`` (T, 2, Bp) the threads' exact sums (x part, y part), ``scratch`` the element-wise
+    step's. The row loops call the SIMD intrinsic and index 2-D arrays directly: a helper
+    function inlined here with array arguments would cost reference-count updates on every
+    row, and ``a[1, b]`` where ``a[Bp + b]`` would do lets LLVM vectorize the gate sums (a
+    run-time offset into one flat array keeps them scalar, three times slower)."""
     B = c.shape[1]
     Bp = x.shape[1]
     ACC = sh[ACCBITS]
@@ -56,7 +58,7 @@ def step_pairs(kind, blocks, groups, pgroups, x, y_in,
                 row_pairs(rw, rc, y_in, rp[r], rp[r + 1], rs[r], a, Bp)
                 bias_r, row = bias[r], blk + r - base
                 for b in range(B):  # the gate sum: sat(align(align(W_x x) + align(W_r y) + bias))
-                    total = align(a[b], sx) + align(a[Bp + b], sr) + bias_r
+                    total = align(a[0, b], sx) + align(a[1, b], sr) + bias_r
                     acc[row, b] = sat(align(total, sacc), ACC)
             for lane in range(LANES):
                 k = g * LANES + lane
@@ -70,7 +72,7 @@ def step_pairs(kind, blocks, groups, pgroups, x, y_in,
             for r in range(s * LANES, (s + 1) * LANES):
                 row_pairs(pw, pc, m, pp[r], pp[r + 1], ps[r], a, 0)
                 for b in range(B):
-                    ay = sat(align(a[b], say), ACC)
+                    ay = sat(align(a[0, b], say), ACC)
                     acc_y[r, b] = ay
                     y_out[r, b] = sat(align(ay, sy), A)
 

@@ -86,7 +86,7 @@ class _State:
         rows = max(len(self.groups), len(self.pgroups))
         self.scratch = np.zeros((rows, (max(2, scratch) if fixed else 2) * B), dtype=wide)
         if pairs is not None:  # the threads' exact x and y sums
-            self.s64 = np.zeros((rows, 2 * Bp), dtype=np.int64)
+            self.s64 = np.zeros((rows, 2, Bp), dtype=np.int64)
 
     def _perm_buffers(self, L: LayerWeights, perm, fixed: bool) -> None:
         """One stream on ``perm64`` / ``perm32``: inputs laid out by whole blocks (x, zeros, y, zeros)."""

@@ -61,7 +61,7 @@ def stream_order(W: int) -> list[int]:
     return out
 
 
-def _block(context, builder, W, Wd, C, col_signed, X, ldx, b0, start, stop, O, o, add):
+def _block(context, builder, W, Wd, C, X, ldx, b0, start, stop, O, o, add):
     """IR: the sums of pairs [start, stop) for streams [b0, b0 + W) into ``O[o:o + W]`` (int32 or
     int64 elements; ``add``: an i1, add to what is there instead of storing)."""
     H = W // 2
@@ -73,17 +73,14 @@ def _block(context, builder, W, Wd, C, col_signed, X, ldx, b0, start, stop, O, o
     odd = ir.Constant(vh, [2 * k + 1 for k in range(H)])
     zero_idx = ir.Constant(vh, [0] * H)
 
-    def col(e):
-        c = builder.load(builder.gep(C, [e]))
-        return builder.sext(c, i64) if col_signed else builder.zext(c, i64)
-
     def row(c):
         return builder.load(builder.bitcast(builder.gep(base, [builder.mul(c, ldx)]), vw.as_pointer()), align=2)
 
     def body(e, accs):
-        two_e = builder.shl(e, ir.Constant(i64, 1))
-        v1 = row(col(two_e))
-        v2 = row(col(builder.add(two_e, ir.Constant(i64, 1))))
+        both = builder.load(builder.bitcast(builder.gep(C, [builder.shl(e, ir.Constant(i64, 1))]), i32.as_pointer()),
+                            align=4)  # the pair's two 16-bit columns in one load (little-endian)
+        v1 = row(builder.zext(builder.and_(both, ir.Constant(i32, 0xFFFF)), i64))
+        v2 = row(builder.zext(builder.lshr(both, ir.Constant(i32, 16)), i64))
         word = builder.load(builder.gep(Wd, [e]))
         splat = builder.shuffle_vector(builder.insert_element(ir.Constant(vh, None), word, ir.Constant(i32, 0)),
                                        ir.Constant(vh, None), zero_idx)
@@ -135,7 +132,7 @@ def _row_codegen(context, builder, sig, args):
     def chunks(W, b0):
         first = builder.add(start, step)
         first = builder.select(builder.icmp_signed("<", first, stop), first, stop)
-        args = (context, builder, W, Wd, C, tc.dtype.signed, xarr.data, Bp, b0)
+        args = (context, builder, W, Wd, C, xarr.data, Bp, b0)
         _block(*args, start, first, O, builder.add(o, b0), ir.Constant(i1, 0))
         with cgutils.for_range_slice(builder, first, stop, step) as (c, _):
             end = builder.add(c, step)
@@ -157,6 +154,6 @@ def row_pairs(typingctx, words, cols, X, e0, e1, n, out, o):
     one chunk, an int32 ``out`` is exact as well)."""
     if getattr(X, "ndim", 0) != 2 or X.layout != "C" or X.dtype != types.int16:
         raise TypingError("row_pairs: X must be a C-contiguous 2-D int16 array")
-    if words.dtype != types.int32 or out.dtype not in (types.int32, types.int64):
-        raise TypingError("row_pairs: words must be int32, out int32 or int64")
+    if words.dtype != types.int32 or cols.dtype != types.uint16 or out.dtype not in (types.int32, types.int64):
+        raise TypingError("row_pairs: words must be int32, cols uint16, out int32 or int64")
     return types.void(words, cols, X, e0, e1, n, out, o), _row_codegen
