@@ -43,6 +43,7 @@ class _State:
         self.cl = clusters  # one stream, cluster:G model: {gx, gr, gp} ClusterMatrix (raw int16 z, m)
         self.perm = perm  # fixed point, one stream: kernels_perm.PermLayer (raw int16 z, m; y at y_off)
         self.pairs = pairs  # fixed point, many streams: kernels_pairs.PairLayer (int16 y, m; Bp columns)
+        self.pair_args = None  # the pair kernel's arguments, gathered on the first step
         self.y_off = L.input_dim  # where y_{t-1} starts in z
         if self.one and perm is not None:
             self._perm_buffers(L, perm, fixed)
@@ -402,11 +403,16 @@ class Recognizer:
         return y_out
 
     def _step_pairs(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
-        """:meth:`_step` on the int16 pair kernel (``x`` and the result: (rows, Bp) int16)."""
-        y_in, y_out = st.y[st.cur], st.y[1 - st.cur]
-        pr = st.pairs
-        KPR.step_pairs(L.kind, L.blocks, st.groups, st.pgroups, x, y_in, *pr.args("gx"), *pr.args("gr"),
-                       L.bias, L.vec, L.has_vec, st.c, st.m, st.acc, st.scratch, st.s64, *pr.args("gp"),
-                       y_out, st.acc_y, L.shifts, *self._luts)
+        """:meth:`_step` on the int16 pair kernel (``x`` and the result: (rows, Bp) int16). The
+        arguments that do not change between steps are gathered once per layer."""
+        if st.pair_args is None:
+            pr = st.pairs
+            st.pair_args = ((L.kind, L.blocks, st.groups, st.pgroups),
+                            (*pr.args("gx"), *pr.args("gr"), L.bias, L.vec, L.has_vec, st.c, st.m, st.acc,
+                             st.scratch, st.s64, *pr.args("gp")),
+                            (st.acc_y, L.shifts, *self._luts), (st.y[0], st.y[1]))
+        head, mid, tail, ys = st.pair_args
+        y_out = ys[1 - st.cur]
+        KPR.step_pairs(*head, x, ys[st.cur], *mid, y_out, *tail)
         st.cur = 1 - st.cur
         return y_out
