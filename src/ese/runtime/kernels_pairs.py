@@ -19,7 +19,7 @@ import numpy as np
 from numba import prange
 
 from ese.runtime.arith import align, sat
-from ese.runtime.cells import ABITS, ACCBITS, SACC, SAY, SR, SX, SY, ew_fixed_rows
+from ese.runtime.cells import ABITS, ACCBITS, SACC, SAY, SR, SX, SY, ew_fixed_cells
 from ese.runtime.kernels_int16 import out_bound
 from ese.runtime.layout import LANES
 from ese.runtime.pairs_layout import PairMatrix, pack_pairs, pairs_fit
@@ -33,16 +33,21 @@ STREAM_BLOCK = 16  # the batch is padded to a multiple of this (the narrowest bl
 def step_pairs(kind, blocks, groups, pgroups, x, y_in,
                xp, xc, xw, xs, rp, rc, rw, rs, bias, vec, has_vec,
                c, m, acc, scratch, s64, pp, pc, pw, ps, y_out, acc_y, sh, lsig, ltanh):
-    """One step of B streams (``c``, ``acc``, ``acc_y``: (rows, B) int64) on int16 inputs ``x``
-    (D, Bp) and ``y_in`` (Pp, Bp), writing ``m`` (Hp, Bp) and ``y_out`` (Pp, Bp) int16. Matrix
-    arguments are a :class:`~ese.runtime.pairs_layout.PairMatrix`'s ptr, cols, words, step;
-    ``s64`` (T, 2, Bp) the threads' exact sums (x part, y part), ``scratch`` the element-wise
-    step's. The row loops call the SIMD intrinsic and index 2-D arrays directly: a helper
-    function inlined here with array arguments would cost reference-count updates on every
-    row, and ``a[1, b]`` where ``a[Bp + b]`` would do lets LLVM vectorize the gate sums (a
-    run-time offset into one flat array keeps them scalar, three times slower)."""
-    B = c.shape[1]
+    """One step of the streams (``c``, ``acc``, ``acc_y``: (rows, Bp) int64, padding columns
+    included) on int16 inputs ``x`` (D, Bp) and ``y_in`` (Pp, Bp), writing ``m`` (Hp, Bp) and
+    ``y_out`` (Pp, Bp) int16. Matrix arguments are a :class:`~ese.runtime.pairs_layout.PairMatrix`'s
+    ptr, cols, words, step; ``vec`` the element-wise vectors by group, every cell's value
+    repeated for its Bp streams (:func:`stream_vectors`); ``s64`` (T, 2, Bp) the threads' exact sums (x
+    part, y part), ``scratch`` (T, 6 LANES Bp) the element-wise step's. The row loops call the
+    SIMD intrinsic and index 2-D arrays directly: a helper function inlined here with array
+    arguments would cost reference-count updates on every row, and ``a[1, b]`` where
+    ``a[Bp + b]`` would do lets LLVM vectorize the gate sums (a run-time offset into one flat
+    array keeps them scalar, three times slower). The element-wise step runs once per group
+    of LANES cells, over the group's LANES Bp (cell, stream) pairs as one flat vector (cell
+    by cell it cost a third more: 16 times the views and loop set-ups of 32 elements)."""
     Bp = x.shape[1]
+    n = LANES * Bp  # (cell, stream) pairs of a group
+    acc_f, c_f, m_f = acc.reshape(-1), c.reshape(-1), m.reshape(-1)
     ACC = sh[ACCBITS]
     sx, sr, sacc, say, sy, A = sh[SX], sh[SR], sh[SACC], sh[SAY], sh[SY], sh[ABITS]
     for t in prange(groups.shape[0]):
@@ -57,12 +62,12 @@ def step_pairs(kind, blocks, groups, pgroups, x, y_in,
                 row_pairs(xw, xc, x, xp[r], xp[r + 1], xs[r], a, 0)
                 row_pairs(rw, rc, y_in, rp[r], rp[r + 1], rs[r], a, Bp)
                 bias_r, row = bias[r], blk + r - base
-                for b in range(B):  # the gate sum: sat(align(align(W_x x) + align(W_r y) + bias))
+                for b in range(Bp):  # the gate sum: sat(align(align(W_x x) + align(W_r y) + bias))
                     total = align(a[0, b], sx) + align(a[1, b], sr) + bias_r
                     acc[row, b] = sat(align(total, sacc), ACC)
-            for lane in range(LANES):
-                k = g * LANES + lane
-                ew_fixed_rows(kind, acc, blk + lane, LANES, c[k], m[k], k, vec, has_vec, sh, lsig, ltanh, w)
+            c0 = g * n  # the group's cells, block j of (cell, stream) pair i at acc row-major j n + i
+            ew_fixed_cells(kind, acc_f[blk * Bp:(blk + blocks * LANES) * Bp], n, 0, n, c_f[c0:c0 + n],
+                           m_f[c0:c0 + n], vec[g if has_vec else 0], has_vec, sh, lsig, ltanh, w)
     for t in prange(pgroups.shape[0]):
         a = s64[t]
         for j in range(pgroups.shape[1]):
@@ -71,7 +76,7 @@ def step_pairs(kind, blocks, groups, pgroups, x, y_in,
                 break
             for r in range(s * LANES, (s + 1) * LANES):
                 row_pairs(pw, pc, m, pp[r], pp[r + 1], ps[r], a, 0)
-                for b in range(B):
+                for b in range(Bp):
                     ay = sat(align(a[0, b], say), ACC)
                     acc_y[r, b] = ay
                     y_out[r, b] = sat(align(ay, sy), A)
@@ -111,6 +116,19 @@ def pair_layer(L, qm, first: bool) -> PairLayer | None:
         if not pairs_fit(wmax, z):
             return None
     return PairLayer(*(pack_pairs(mat, z) for mat, z in zip(mats, zs)))
+
+
+def stream_vectors(vec: np.ndarray, has_vec: bool, Bp: int) -> np.ndarray:
+    """The element-wise vectors (rows, Hp) by group of LANES cells, each cell's value repeated
+    for its ``Bp`` streams: (Hp / LANES, rows, LANES Bp), a group's (cell, stream) pairs in the
+    order of the (Hp, Bp) state arrays; (1, 1, 1) without vectors. A group's block is then
+    C-contiguous: a column slice of one (rows, Hp Bp) array would not be, and the element-wise
+    loops over it would run four times slower, unvectorized."""
+    if not has_vec:
+        return np.zeros((1, 1, 1), vec.dtype)
+    rows, Hp = vec.shape
+    rep = np.repeat(vec, Bp, axis=1).reshape(rows, Hp // LANES, LANES * Bp)
+    return np.ascontiguousarray(rep.transpose(1, 0, 2))
 
 
 def padded_streams(B: int) -> int:

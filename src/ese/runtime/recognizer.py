@@ -73,21 +73,24 @@ class _State:
             self.groups = thread_groups(L.hp // LANES, threads)  # utterance-mode W_x X
             self.order = gate_row_order(H, L.blocks)
             return
-        # pairs: the activations are int16 with the streams padded to Bp (padding columns stay 0)
+        # pairs: int16 activations with the streams padded to Bp; the padding streams are computed like
+        # the others (their inputs are 0) and never read
         Bp, act = (KPR.padded_streams(B), np.int16) if pairs is not None else (B, act)
         self.y = KPR.aligned_zeros((2, L.pp, Bp), act)  # double buffer: y_{t-1}, y_t
         self.cur = 0
-        self.c = np.zeros((L.hp, B), dtype=wide)
+        self.c = np.zeros((L.hp, Bp), dtype=wide)  # pairs: the padding streams run too (and are ignored)
         self.m = KPR.aligned_zeros((L.hp, Bp), act)
-        self.acc = np.zeros((L.blocks * L.hp, B), dtype=wide)  # fixed point: per-thread scratch rows
-        self.acc_y = np.zeros((L.pp, B), dtype=wide)
+        self.acc = np.zeros((L.blocks * L.hp, Bp), dtype=wide)  # fixed point: per-thread scratch rows
+        self.acc_y = np.zeros((L.pp, Bp), dtype=wide)
         self.groups = thread_groups(L.hp // LANES, threads)
         self.pgroups = thread_groups(L.pp // LANES, threads)
         # per thread 2 B (the x and y gate sums); fixed point also the element-wise step's scratch
         rows = max(len(self.groups), len(self.pgroups))
         self.scratch = np.zeros((rows, (max(2, scratch) if fixed else 2) * B), dtype=wide)
-        if pairs is not None:  # the threads' exact x and y sums
+        if pairs is not None:  # the threads' exact x and y sums; the element-wise step of a group at once
             self.s64 = np.zeros((rows, 2, Bp), dtype=np.int64)
+            self.scratch = np.zeros((rows, max(2, scratch) * LANES * Bp), dtype=wide)
+            self.pair_vec = KPR.stream_vectors(L.vec, L.has_vec, Bp)
 
     def _perm_buffers(self, L: LayerWeights, perm, fixed: bool) -> None:
         """One stream on ``perm64`` / ``perm32``: inputs laid out by whole blocks (x, zeros, y, zeros)."""
@@ -408,7 +411,7 @@ class Recognizer:
         if st.pair_args is None:
             pr = st.pairs
             st.pair_args = ((L.kind, L.blocks, st.groups, st.pgroups),
-                            (*pr.args("gx"), *pr.args("gr"), L.bias, L.vec, L.has_vec, st.c, st.m, st.acc,
+                            (*pr.args("gx"), *pr.args("gr"), L.bias, st.pair_vec, L.has_vec, st.c, st.m, st.acc,
                              st.scratch, st.s64, *pr.args("gp")),
                             (st.acc_y, L.shifts, *self._luts), (st.y[0], st.y[1]))
         head, mid, tail, ys = st.pair_args
