@@ -13,7 +13,8 @@ from test_engine_gru import gru_qmodel
 from test_narrow_kernels import assert_exact
 
 import ese.runtime.engine as engine_mod
-from ese.runtime import Engine
+from ese.compress.reference import ReferenceModel
+from ese.runtime import Engine, EngineError
 from ese.runtime import perm_layout
 from ese.runtime.perm_layout import BLOCK, ROWS, pack_perm, perm_supported
 
@@ -135,3 +136,30 @@ def test_float_layout_holds_every_weight():
                     got[m.rows[s * ROWS + lane], b * m.block + m.idx[k + p, lane]] += m.vals[k + p, lane]
             k += m.counts[s, b]
     np.testing.assert_array_equal(got[:40][:, perm_layout.column_map(75, 10, 32)], w)
+
+
+@needs_avx512
+@pytest.mark.parametrize("mode", ["fixed", "float"])
+def test_streaming_short_path_matches_the_traced_path_and_refuses_bad_frames(mode):
+    """``step_layers`` of one stream on perm kernels takes a short path (input checked and staged
+    in one jitted pass); on a 2-layer model its outputs equal the general path's (and in fixed
+    point the reference model's), and a refused frame changes no state."""
+    qm = tiny_qmodel(D=9, H=16, P=16, layers=2, shift=-1, seed=5)
+    eng = Engine.from_qmodel(qm, mode, threads=2)
+    x = int_input(qm, 6, 3)
+    frames = x if mode == "fixed" else eng.quantize_input(np.random.default_rng(3).standard_normal((6, 9)).astype(np.float32))
+    rec = eng.recognizer(1)
+    assert rec._perm_stream
+    got = []
+    for t, f in enumerate(frames):
+        if t == 3 and mode == "fixed":
+            with pytest.raises(EngineError, match="outside"):
+                rec.step_layers(np.full((1, 9), qm.input_format.hi + 1))
+            with pytest.raises(EngineError, match="must be integers"):
+                rec.step_layers(f[None].astype(np.float32))
+        got.append(rec.step_layers(f[None])[0].copy())
+    general = eng.recognizer(1)  # a record callback keeps step_layers on the general path
+    want = [general.step_layers(f[None], lambda k, st: None)[0].copy() for f in frames]
+    np.testing.assert_array_equal(np.array(got), np.array(want))
+    if mode == "fixed":
+        np.testing.assert_array_equal(np.array(got), ReferenceModel(qm).run(x).y)

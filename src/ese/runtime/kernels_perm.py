@@ -120,6 +120,18 @@ def step_perm_float(kind, blocks, gptr, gmid, gcounts, gidx, gvals, grows, gsl, 
                     z[yo + r] = a[lane]
 
 
+@nb.njit(**_JIT)
+def stage_input(x, z, lo, hi):
+    """Copy the integer input ``x`` into ``z[:len(x)]`` if every entry lies in [lo, hi]; False
+    (and ``z`` untouched) otherwise. One jitted call for the streaming step's check and copy."""
+    for v in x:
+        if v < lo or v > hi:
+            return False
+    for i in range(x.shape[0]):
+        z[i] = x[i]
+    return True
+
+
 # ---- the plan of a layer (plain Python, once per engine and thread count) ---------------------
 
 class PermLayer:
