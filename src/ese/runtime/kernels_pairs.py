@@ -82,6 +82,25 @@ def step_pairs(kind, blocks, groups, pgroups, x, y_in,
                     y_out[r, b] = sat(align(ay, sy), A)
 
 
+@nb.njit(**_JIT)
+def stage_frames(X, xs):
+    """``xs[t, d, b] = X[t, b, d]``: the (T, B, D) checked integer frames as the pair kernel's
+    (D, Bp) int16 inputs, one per frame (padding streams left as they are, 0)."""
+    for t in range(X.shape[0]):
+        for b in range(X.shape[1]):
+            for d in range(X.shape[2]):
+                xs[t, d, b] = X[t, b, d]
+
+
+@nb.njit(**_JIT)
+def store_frame(y, out, t):
+    """``out[b, t, r] = y[r, b]`` for the real streams and outputs of ``out`` (B, T, P): one
+    frame of the utterance-mode result from a step's (Pp, Bp) int16 output."""
+    for b in range(out.shape[0]):
+        for r in range(out.shape[2]):
+            out[b, t, r] = y[r, b]
+
+
 # ---- the plan of a layer (plain Python, once per engine) ---------------------------------------
 
 class PairLayer:
