@@ -52,21 +52,24 @@ def _weight_bytes(eng: Engine, rec) -> tuple[int, int]:
 
 
 def _perm_parts(rec, x) -> tuple[float, float]:
-    """perm64: (the step without the products, the products without the element-wise stage):
-    the kernel's arguments with no slices, and with no cells."""
+    """perm64 / perm32: (the step without the products, the products without the element-wise
+    stage): the kernel's arguments with no slices, and with no cells."""
+    name = "step_perm" if rec.fixed else "step_perm_float"
+    # argument positions (Recognizer._perm_args): gate slices, cell bounds, output-matrix slices
+    gates, cells, outs = (9, 21, 29) if rec.fixed else (8, 20, 27)
     captured = []
-    kernel = KP.step_perm
-    KP.step_perm = lambda *a: captured.append(a)
+    kernel = getattr(KP, name)
+    setattr(KP, name, lambda *a: captured.append(a))
     try:
         rec.step_layers(x)
     finally:
-        KP.step_perm = kernel
+        setattr(KP, name, kernel)
     a = list(captured[0])
     no_products = list(a)
-    no_products[9] = np.full_like(a[9], -1)  # gate slices
-    no_products[29] = np.full_like(a[29], -1)  # output-matrix slices
+    no_products[gates] = np.full_like(a[gates], -1)
+    no_products[outs] = np.full_like(a[outs], -1)
     no_cells = list(a)
-    no_cells[21] = np.zeros_like(a[21])  # cell bounds
+    no_cells[cells] = np.zeros_like(a[cells])
     return _best(lambda: kernel(*no_products)), _best(lambda: kernel(*no_cells))
 
 
