@@ -168,7 +168,7 @@ def perm_layer(L, ql, qm, first: bool, threads: int) -> PermLayer | None:
     zmax = np.concatenate([np.full(D, zx), np.full(P, zy)])
     gx = pack_perm(np.hstack([w_x, w_r]), D, gate_sets, zmax)
     gr = pack_perm(w_r, 0, gate_sets, np.full(P, zy))
-    p_sets = _round_robin(P, len(gate_sets))
+    p_sets = _contiguous(P, len(gate_sets))
     gp = pack_perm(w_y, w_y.shape[1], p_sets, np.full(w_y.shape[1], zm))
     return PermLayer(gx, gr, gp, bounds, gx.split_blocks * gx.block)
 
@@ -181,7 +181,7 @@ def perm_layer_float(L, threads: int) -> PermLayer:
     gx = pack_perm(wg, D, gate_sets, None, fixed=False)
     gr = pack_perm(wg[:, D:], 0, gate_sets, None, fixed=False)
     w_y = sell_dense(L.gp)
-    gp = pack_perm(w_y, w_y.shape[1], _round_robin(P, len(gate_sets)), None, fixed=False)
+    gp = pack_perm(w_y, w_y.shape[1], _contiguous(P, len(gate_sets)), None, fixed=False)
     return PermLayer(gx, gr, gp, bounds, gx.split_blocks * gx.block)
 
 
@@ -193,8 +193,12 @@ def _cell_split(H: int, nb: int, threads: int) -> tuple[np.ndarray, list[np.ndar
                     for lo, hi in zip(bounds, bounds[1:])]
 
 
-def _round_robin(R: int, n: int) -> list[np.ndarray]:
-    """Rows of a plain matrix over n threads: slices of 16 rows dealt in turn (after sorting by
-    count, neighbouring slices cost about the same)."""
-    rows = np.arange(R)
-    return [rows[(rows // ROWS) % n == t] for t in range(n)]
+def _contiguous(R: int, n: int) -> list[np.ndarray]:
+    """Rows of a plain matrix over n threads in contiguous runs cut at multiples of 32 rows, so
+    the rows a thread writes (y_out, acc_y and y's place in the next step's z, 64-byte aligned)
+    share no cache line with another thread's. Dealing 16-row slices in turn balanced the work a
+    little better but made both threads write into every line of y: with unaligned buffers the
+    shipped model's step took 45-70 µs instead of 29 in about half of the processes."""
+    cuts = np.round(np.linspace(0, R, n + 1) / (2 * ROWS)).astype(np.int64) * 2 * ROWS
+    cuts[-1] = R
+    return [np.arange(lo, hi) for lo, hi in zip(cuts, cuts[1:])]

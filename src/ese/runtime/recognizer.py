@@ -14,7 +14,7 @@ from ese.runtime import kernels_int16 as KI
 from ese.runtime import kernels_pairs as KPR
 from ese.runtime import kernels_perm as KP
 from ese.runtime.errors import EngineError
-from ese.runtime.layout import LANES, gate_row_order, thread_groups
+from ese.runtime.layout import LANES, aligned_zeros, gate_row_order, thread_groups
 from ese.runtime.weights import LayerWeights
 from ese.threads import numba_threads
 
@@ -51,62 +51,65 @@ class _State:
         if self.one:
             D, H, P = L.input_dim, L.hidden, L.proj
             zt = np.int16 if (clusters is not None and fixed) else np.int32 if narrow is not None else wide
-            self.z = np.zeros(D + P + 1, dtype=zt)
-            self.zr = np.zeros(P + 1, dtype=zt)
-            self.acc = np.zeros(L.blocks * H + 1, dtype=wide)
-            self.c = np.zeros(H, dtype=wide)
-            self.m = np.zeros(H, dtype=zt)
-            self.y_out = np.zeros(P + 1, dtype=act)
-            self.acc_y = np.zeros(P + 1, dtype=wide)
+            zeros = aligned_zeros  # threads write rows of these side by side: no line straddles two
+            self.z = zeros((D + P + 1,), zt)
+            self.zr = zeros((P + 1,), zt)
+            self.acc = zeros((L.blocks * H + 1,), wide)
+            self.c = zeros((H,), wide)
+            self.m = zeros((H,), zt)
+            self.y_out = zeros((P + 1,), act)
+            self.acc_y = zeros((P + 1,), wide)
             n = min(threads, max(1, H // LANES))
             self.gsl = thread_groups(L.gx.ptr.size - 1, n)
             self.rsl = thread_groups(L.gr.ptr.size - 1, n)
             self.psl = thread_groups(L.gp.ptr.size - 1, n)
             self.cells = np.linspace(0, H, len(self.gsl) + 1).astype(np.int64)
-            self.scratch = np.zeros((len(self.gsl), LANES), dtype=wide)
-            self.s32 = np.zeros((len(self.gsl), 2 * LANES), dtype=np.int32)
+            self.scratch = aligned_zeros((len(self.gsl), LANES), wide)  # per-thread rows: whole lines
+            self.s32 = aligned_zeros((len(self.gsl), 2 * LANES), np.int32)
             if clusters is not None:
                 self.gcl = thread_groups(clusters["gx"].n_clusters, n)
                 self.rcl = thread_groups(clusters["gr"].n_clusters, n)
                 self.pcl = thread_groups(clusters["gp"].n_clusters, n)
-                self.s64 = np.zeros((len(self.gsl), 2 * LANES), dtype=np.int64)
+                self.s64 = aligned_zeros((len(self.gsl), 2 * LANES), np.int64)
             self.groups = thread_groups(L.hp // LANES, threads)  # utterance-mode W_x X
             self.order = gate_row_order(H, L.blocks)
             return
         # pairs: int16 activations with the streams padded to Bp; the padding streams are computed like
         # the others (their inputs are 0) and never read
         Bp, act = (KPR.padded_streams(B), np.int16) if pairs is not None else (B, act)
-        self.y = KPR.aligned_zeros((2, L.pp, Bp), act)  # double buffer: y_{t-1}, y_t
+        self.y = aligned_zeros((2, L.pp, Bp), act)  # double buffer: y_{t-1}, y_t
         self.cur = 0
-        self.c = np.zeros((L.hp, Bp), dtype=wide)  # pairs: the padding streams run too (and are ignored)
-        self.m = KPR.aligned_zeros((L.hp, Bp), act)
-        self.acc = np.zeros((L.blocks * L.hp, Bp), dtype=wide)  # fixed point: per-thread scratch rows
-        self.acc_y = np.zeros((L.pp, Bp), dtype=wide)
+        self.c = aligned_zeros((L.hp, Bp), wide)  # pairs: the padding streams run too (and are ignored)
+        self.m = aligned_zeros((L.hp, Bp), act)
+        self.acc = aligned_zeros((L.blocks * L.hp, Bp), wide)  # fixed point: per-thread scratch rows
+        self.acc_y = aligned_zeros((L.pp, Bp), wide)
         self.groups = thread_groups(L.hp // LANES, threads)
         self.pgroups = thread_groups(L.pp // LANES, threads)
         # per thread 2 B (the x and y gate sums); fixed point also the element-wise step's scratch
         rows = max(len(self.groups), len(self.pgroups))
-        self.scratch = np.zeros((rows, (max(2, scratch) if fixed else 2) * B), dtype=wide)
+        self.scratch = aligned_zeros((rows, (max(2, scratch) if fixed else 2) * B), wide)
         if pairs is not None:  # the threads' exact x and y sums; the element-wise step of a group at once
-            self.s64 = np.zeros((rows, 2, Bp), dtype=np.int64)
-            self.scratch = np.zeros((rows, max(2, scratch) * LANES * Bp), dtype=wide)
+            self.s64 = aligned_zeros((rows, 2, Bp), np.int64)  # a thread's sums: whole cache lines
+            self.scratch = aligned_zeros((rows, max(2, scratch) * LANES * Bp), wide)
             self.pair_vec = KPR.stream_vectors(L.vec, L.has_vec, Bp)
 
     def _perm_buffers(self, L: LayerWeights, perm, fixed: bool) -> None:
-        """One stream on ``perm64`` / ``perm32``: inputs laid out by whole blocks (x, zeros, y, zeros)."""
+        """One stream on ``perm64`` / ``perm32``: inputs laid out by whole blocks (x, zeros, y, zeros);
+        every buffer 64-byte aligned, so that the threads' parts (cells, output rows, sums) never
+        share a cache line."""
         H, P = L.hidden, L.proj
         z_t, wide, act = (np.int16, np.int64, np.int32) if fixed else (np.float32, np.float32, np.float32)
         self.y_off = perm.y_off
-        self.z = np.zeros(perm.gx.n_cols, dtype=z_t)
-        self.zr = np.zeros(perm.gr.n_cols, dtype=z_t)
-        self.m = np.zeros(perm.gp.n_cols, dtype=z_t)
-        self.acc = np.zeros(L.blocks * H + 1, dtype=wide)
-        self.c = np.zeros(H, dtype=wide)
-        self.y_out = np.zeros(P + 1, dtype=act)
-        self.acc_y = np.zeros(P + 1, dtype=wide)
+        self.z = aligned_zeros((perm.gx.n_cols,), z_t)
+        self.zr = aligned_zeros((perm.gr.n_cols,), z_t)
+        self.m = aligned_zeros((perm.gp.n_cols,), z_t)
+        self.acc = aligned_zeros((L.blocks * H + 1,), wide)
+        self.c = aligned_zeros((H,), wide)
+        self.y_out = aligned_zeros((P + 1,), act)
+        self.acc_y = aligned_zeros((P + 1,), wide)
         n = perm.gx.slices.shape[0]
-        self.a32 = np.zeros((n, 2 * LANES), dtype=np.int32 if fixed else np.float32)
-        self.a64 = np.zeros((n, 2 * LANES), dtype=np.int64)
+        self.a32 = aligned_zeros((n, 2 * LANES), np.int32 if fixed else np.float32)
+        self.a64 = aligned_zeros((n, 2 * LANES), np.int64)
         self.no_xw = np.zeros((1, 1), dtype=wide)
         self.stream_args = None  # the streaming kernel's arguments (Recognizer._run_perm)
         self.groups = thread_groups(L.hp // LANES, n)  # utterance-mode W_x X
@@ -167,7 +170,7 @@ class Recognizer:
                        for L, p, c, pl, pr in zip(engine.layers, plans, cls, perms, pairs)]
         self.in_dtype = np.int32 if self.fixed else np.float32
         if self.pairs:  # the layer-0 input of many streams, int16 and padded like the layers' arrays
-            self.x = KPR.aligned_zeros((engine.input_dim, KPR.padded_streams(self.B)), np.int16)
+            self.x = aligned_zeros((engine.input_dim, KPR.padded_streams(self.B)), np.int16)
         else:
             self.x = np.zeros((engine.input_dim, self.B), self.in_dtype)
         if self.fixed:
@@ -438,7 +441,7 @@ class Recognizer:
         by one jitted pass, each step's output stored straight into ``out`` (B, T, P) by another
         (numpy's transposing copies cost ~20 µs of a ~300 µs step at 32 streams)."""
         T, B, D = X.shape
-        xs = KPR.aligned_zeros((T, D, KPR.padded_streams(B)), np.int16)  # every frame's rows 64-byte aligned
+        xs = aligned_zeros((T, D, KPR.padded_streams(B)), np.int16)  # every frame's rows 64-byte aligned
         KPR.stage_frames(X, xs)
         layers, states = self.engine.layers, self.states
         for t in range(T):
