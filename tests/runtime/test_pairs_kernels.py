@@ -17,6 +17,7 @@ from ese.runtime import Engine
 from ese.runtime.layout import pack, plain_row_order
 from ese.runtime.pairs_layout import INT32_LIMIT, pack_pairs, pairs_fit
 from ese.runtime.simd_pairs import interleave_masks, stream_order
+from ese.threads import numba_threads
 
 PAIRS = "csr-pairs-x-batch-i16"
 
@@ -129,3 +130,31 @@ def test_interleave_then_reorder_gives_stream_order(W):
     lanes = np.concatenate([both[lo].reshape(-1, 2), both[hi].reshape(-1, 2)])  # (W, 2): lo then hi lanes
     order = stream_order(W)
     np.testing.assert_array_equal(lanes[order], np.stack([a, b], axis=1))
+
+
+def test_work_stealing_takes_every_item_once_whatever_the_threads():
+    """The pair kernel's threads take their own groups first, then the others' (ese.runtime.steal):
+    every item exactly once, with fewer threads than lists too (one thread takes all)."""
+    import numba as nb
+    from numba import prange
+
+    from ese.runtime.steal import COUNTER_STRIDE, next_item
+
+    @nb.njit(parallel=True)
+    def take_all(lists, counters, out):
+        counters[:] = 0
+        for t in prange(lists.shape[0]):
+            while True:
+                item = next_item(lists, counters, t)
+                if item < 0:
+                    break
+                out[item] += 1
+
+    lists = np.array([[0, 2, 4, 6, -1], [1, 3, 5, 7, 8], [9, -1, -1, -1, -1]], np.int32)
+    for threads in sorted({1, min(2, nb.config.NUMBA_NUM_THREADS)}):
+        with numba_threads(threads):
+            out = np.zeros(10, np.int64)
+            counters = np.zeros(3 * COUNTER_STRIDE, np.int64)
+            for _ in range(200):
+                take_all(lists, counters, out)
+            np.testing.assert_array_equal(out, np.full(10, 200))

@@ -24,6 +24,7 @@ from ese.runtime.kernels_int16 import out_bound
 from ese.runtime.layout import LANES
 from ese.runtime.pairs_layout import PairMatrix, pack_pairs, pairs_fit
 from ese.runtime.simd_pairs import row_pairs
+from ese.runtime.steal import COUNTER_STRIDE, next_item
 
 _JIT = {"cache": True, "nogil": True}
 STREAM_BLOCK = 16  # the batch is padded to a multiple of this (the narrowest block of row_pairs)
@@ -32,7 +33,7 @@ STREAM_BLOCK = 16  # the batch is padded to a multiple of this (the narrowest bl
 @nb.njit(parallel=True, **_JIT)
 def step_pairs(kind, blocks, groups, pgroups, x, y_in,
                xp, xc, xw, xs, rp, rc, rw, rs, bias, vec, has_vec,
-               c, m, acc, scratch, s64, pp, pc, pw, ps, y_out, acc_y, sh, lsig, ltanh):
+               c, m, acc, scratch, s64, pp, pc, pw, ps, y_out, acc_y, sh, lsig, ltanh, taken):
     """One step of the streams (``c``, ``acc``, ``acc_y``: (rows, Bp) int64, padding columns
     included) on int16 inputs ``x`` (D, Bp) and ``y_in`` (Pp, Bp), writing ``m`` (Hp, Bp) and
     ``y_out`` (Pp, Bp) int16. Matrix arguments are a :class:`~ese.runtime.pairs_layout.PairMatrix`'s
@@ -44,17 +45,23 @@ def step_pairs(kind, blocks, groups, pgroups, x, y_in,
     ``a[Bp + b]`` would do lets LLVM vectorize the gate sums (a run-time offset into one flat
     array keeps them scalar, three times slower). The element-wise step runs once per group
     of LANES cells, over the group's LANES Bp (cell, stream) pairs as one flat vector (cell
-    by cell it cost a third more: 16 times the views and loop set-ups of 32 elements)."""
+    by cell it cost a third more: 16 times the views and loop set-ups of 32 elements). Threads
+    take groups by work stealing (:mod:`ese.runtime.steal`; ``taken``: (2 T COUNTER_STRIDE,)
+    int64, the counters of both regions): their own groups first, then what a slower thread
+    has left."""
     Bp = x.shape[1]
     n = LANES * Bp  # (cell, stream) pairs of a group
     acc_f, c_f, m_f = acc.reshape(-1), c.reshape(-1), m.reshape(-1)
+    taken[:] = 0
+    half = taken.shape[0] // 2
+    gates_taken, out_taken = taken[:half], taken[half:]
     ACC = sh[ACCBITS]
     sx, sr, sacc, say, sy, A = sh[SX], sh[SR], sh[SACC], sh[SAY], sh[SY], sh[ABITS]
     for t in prange(groups.shape[0]):
         a, w = s64[t], scratch[t]
         blk = t * blocks * LANES  # the thread's rows of acc: a group's sums stay in L1
-        for j in range(groups.shape[1]):
-            g = groups[t, j]
+        while True:
+            g = next_item(groups, gates_taken, t)
             if g < 0:
                 break
             base = g * blocks * LANES
@@ -70,8 +77,8 @@ def step_pairs(kind, blocks, groups, pgroups, x, y_in,
                            m_f[c0:c0 + n], vec[g if has_vec else 0], has_vec, sh, lsig, ltanh, w)
     for t in prange(pgroups.shape[0]):
         a = s64[t]
-        for j in range(pgroups.shape[1]):
-            s = pgroups[t, j]
+        while True:
+            s = next_item(pgroups, out_taken, t)
             if s < 0:
                 break
             for r in range(s * LANES, (s + 1) * LANES):
@@ -148,6 +155,11 @@ def stream_vectors(vec: np.ndarray, has_vec: bool, Bp: int) -> np.ndarray:
     rows, Hp = vec.shape
     rep = np.repeat(vec, Bp, axis=1).reshape(rows, Hp // LANES, LANES * Bp)
     return np.ascontiguousarray(rep.transpose(1, 0, 2))
+
+
+def steal_counters(threads: int) -> np.ndarray:
+    """The work-stealing counters of :func:`step_pairs`' two parallel regions."""
+    return np.zeros(2 * max(1, threads) * COUNTER_STRIDE, np.int64)
 
 
 def padded_streams(B: int) -> int:

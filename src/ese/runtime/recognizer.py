@@ -92,6 +92,7 @@ class _State:
             self.s64 = aligned_zeros((rows, 2, Bp), np.int64)  # a thread's sums: whole cache lines
             self.scratch = aligned_zeros((rows, max(2, scratch) * LANES * Bp), wide)
             self.pair_vec = KPR.stream_vectors(L.vec, L.has_vec, Bp)
+            self.taken = KPR.steal_counters(rows)
 
     def _perm_buffers(self, L: LayerWeights, perm, fixed: bool) -> None:
         """One stream on ``perm64`` / ``perm32``: inputs laid out by whole blocks (x, zeros, y, zeros);
@@ -459,7 +460,7 @@ class Recognizer:
             st.pair_args = ((L.kind, L.blocks, st.groups, st.pgroups),
                             (*pr.args("gx"), *pr.args("gr"), L.bias, st.pair_vec, L.has_vec, st.c, st.m, st.acc,
                              st.scratch, st.s64, *pr.args("gp")),
-                            (st.acc_y, L.shifts, *self._luts), (st.y[0], st.y[1]))
+                            (st.acc_y, L.shifts, *self._luts, st.taken), (st.y[0], st.y[1]))
         head, mid, tail, ys = st.pair_args
         y_out = ys[1 - st.cur]
         KPR.step_pairs(*head, x, ys[st.cur], *mid, y_out, *tail)
