@@ -11,10 +11,12 @@ the cell's ``kind``:
   stream; block j of cell k is ``acc[j H + k]``, ``st`` the state, ``vec`` (rows, H) the
   element-wise vectors (a dummy when ``has_vec`` is False); updates ``st`` and writes the output
   signal (``CellSpec.output``) into ``out``, both in place.
-* ``ew_float_rows(kind, acc, r0, s, st, out, k, vec, has_vec)``: cell k for B streams at once:
-  ``acc`` (rows, B), block j at row ``r0 + j s``, ``st`` and ``out`` the cell's (B,) rows.
-* ``ew_fixed_rows``: the rows form in fixed point, with the shift vector ``sh`` (layout below),
-  the sigmoid and tanh tables and an int64 scratch ``w`` of :attr:`EngineCell.scratch` B entries;
+  Many-stream kernels call it too, on a group of cells with the (cell, stream) pairs as its
+  index (``H`` = the group's cells times the streams, ``vec`` repeated per stream).
+* ``ew_fixed_rows(kind, acc, r0, s, st, out, k, vec, has_vec, sh, lsig, ltanh, w)``: cell k for B
+  streams at once in fixed point (``acc`` (rows, B), block j at row ``r0 + j s``; the int64
+  kernel of many streams), with the shift vector ``sh`` (layout below), the sigmoid and tanh
+  tables and an int64 scratch ``w`` of :attr:`EngineCell.scratch` B entries;
   ``ew_fixed_cells(kind, acc, H, lo, hi, st, out, vec, has_vec, sh, lsig, ltanh, w)`` the same
   for the cells [lo, hi) of one stream (block j of cell k at ``acc[j H + k]``; ``w`` of
   :attr:`EngineCell.scratch` (hi - lo) entries): both vectorize over their index.
@@ -102,15 +104,6 @@ def _lstmp_float_cells(acc, H, lo, hi, c, m, vec, has_vec):
     else:
         zero = np.float32(0.0)
         _lstmp_float_vec(ai, af, ag, ao, c[lo:hi], m[lo:hi], zero, zero, zero)
-
-
-@nb.njit(inline="always", **_FLOAT)
-def _lstmp_float_rows(acc, r0, s, c, m, k, vec, has_vec):
-    zero = np.float32(0.0)
-    pi = vec[0, k] if has_vec else zero
-    pf = vec[1, k] if has_vec else zero
-    po = vec[2, k] if has_vec else zero
-    _lstmp_float_vec(acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s], c, m, pi, pf, po)
 
 
 @nb.njit(inline="always", **_INT)
@@ -203,11 +196,6 @@ def _gru_float_cells(acc, H, lo, hi, h, out, vec, has_vec):
                    h[lo:hi], out[lo:hi])
 
 
-@nb.njit(inline="always", **_FLOAT)
-def _gru_float_rows(acc, r0, s, h, out, k, vec, has_vec):
-    _gru_float_vec(acc[r0], acc[r0 + s], acc[r0 + 2 * s], acc[r0 + 3 * s], h, out)
-
-
 @nb.njit(inline="always", **_INT)
 def _gru_fixed_vec(ar, az, anx, anh, h, out, sh, lsig, ltanh, w):
     """The GRU step (ese.cell._gru_fixed) over index b, laid out as :func:`_lstmp_fixed_vec`
@@ -251,14 +239,6 @@ def ew_float_cells(kind, acc, H, lo, hi, st, out, vec, has_vec):
         _gru_float_cells(acc, H, lo, hi, st, out, vec, has_vec)
     else:
         _lstmp_float_cells(acc, H, lo, hi, st, out, vec, has_vec)
-
-
-@nb.njit(inline="always", **_FLOAT)
-def ew_float_rows(kind, acc, r0, s, st, out, k, vec, has_vec):
-    if kind == GRU_KIND:
-        _gru_float_rows(acc, r0, s, st, out, k, vec, has_vec)
-    else:
-        _lstmp_float_rows(acc, r0, s, st, out, k, vec, has_vec)
 
 
 @nb.njit(inline="always", **_INT)

@@ -12,7 +12,7 @@ import numba as nb
 import numpy as np
 from numba import prange
 
-from ese.runtime.cells import ew_float_cells, ew_float_rows
+from ese.runtime.cells import ew_float_cells
 from ese.runtime.layout import LANES
 from ese.runtime.simd import row_times_batch, sell_rows
 
@@ -60,8 +60,13 @@ def step_one(kind, blocks, gp, gc, gv, gr, gslices, z, acc, bias, vec, has_vec, 
 def step_many(kind, blocks, groups, pgroups, x, y_in,
               xp, xc, xv, rp, rc, rv, bias, vec, has_vec,
               c, m, acc, scratch, pp, pc, pv, y_out):
-    """One step of B streams (state columns): CSR rows, the batch in the inner (SIMD) loop."""
+    """One step of B streams (state columns): CSR rows, the batch in the inner (SIMD) loop. The
+    element-wise step runs once per group of LANES cells over its LANES B (cell, stream) pairs as
+    flat vectors; ``vec``: the element-wise vectors by group, each cell's value repeated per
+    stream (:func:`ese.runtime.kernels_pairs.stream_vectors`)."""
     B = c.shape[1]
+    n = LANES * B  # (cell, stream) pairs of a group
+    acc_f, c_f, m_f = acc.reshape(-1), c.reshape(-1), m.reshape(-1)
     for t in prange(groups.shape[0]):
         a = scratch[t]
         for j in range(groups.shape[1]):
@@ -76,9 +81,9 @@ def step_many(kind, blocks, groups, pgroups, x, y_in,
                 row_times_batch(rv, rc, y_in, rp[r], rp[r + 1], a, 0)
                 for b in range(B):
                     acc[r, b] = a[b]
-            for lane in range(LANES):
-                k = q * LANES + lane
-                ew_float_rows(kind, acc, base + lane, LANES, c[k], m[k], k, vec, has_vec)
+            c0 = q * n  # block j of the group's (cell, stream) pair i at acc row-major j n + i
+            ew_float_cells(kind, acc_f[base * B:(base + blocks * LANES) * B], n, 0, n, c_f[c0:c0 + n],
+                           m_f[c0:c0 + n], vec[q if has_vec else 0], has_vec)
     for t in prange(pgroups.shape[0]):
         a = scratch[t]
         for j in range(pgroups.shape[1]):

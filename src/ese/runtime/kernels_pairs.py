@@ -3,9 +3,10 @@
 
 Same structure as ``step_many`` (CSR rows with the batch in the inner loop, cell groups per
 thread, the saturated accumulators of a thread's current group in its own rows of ``acc``, the
-element-wise step :func:`ese.runtime.cells.ew_fixed_rows`, then the output matrix and the output
-stage), but the activations are int16 (K, Bp) arrays, the streams padded to ``Bp``, a multiple of
-16 (padding columns stay 0), and a row's products are :mod:`ese.runtime.simd_pairs`' pairs summed
+element-wise step, then the output matrix and the output stage), but the activations are int16
+(K, Bp) arrays, the streams padded to ``Bp``, a multiple of 16 (the padding streams run too, on
+zero inputs, and are never read), the element-wise step runs on a whole group of cells at once
+(:func:`ese.runtime.cells.ew_fixed_cells`), and a row's products are :mod:`ese.runtime.simd_pairs`' pairs summed
 in int32 lanes: a row part is exact in int32 when its bound allows, else it is summed in int32
 chunks added in int64 (:mod:`ese.runtime.pairs_layout`). Every sum is then the exact integer sum
 the reference's int64 arithmetic gives, and the gate sums, alignments and saturations are the

@@ -88,6 +88,8 @@ class _State:
         # per thread 2 B (the x and y gate sums); fixed point also the element-wise step's scratch
         rows = max(len(self.groups), len(self.pgroups))
         self.scratch = aligned_zeros((rows, (max(2, scratch) if fixed else 2) * B), wide)
+        if not fixed:  # float: the element-wise step of a group at once (kernels_float.step_many)
+            self.group_vec = KPR.stream_vectors(L.vec, L.has_vec, Bp)
         if pairs is not None:  # the threads' exact x and y sums; the element-wise step of a group at once
             self.s64 = aligned_zeros((rows, 2, Bp), np.int64)  # a thread's sums: whole cache lines
             self.scratch = aligned_zeros((rows, max(2, scratch) * LANES * Bp), wide)
@@ -428,8 +430,8 @@ class Recognizer:
         mats = [getattr(m, f"csr_{a}") for m in (L.w_x, L.w_r) for a in ("ptr", "cols", "vals")]
         proj = [getattr(L.w_y, f"csr_{a}") for a in ("ptr", "cols", "vals")]
         y_in, y_out = st.y[st.cur], st.y[1 - st.cur]
-        args = (L.kind, L.blocks, st.groups, st.pgroups, x, y_in, *mats, L.bias, L.vec,
-                L.has_vec, st.c, st.m, st.acc, st.scratch, *proj, y_out)
+        args = (L.kind, L.blocks, st.groups, st.pgroups, x, y_in, *mats, L.bias,
+                L.vec if self.fixed else st.group_vec, L.has_vec, st.c, st.m, st.acc, st.scratch, *proj, y_out)
         if self.fixed:
             self.K.step_many(*args, st.acc_y, L.shifts, *self._luts)
         else:
