@@ -31,8 +31,33 @@ def _cast(builder, v, src, dst, ty):
     return builder.sext(v, ty) if src.signed else builder.zext(v, ty)
 
 
-def _i64(builder, v):
+def sext64(builder, v):
+    """IR: an integer value sign-extended to i64 (as it is when it is already that wide)."""
     return builder.sext(v, ir.IntType(64)) if v.type.width < 64 else v
+
+
+UNROLL = 4  # independent accumulators: the FMA / vpdpwssd latency (4-5 cycles) is hidden
+
+
+def unrolled(builder, e0, e1, vty, zero, body, add):
+    """IR: run ``body(e, acc)`` for e in [e0, e1) with UNROLL accumulators of type ``vty`` over
+    whole groups of UNROLL steps, the rest on the first; returns the accumulators' sum
+    (``add(a, b)``). The SIMD intrinsics' shared inner loop."""
+    i64 = ir.IntType(64)
+    accs = [cgutils.alloca_once(builder, vty) for _ in range(UNROLL)]
+    for a in accs:
+        builder.store(zero, a)
+    n = builder.sub(e1, e0)
+    main_end = builder.add(e0, builder.mul(builder.sdiv(n, ir.Constant(i64, UNROLL)), ir.Constant(i64, UNROLL)))
+    with cgutils.for_range_slice(builder, e0, main_end, ir.Constant(i64, UNROLL)) as (e, _):
+        for u, a in enumerate(accs):
+            body(builder.add(e, ir.Constant(i64, u)), a)
+    with cgutils.for_range_slice(builder, main_end, e1, ir.Constant(i64, 1)) as (e, _):
+        body(e, accs[0])
+    total = builder.load(accs[0])
+    for a in accs[1:]:
+        total = add(total, builder.load(a))
+    return total
 
 
 def _make_axpy(W: int):
@@ -52,11 +77,11 @@ def _make_axpy(W: int):
         acc = cgutils.alloca_once(builder, vacc)
         builder.store(ir.Constant(vacc, [0.0 if fp else 0] * W), acc)
         i64 = ir.IntType(64)
-        with cgutils.for_range_slice(builder, _i64(builder, e0), _i64(builder, e1), ir.Constant(i64, 1)) as (e, _):
+        with cgutils.for_range_slice(builder, sext64(builder, e0), sext64(builder, e1), ir.Constant(i64, 1)) as (e, _):
             w = _cast(builder, builder.load(builder.gep(V, [e])), tv.dtype, to.dtype, acc_t)
             col = builder.load(builder.gep(C, [e]))
             col = builder.sext(col, i64) if tc.dtype.signed else builder.zext(col, i64)
-            xp = builder.gep(xarr.data, [builder.add(builder.mul(col, ldx), _i64(builder, b0))])
+            xp = builder.gep(xarr.data, [builder.add(builder.mul(col, ldx), sext64(builder, b0))])
             xv = _cast(builder, builder.load(builder.bitcast(xp, vx.as_pointer()), align=1), tx.dtype, to.dtype, vacc)
             wv = builder.shuffle_vector(builder.insert_element(ir.Constant(vacc, None), w, ir.Constant(ir.IntType(32), 0)),
                                         ir.Constant(vacc, None), splat)
@@ -64,7 +89,7 @@ def _make_axpy(W: int):
             new = builder.fadd(cur, builder.fmul(xv, wv, flags=("fast",)), flags=("fast",)) if fp \
                 else builder.add(cur, builder.mul(xv, wv))
             builder.store(new, acc)
-        op = builder.bitcast(builder.gep(O, [_i64(builder, o)]), vacc.as_pointer())
+        op = builder.bitcast(builder.gep(O, [sext64(builder, o)]), vacc.as_pointer())
         old, res = builder.load(op, align=1), builder.load(acc)
         builder.store(builder.fadd(old, res, flags=("fast",)) if fp else builder.add(old, res), op, align=1)
         return context.get_dummy_value()
@@ -120,7 +145,7 @@ def _gather_codegen(context, builder, sig, args):
     builder.store(ir.Constant(vacc, [0.0 if fp else 0] * W), acc)
     vcol = ir.VectorType(context.get_value_type(tc.dtype), W)
     vval = ir.VectorType(context.get_value_type(tv.dtype), W)
-    with cgutils.for_range_slice(builder, _i64(builder, e0), _i64(builder, e1), ir.Constant(i64, W)) as (e, _):
+    with cgutils.for_range_slice(builder, sext64(builder, e0), sext64(builder, e1), ir.Constant(i64, W)) as (e, _):
         col = builder.load(builder.bitcast(builder.gep(C, [e]), vcol.as_pointer()), align=1)
         col = builder.zext(col, ir.VectorType(i32, W)) if not tc.dtype.signed else builder.sext(col, ir.VectorType(i32, W))
         ptrs = builder.gep(Z, [col], source_etype=z_t)

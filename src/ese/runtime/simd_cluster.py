@@ -16,40 +16,14 @@ from __future__ import annotations
 
 from llvmlite import ir
 from numba import types
-from numba.core import cgutils
 from numba.extending import intrinsic
 
-
-def _i64(builder, v):
-    return builder.sext(v, ir.IntType(64)) if v.type.width < 64 else v
+from ese.runtime.simd import sext64, unrolled
 
 
 def _load_col(builder, C, e, signed):
     col = builder.load(builder.gep(C, [e]))
     return builder.sext(col, ir.IntType(64)) if signed else builder.zext(col, ir.IntType(64))
-
-
-UNROLL = 4  # independent accumulators: the FMA / vpdpwssd latency (4-5 cycles) is hidden
-
-
-def _unrolled(builder, e0, e1, vty, zero, body, add):
-    """Run ``body(e, acc)`` for e in [e0, e1): UNROLL accumulators over whole groups of UNROLL
-    steps, the rest on the first; returns the accumulators' sum."""
-    i64 = ir.IntType(64)
-    accs = [cgutils.alloca_once(builder, vty) for _ in range(UNROLL)]
-    for a in accs:
-        builder.store(zero, a)
-    n = builder.sub(e1, e0)
-    main_end = builder.add(e0, builder.mul(builder.sdiv(n, ir.Constant(i64, UNROLL)), ir.Constant(i64, UNROLL)))
-    with cgutils.for_range_slice(builder, e0, main_end, ir.Constant(i64, UNROLL)) as (e, _):
-        for u, a in enumerate(accs):
-            body(builder.add(e, ir.Constant(i64, u)), a)
-    with cgutils.for_range_slice(builder, main_end, e1, ir.Constant(i64, 1)) as (e, _):
-        body(e, accs[0])
-    total = builder.load(accs[0])
-    for a in accs[1:]:
-        total = add(total, builder.load(a))
-    return total
 
 
 def _pair_codegen(G: int):
@@ -83,9 +57,9 @@ def _pair_codegen(G: int):
                             builder.shuffle_vector(prod, ir.Constant(v2g32, None), odd))
             builder.store(builder.add(builder.load(acc), s), acc)
 
-        total = _unrolled(builder, _i64(builder, p0), _i64(builder, p1), vg32, ir.Constant(vg32, [0] * G), body,
+        total = unrolled(builder, sext64(builder, p0), sext64(builder, p1), vg32, ir.Constant(vg32, [0] * G), body,
                           lambda a, b: builder.add(a, b))
-        op = builder.bitcast(builder.gep(O, [_i64(builder, o)]), vg32.as_pointer())
+        op = builder.bitcast(builder.gep(O, [sext64(builder, o)]), vg32.as_pointer())
         builder.store(total, op, align=4)
         return context.get_dummy_value()
     return codegen
@@ -111,9 +85,9 @@ def _axpy_codegen(G: int):
             w = builder.load(wp, align=4)
             builder.store(builder.fadd(builder.load(acc), builder.fmul(w, xs, flags=("fast",)), flags=("fast",)), acc)
 
-        total = _unrolled(builder, _i64(builder, e0), _i64(builder, e1), vg, ir.Constant(vg, [0.0] * G), body,
+        total = unrolled(builder, sext64(builder, e0), sext64(builder, e1), vg, ir.Constant(vg, [0.0] * G), body,
                           lambda a, b: builder.fadd(a, b, flags=("fast",)))
-        op = builder.bitcast(builder.gep(O, [_i64(builder, o)]), vg.as_pointer())
+        op = builder.bitcast(builder.gep(O, [sext64(builder, o)]), vg.as_pointer())
         builder.store(total, op, align=4)
         return context.get_dummy_value()
     return codegen

@@ -31,12 +31,7 @@ from numba.core import cgutils
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
-UNROLL = 4  # pairs in flight, 2 accumulators each: hides the multiply-add latency
-
-
-def _i64(builder, v):
-    return builder.sext(v, ir.IntType(64)) if v.type.width < 64 else v
-
+from ese.runtime.simd import sext64, unrolled
 
 def interleave_masks(W: int) -> tuple[list[int], list[int]]:
     """Word shuffles of two W-word vectors a, b (indices of b from W on): the low and high halves
@@ -76,7 +71,7 @@ def _block(context, builder, W, Wd, C, X, ldx, b0, start, stop, O, o, add):
     def row(c):
         return builder.load(builder.bitcast(builder.gep(base, [builder.mul(c, ldx)]), vw.as_pointer()), align=2)
 
-    def body(e, accs):
+    def body(e, acc):
         both = builder.load(builder.bitcast(builder.gep(C, [builder.shl(e, ir.Constant(i64, 1))]), i32.as_pointer()),
                             align=4)  # the pair's two 16-bit columns in one load (little-endian)
         v1 = row(builder.zext(builder.and_(both, ir.Constant(i32, 0xFFFF)), i64))
@@ -85,29 +80,16 @@ def _block(context, builder, W, Wd, C, X, ldx, b0, start, stop, O, o, add):
         splat = builder.shuffle_vector(builder.insert_element(ir.Constant(vh, None), word, ir.Constant(i32, 0)),
                                        ir.Constant(vh, None), zero_idx)
         ws = builder.sext(builder.bitcast(splat, vw), vw32)  # (w1, w2) in every pair of word lanes
-        for acc, mask in zip(accs, (lo_mask, hi_mask)):
+        halves = []
+        for mask in (lo_mask, hi_mask):
             prod = builder.mul(builder.sext(builder.shuffle_vector(v1, v2, mask), vw32), ws)
-            s = builder.add(builder.shuffle_vector(prod, ir.Constant(vw32, None), even),
-                            builder.shuffle_vector(prod, ir.Constant(vw32, None), odd))
-            builder.store(builder.add(builder.load(acc), s), acc)
+            halves.append(builder.add(builder.shuffle_vector(prod, ir.Constant(vw32, None), even),
+                                      builder.shuffle_vector(prod, ir.Constant(vw32, None), odd)))
+        both_halves = builder.shuffle_vector(*halves, ir.Constant(vw32, list(range(W))))  # [lo | hi]
+        builder.store(builder.add(builder.load(acc), both_halves), acc)
 
-    zero = ir.Constant(vh, [0] * H)
-    sets = [[cgutils.alloca_once(builder, vh) for _ in range(2)] for _ in range(UNROLL)]
-    for accs in sets:
-        for acc in accs:
-            builder.store(zero, acc)
-    n = builder.sub(stop, start)
-    main_end = builder.add(start, builder.mul(builder.sdiv(n, ir.Constant(i64, UNROLL)), ir.Constant(i64, UNROLL)))
-    with cgutils.for_range_slice(builder, start, main_end, ir.Constant(i64, UNROLL)) as (e, _):
-        for u, accs in enumerate(sets):
-            body(builder.add(e, ir.Constant(i64, u)), accs)
-    with cgutils.for_range_slice(builder, main_end, stop, ir.Constant(i64, 1)) as (e, _):
-        body(e, sets[0])
-    lo, hi = (builder.load(sets[0][h]) for h in range(2))
-    for accs in sets[1:]:
-        lo = builder.add(lo, builder.load(accs[0]))
-        hi = builder.add(hi, builder.load(accs[1]))
-    total = builder.shuffle_vector(lo, hi, ir.Constant(ir.VectorType(i32, W), stream_order(W)))
+    total = unrolled(builder, start, stop, vw32, ir.Constant(vw32, [0] * W), body, builder.add)
+    total = builder.shuffle_vector(total, ir.Constant(vw32, None), ir.Constant(vw32, stream_order(W)))
     el = O.type.pointee
     if el.width > 32:
         total = builder.sext(total, ir.VectorType(el, W))
@@ -126,7 +108,7 @@ def _row_codegen(context, builder, sig, args):
     xarr = context.make_array(tx)(context, builder, xa)
     Bp = cgutils.unpack_tuple(builder, xarr.shape)[1]
     O = context.make_array(to)(context, builder, oa).data
-    start, stop, step, o = (_i64(builder, v) for v in (e0, e1, n, o))
+    start, stop, step, o = (sext64(builder, v) for v in (e0, e1, n, o))
     step = builder.select(builder.icmp_signed("<", step, ir.Constant(i64, 1)), ir.Constant(i64, 1), step)
 
     def chunks(W, b0):

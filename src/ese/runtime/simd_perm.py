@@ -31,13 +31,11 @@ from numba import types
 from numba.core import cgutils
 from numba.extending import intrinsic
 
+from ese.runtime.simd import sext64
+
 BLOCK = 64  # 16-bit entries in the two registers one vpermi2w reads
 WORDS = 32  # 16-bit words of one AVX-512 register: 16 rows x 2 non-zeros
 FLOAT_BLOCK = 32  # fp32 entries in the two registers one vpermi2ps reads (one non-zero per row and step)
-
-
-def _i64(builder, v):
-    return builder.sext(v, ir.IntType(64)) if v.type.width < 64 else v
 
 
 def _codegen(context, builder, sig, args):
@@ -86,9 +84,9 @@ def _codegen(context, builder, sig, args):
             new = builder.add(builder.load(acc), builder.sext(s, vacc) if wide else s)
         builder.store(new, acc)
 
-    e = cgutils.alloca_once_value(builder, _i64(builder, e0))
-    with cgutils.for_range_slice(builder, _i64(builder, b0), _i64(builder, b1), one) as (b, _):
-        n = _i64(builder, builder.load(builder.gep(arr["C"], [b])))
+    e = cgutils.alloca_once_value(builder, sext64(builder, e0))
+    with cgutils.for_range_slice(builder, sext64(builder, b0), sext64(builder, b1), one) as (b, _):
+        n = sext64(builder, builder.load(builder.gep(arr["C"], [b])))
         base = builder.mul(b, ir.Constant(i64, 2 * half))
         lo, hi = load("Z", base, vz), load("Z", builder.add(base, ir.Constant(i64, half)), vz)
         start = builder.load(e)
@@ -101,7 +99,7 @@ def _codegen(context, builder, sig, args):
         builder.store(builder.add(start, n), e)
     a0, a1 = builder.load(accs[0]), builder.load(accs[1])
     total = builder.fadd(a0, a1, flags=("fast",)) if fp else builder.add(a0, a1)
-    builder.store(total, builder.bitcast(builder.gep(arr["O"], [_i64(builder, o)]), vacc.as_pointer()), align=4)
+    builder.store(total, builder.bitcast(builder.gep(arr["O"], [sext64(builder, o)]), vacc.as_pointer()), align=4)
     return context.get_dummy_value()
 
 
