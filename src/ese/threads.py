@@ -39,7 +39,7 @@ class numba_threads:
 
     A small class rather than a generator around numba's Python API: the engine enters it on
     every streaming step, and ``numba.get_num_threads()`` takes a lock each call (the generator
-    form cost 1.5 µs a block, about 5 % of a 30 µs step; this one about 0.3).
+    form cost 1.5 µs a block, about 5 % of a 30 µs step; this one 0.6).
     """
 
     __slots__ = ("n", "before")

@@ -63,7 +63,7 @@ def step_many(kind, blocks, groups, pgroups, x, y_in,
     """One step of B streams (state columns): CSR rows, the batch in the inner (SIMD) loop. The
     element-wise step runs once per group of LANES cells over its LANES B (cell, stream) pairs as
     flat vectors; ``vec``: the element-wise vectors by group, each cell's value repeated per
-    stream (:func:`ese.runtime.kernels_pairs.stream_vectors`)."""
+    stream (:func:`ese.runtime.layout.stream_vectors`)."""
     B = c.shape[1]
     n = LANES * B  # (cell, stream) pairs of a group
     acc_f, c_f, m_f = acc.reshape(-1), c.reshape(-1), m.reshape(-1)

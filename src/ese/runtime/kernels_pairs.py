@@ -39,8 +39,8 @@ def step_pairs(kind, blocks, groups, pgroups, x, y_in,
     included) on int16 inputs ``x`` (D, Bp) and ``y_in`` (Pp, Bp), writing ``m`` (Hp, Bp) and
     ``y_out`` (Pp, Bp) int16. Matrix arguments are a :class:`~ese.runtime.pairs_layout.PairMatrix`'s
     ptr, cols, words, step; ``vec`` the element-wise vectors by group, every cell's value
-    repeated for its Bp streams (:func:`stream_vectors`); ``s64`` (T, 2, Bp) the threads' exact sums (x
-    part, y part), ``scratch`` (T, 6 LANES Bp) the element-wise step's. The row loops call the
+    repeated for its Bp streams (:func:`ese.runtime.layout.stream_vectors`); ``s64`` (T, 2, Bp)
+    the threads' exact sums (x part, y part), ``scratch`` (T, 6 LANES Bp) the element-wise step's. The row loops call the
     SIMD intrinsic and index 2-D arrays directly: a helper function inlined here with array
     arguments would cost reference-count updates on every row, and ``a[1, b]`` where
     ``a[Bp + b]`` would do lets LLVM vectorize the gate sums (a run-time offset into one flat
@@ -143,19 +143,6 @@ def pair_layer(L, qm, first: bool) -> PairLayer | None:
         if not pairs_fit(wmax, z):
             return None
     return PairLayer(*(pack_pairs(mat, z) for mat, z in zip(mats, zs)))
-
-
-def stream_vectors(vec: np.ndarray, has_vec: bool, Bp: int) -> np.ndarray:
-    """The element-wise vectors (rows, Hp) by group of LANES cells, each cell's value repeated
-    for its ``Bp`` streams: (Hp / LANES, rows, LANES Bp), a group's (cell, stream) pairs in the
-    order of the (Hp, Bp) state arrays; (1, 1, 1) without vectors. A group's block is then
-    C-contiguous: a column slice of one (rows, Hp Bp) array would not be, and the element-wise
-    loops over it would run four times slower, unvectorized."""
-    if not has_vec:
-        return np.zeros((1, 1, 1), vec.dtype)
-    rows, Hp = vec.shape
-    rep = np.repeat(vec, Bp, axis=1).reshape(rows, Hp // LANES, LANES * Bp)
-    return np.ascontiguousarray(rep.transpose(1, 0, 2))
 
 
 def steal_counters(threads: int) -> np.ndarray:

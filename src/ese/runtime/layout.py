@@ -169,3 +169,16 @@ def aligned_zeros(shape: tuple[int, ...], dtype, align: int = 64) -> np.ndarray:
     buf = np.zeros(n + align, np.uint8)
     off = (-buf.ctypes.data) % align
     return buf[off:off + n].view(dtype).reshape(shape)
+
+
+def stream_vectors(vec: np.ndarray, has_vec: bool, Bp: int) -> np.ndarray:
+    """The element-wise vectors (rows, Hp) by group of LANES cells, each cell's value repeated
+    for its ``Bp`` streams: (Hp / LANES, rows, LANES Bp), a group's (cell, stream) pairs in the
+    order of the (Hp, Bp) state arrays; (1, 1, 1) without vectors. A group's block is then
+    C-contiguous: a column slice of one (rows, Hp Bp) array would not be, and the element-wise
+    loops over it would run four times slower, unvectorized."""
+    if not has_vec:
+        return np.zeros((1, 1, 1), vec.dtype)
+    rows, Hp = vec.shape
+    rep = np.repeat(vec, Bp, axis=1).reshape(rows, Hp // LANES, LANES * Bp)
+    return np.ascontiguousarray(rep.transpose(1, 0, 2))

@@ -14,7 +14,7 @@ from ese.runtime import kernels_int16 as KI
 from ese.runtime import kernels_pairs as KPR
 from ese.runtime import kernels_perm as KP
 from ese.runtime.errors import EngineError
-from ese.runtime.layout import LANES, aligned_zeros, gate_row_order, thread_groups
+from ese.runtime.layout import LANES, aligned_zeros, gate_row_order, stream_vectors, thread_groups
 from ese.runtime.weights import LayerWeights
 from ese.threads import numba_threads
 
@@ -51,14 +51,14 @@ class _State:
         if self.one:
             D, H, P = L.input_dim, L.hidden, L.proj
             zt = np.int16 if (clusters is not None and fixed) else np.int32 if narrow is not None else wide
-            zeros = aligned_zeros  # threads write rows of these side by side: no line straddles two
-            self.z = zeros((D + P + 1,), zt)
-            self.zr = zeros((P + 1,), zt)
-            self.acc = zeros((L.blocks * H + 1,), wide)
-            self.c = zeros((H,), wide)
-            self.m = zeros((H,), zt)
-            self.y_out = zeros((P + 1,), act)
-            self.acc_y = zeros((P + 1,), wide)
+            # threads write parts of these side by side: aligned, so no line straddles two threads
+            self.z = aligned_zeros((D + P + 1,), zt)
+            self.zr = aligned_zeros((P + 1,), zt)
+            self.acc = aligned_zeros((L.blocks * H + 1,), wide)
+            self.c = aligned_zeros((H,), wide)
+            self.m = aligned_zeros((H,), zt)
+            self.y_out = aligned_zeros((P + 1,), act)
+            self.acc_y = aligned_zeros((P + 1,), wide)
             n = min(threads, max(1, H // LANES))
             self.gsl = thread_groups(L.gx.ptr.size - 1, n)
             self.rsl = thread_groups(L.gr.ptr.size - 1, n)
@@ -88,12 +88,11 @@ class _State:
         # per thread 2 B (the x and y gate sums); fixed point also the element-wise step's scratch
         rows = max(len(self.groups), len(self.pgroups))
         self.scratch = aligned_zeros((rows, (max(2, scratch) if fixed else 2) * B), wide)
-        if not fixed:  # float: the element-wise step of a group at once (kernels_float.step_many)
-            self.group_vec = KPR.stream_vectors(L.vec, L.has_vec, Bp)
-        if pairs is not None:  # the threads' exact x and y sums; the element-wise step of a group at once
+        if not fixed or pairs is not None:  # kernels whose element-wise step takes a group of cells at once
+            self.group_vec = stream_vectors(L.vec, L.has_vec, Bp)
+        if pairs is not None:  # the threads' exact x and y sums
             self.s64 = aligned_zeros((rows, 2, Bp), np.int64)  # a thread's sums: whole cache lines
             self.scratch = aligned_zeros((rows, max(2, scratch) * LANES * Bp), wide)
-            self.pair_vec = KPR.stream_vectors(L.vec, L.has_vec, Bp)
             self.taken = KPR.steal_counters(rows)
 
     def _perm_buffers(self, L: LayerWeights, perm, fixed: bool) -> None:
@@ -192,8 +191,7 @@ class Recognizer:
         if self.B == 1 and self.states[0].cl is not None:
             G = self.states[0].cl["gx"].G
             return f"cluster{G}-pairs-i16" if self.fixed else f"cluster{G}-bcast-f32"
-        if self.B == 1 and all(st.perm is not None for st in self.states):
-            # in-register tables; fixed point: int64 only in slices that could overflow
+        if self._perm_stream:  # in-register tables; fixed point: int64 only in slices that could overflow
             return "perm64-vpermw-i32" if self.fixed else "perm32-vpermps-f32"
         if not self.fixed:
             return f"{kind}-f32"
@@ -242,12 +240,10 @@ class Recognizer:
             h = x[0]
             for k in range(len(states)):
                 L, st = layers[k], states[k]
-                if k == 0 and self.fixed:
-                    if x.dtype.kind not in "iu":
-                        raise EngineError(f"fixed-point input must be integers (quantize first), not {x.dtype}")
-                    lo, hi = self._in_range
-                    if not KP.stage_input(h, st.z, lo, hi):
-                        raise EngineError(f"fixed-point input holds values outside [{lo}, {hi}]")
+                if k == 0 and self.fixed:  # _check_int and the copy into z in one pass
+                    self._require_int(x)
+                    if not KP.stage_input(h, st.z, *self._in_range):
+                        raise self._out_of_range()
                 else:
                     st.z[:L.input_dim] = h
                 self._run_perm(L, st, st.perm.gx, st.z, st.y_off, st.no_xw, -1)
@@ -350,12 +346,20 @@ class Recognizer:
 
     # ---- internals ------------------------------------------------------------------------
     def _check_int(self, x: np.ndarray) -> np.ndarray:
-        if x.dtype.kind not in "iu":
-            raise EngineError(f"fixed-point input must be integers (quantize first), not {x.dtype}")
+        self._require_int(x)
         lo, hi = self._in_range
         if x.size and KF.out_of_range(x.reshape(-1), lo, hi):
-            raise EngineError(f"fixed-point input holds values outside [{lo}, {hi}]")
+            raise self._out_of_range()
         return x
+
+    @staticmethod
+    def _require_int(x: np.ndarray) -> None:
+        if x.dtype.kind not in "iu":
+            raise EngineError(f"fixed-point input must be integers (quantize first), not {x.dtype}")
+
+    def _out_of_range(self) -> EngineError:
+        lo, hi = self._in_range
+        return EngineError(f"fixed-point input holds values outside [{lo}, {hi}]")
 
     def _step_one(self, L: LayerWeights, st: _State, x: np.ndarray) -> np.ndarray:
         """Streaming step of one stream: z = [x_t; y_{t-1}] through [W_x | W_r]."""
@@ -460,7 +464,7 @@ class Recognizer:
         if st.pair_args is None:
             pr = st.pairs
             st.pair_args = ((L.kind, L.blocks, st.groups, st.pgroups),
-                            (*pr.args("gx"), *pr.args("gr"), L.bias, st.pair_vec, L.has_vec, st.c, st.m, st.acc,
+                            (*pr.args("gx"), *pr.args("gr"), L.bias, st.group_vec, L.has_vec, st.c, st.m, st.acc,
                              st.scratch, st.s64, *pr.args("gp")),
                             (st.acc_y, L.shifts, *self._luts, st.taken), (st.y[0], st.y[1]))
         head, mid, tail, ys = st.pair_args
